@@ -1,0 +1,1 @@
+"""Using fitted generators: loading, sampling, imputation, quality metrics."""

@@ -1,0 +1,1 @@
+"""Registry and deployment code (MLflow registry, manifests) lands here."""

@@ -1,0 +1,1 @@
+"""Entry points: the `ganstream` CLI and (later) Beam jobs and job specs."""

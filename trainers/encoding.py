@@ -1,0 +1,249 @@
+"""Table <-> float matrix, reversibly, one vectorized pass per column (never a Python loop per row).
+
+Numeric columns use a quantile transform to a standard normal ("quantile" mode): any multi-modal or skewed
+marginal becomes N(0, 1), which is what a generator fed Gaussian noise learns most easily, and the inverse
+(the stored quantile function) can only produce values inside the observed range. Point masses (e.g. the
+92% zeros of capital-gain) are spread over their CDF interval (randomized probability integral transform),
+and the inverse maps that whole interval back to the exact value. "minmax" mode scales to [0, 1] instead:
+the imputer uses it because GAIN's RMSE is defined on min-max scaled data.
+
+Categoricals and booleans are one-hot. Missing values either get an indicator ("indicator" mode: an extra
+one-hot category for discrete columns, an [observed, missing] pair for numeric ones) or become NaN holes
+in every dimension of the column ("nan" mode, for the imputer, which fills them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr, ndtri
+
+from .errors import DataError
+from .schema import ColumnSpec, TableSchema, check_compatible, infer_schema
+
+MAX_QUANTILES = 1000
+
+
+@dataclass(frozen=True)
+class Span:
+    """A block of encoded dimensions: `continuous` (one value) or `softmax` (one-hot group)."""
+
+    column: str
+    role: str  # "value" | "category" | "missing"
+    kind: str  # "continuous" | "softmax"
+    start: int
+    width: int
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.width
+
+
+class TableEncoder:
+    """fit(df) learns per-column transforms; transform/inverse_transform map between table and matrix."""
+
+    def __init__(self, numeric: str = "quantile", missing: str = "indicator"):
+        if numeric not in ("quantile", "minmax"):
+            raise ValueError(f"numeric must be 'quantile' or 'minmax', not {numeric!r}")
+        if missing not in ("indicator", "nan"):
+            raise ValueError(f"missing must be 'indicator' or 'nan', not {missing!r}")
+        self.numeric = numeric
+        self.missing = missing
+        self.schema: TableSchema | None = None
+        self.numeric_params: dict[str, dict] = {}
+        self.spans: list[Span] = []
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, df: pd.DataFrame, schema: TableSchema | None = None) -> "TableEncoder":
+        self.schema = schema or infer_schema(df)
+        self.numeric_params = {}
+        for spec in self.schema.columns:
+            if not spec.is_discrete:
+                values = df[spec.name].to_numpy(dtype=np.float64, na_value=np.nan)
+                values = values[~np.isnan(values)]
+                self.numeric_params[spec.name] = self._fit_numeric(values)
+        self.spans = self._layout()
+        return self
+
+    def _fit_numeric(self, values: np.ndarray) -> dict:
+        if self.numeric == "minmax":
+            return {"min": float(values.min()), "max": float(values.max())}
+        n_q = int(min(MAX_QUANTILES, max(2, values.size)))
+        quantiles = np.quantile(values, np.linspace(0.0, 1.0, n_q))
+        return {"quantiles": [float(q) for q in quantiles]}
+
+    def _layout(self) -> list[Span]:
+        spans, pos = [], 0
+        for spec in self.schema.columns:
+            with_indicator = spec.has_missing and self.missing == "indicator"
+            if spec.is_discrete:
+                width = len(spec.categories) + (1 if with_indicator else 0)
+                spans.append(Span(spec.name, "category", "softmax", pos, width))
+                pos += width
+            else:
+                spans.append(Span(spec.name, "value", "continuous", pos, 1))
+                pos += 1
+                if with_indicator:
+                    spans.append(Span(spec.name, "missing", "softmax", pos, 2))
+                    pos += 2
+        return spans
+
+    @property
+    def output_dim(self) -> int:
+        return self.spans[-1].stop if self.spans else 0
+
+    def column_spans(self, name: str) -> list[Span]:
+        return [s for s in self.spans if s.column == name]
+
+    # ------------------------------------------------------------ transform
+    def transform(self, df: pd.DataFrame, missing_mask: pd.DataFrame | None = None,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
+        """Encode `df`. `missing_mask` (default: df.isna()) decides the indicators, so values imputed
+        into `df` can be encoded while the indicators still say which cells were missing originally."""
+        self._require_fit()
+        check_compatible(self.schema, df)
+        rng = rng or np.random.default_rng(0)
+        n = len(df)
+        out = np.zeros((n, self.output_dim), dtype=np.float32)
+        for span in self.spans:
+            spec = self.schema[span.column]
+            col = df[spec.name]
+            miss = (missing_mask[spec.name] if missing_mask is not None else col.isna()).to_numpy(dtype=bool)
+            if span.role == "value":
+                values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+                enc = self._encode_numeric(spec, values, rng)
+                if self.missing == "nan":
+                    enc[miss] = np.nan
+                else:
+                    enc[np.isnan(enc)] = 0.0  # value slot of a missing cell: ignored, the indicator says why
+                out[:, span.start] = enc
+            elif span.role == "missing":
+                out[np.arange(n), span.start + miss.astype(np.int64)] = 1.0
+            else:  # category
+                codes = self._category_codes(spec, col)
+                if self.missing == "indicator":
+                    codes = np.where(miss, len(spec.categories), codes)
+                    if (codes < 0).any():
+                        raise DataError(f"column '{spec.name}': missing values, but the model saw none in training")
+                    out[np.arange(n), span.start + codes] = 1.0
+                else:
+                    hole = miss | (codes < 0)
+                    out[np.arange(n)[~hole], span.start + codes[~hole]] = 1.0
+                    out[hole, span.start:span.stop] = np.nan
+        return out
+
+    def _category_codes(self, spec: ColumnSpec, col: pd.Series) -> np.ndarray:
+        """Vectorized value -> index lookup; unknown non-missing values are an error, missing are -1."""
+        lookup = pd.Index(pd.Series(spec.categories, dtype=object))
+        observed = col.astype(object).where(col.notna(), None)
+        codes = lookup.get_indexer(observed.to_numpy())
+        unknown = (codes < 0) & col.notna().to_numpy()
+        if unknown.any():
+            examples = pd.unique(col[unknown].astype(str))[:3]
+            raise DataError(f"column '{spec.name}' has value(s) the model never saw: {', '.join(map(repr, examples))}")
+        return codes
+
+    def _encode_numeric(self, spec: ColumnSpec, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        p = self.numeric_params[spec.name]
+        if self.numeric == "minmax":
+            scale = (p["max"] - p["min"]) or 1.0
+            return (values - p["min"]) / scale
+        q = np.asarray(p["quantiles"])
+        levels = _levels(q.size)
+        x = np.where(np.isnan(values), q[0], values)
+        lo = np.searchsorted(q, x, side="left")
+        hi = np.searchsorted(q, x, side="right")
+        tie = hi > lo  # x equals one or more stored quantiles: draw u inside their CDF interval
+        u = np.interp(x, q, levels)  # linear between neighbouring quantiles (strictly increasing there)
+        lo_c, hi_c = np.clip(lo, 0, q.size - 1), np.clip(hi - 1, 0, q.size - 1)
+        u_tie = levels[lo_c] + rng.random(x.size) * (levels[hi_c] - levels[lo_c])
+        u = np.where(tie, u_tie, u)
+        z = ndtri(u)
+        return np.where(np.isnan(values), np.nan, z)
+
+    # ---------------------------------------------------- inverse transform
+    def inverse_transform(self, data: np.ndarray, missing: str = "keep") -> pd.DataFrame:
+        """Decode a matrix (softmax spans may be logits or one-hot: argmax decides) back into a table with
+        the training column order and dtypes. missing='keep' turns indicator-selected cells into missing
+        values; 'fill' always returns a value."""
+        self._require_fit()
+        if missing not in ("keep", "fill"):
+            raise ValueError("missing must be 'keep' or 'fill'")
+        data = np.asarray(data)
+        cols = {}
+        for spec in self.schema.columns:
+            spans = {s.role: s for s in self.column_spans(spec.name)}
+            miss = np.zeros(len(data), dtype=bool)
+            if spec.is_discrete:
+                s = spans["category"]
+                block = data[:, s.start:s.stop]
+                k = len(spec.categories)
+                if block.shape[1] > k:
+                    miss = block.argmax(axis=1) == k
+                codes = block[:, :k].argmax(axis=1)
+                values = pd.Series(np.asarray(spec.categories, dtype=object)[codes], dtype=object)
+            else:
+                s = spans["value"]
+                values = pd.Series(self._decode_numeric(spec, data[:, s.start].astype(np.float64)))
+                if "missing" in spans:
+                    m = spans["missing"]
+                    miss = data[:, m.start:m.stop].argmax(axis=1) == 1
+            if missing == "keep" and miss.any():
+                values = values.mask(miss)
+            cols[spec.name] = restore_dtype(values, spec)
+        return pd.DataFrame(cols)
+
+    def _decode_numeric(self, spec: ColumnSpec, z: np.ndarray) -> np.ndarray:
+        p = self.numeric_params[spec.name]
+        if self.numeric == "minmax":
+            x = p["min"] + np.clip(z, 0.0, 1.0) * ((p["max"] - p["min"]) or 1.0)
+        else:
+            q = np.asarray(p["quantiles"])
+            x = np.interp(ndtr(z), _levels(q.size), q)
+        if spec.kind == "integer":
+            x = np.round(x)
+        return x
+
+    # --------------------------------------------------------- persistence
+    def _require_fit(self):
+        if self.schema is None:
+            raise RuntimeError("encoder is not fitted")
+
+    def to_json(self) -> dict:
+        self._require_fit()
+        return {"numeric": self.numeric, "missing": self.missing, "schema": self.schema.to_json(),
+                "numeric_params": self.numeric_params}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TableEncoder":
+        enc = cls(numeric=d["numeric"], missing=d["missing"])
+        enc.schema = TableSchema.from_json(d["schema"])
+        enc.numeric_params = d["numeric_params"]
+        enc.spans = enc._layout()
+        return enc
+
+
+def _levels(n_q: int) -> np.ndarray:
+    """CDF levels of the stored quantiles, kept inside (0, 1) so the observed min and max map to finite
+    normal scores and decode back exactly."""
+    eps = 0.5 / n_q
+    return np.linspace(eps, 1.0 - eps, n_q)
+
+
+def restore_dtype(values: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """Cast decoded values back to the training column's dtype. A column that had no missing values in
+    training but gets some now (never in 'fill' mode) falls back to a nullable/float dtype."""
+    dtype = spec.dtype
+    has_na = bool(values.isna().any())
+    if spec.kind == "boolean":
+        return values.astype("boolean" if has_na or dtype == "boolean" else "bool")
+    if spec.kind in ("numeric", "integer"):
+        if has_na and dtype.startswith(("int", "uint")):
+            return values.astype(dtype.capitalize() if not dtype.startswith("uint") else "UInt" + dtype[4:])
+        return values.astype(dtype)
+    try:
+        return values.astype(dtype)
+    except (TypeError, ValueError):
+        return values.astype(object)
