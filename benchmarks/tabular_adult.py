@@ -1,0 +1,153 @@
+"""Synthesis benchmark on UCI Adult (`?` = missing), ganstream vs the `ctgan` package in one run.
+
+Protocol: seeded 70/30 split; both models fit on the 70% with the same epochs and batch size and the same
+torch thread count; utility = F1 (minority class) averaged over decision tree, AdaBoost, logistic regression
+and MLP(50) trained on synthetic rows and tested on the real 30%, relative to the same classifiers trained
+on the real 70%; detection AUC (real vs synthetic classifier, lower is better); privacy (DCR ratio, exact
+copies); fit time per epoch (preprocessing excluded for both) and sampling rows/s.
+
+    python benchmarks/tabular_adult.py --epochs 300 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DISCRETE = ["workclass", "education", "marital-status", "occupation", "relationship", "race", "sex",
+            "native-country", "income"]
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=300, help="epochs for both models (default 300, ctgan's default)")
+    p.add_argument("--batch-size", type=int, default=500, help="batch size for both (default 500, ctgan's default)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="split/fit seeds (default: 0)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for each fit (default 1)")
+    p.add_argument("--sample-rows", type=int, default=200_000, help="rows to time sampling on (default 200k)")
+    p.add_argument("--skip-ctgan", action="store_true", help="only measure ganstream")
+    p.add_argument("--json-out", default=None, help="write all figures as JSON here")
+    return p.parse_args()
+
+
+def split(df, seed):
+    import numpy as np
+    idx = np.random.default_rng(seed).permutation(len(df))
+    cut = int(0.7 * len(df))
+    return df.iloc[idx[:cut]].reset_index(drop=True), df.iloc[idx[cut:]].reset_index(drop=True)
+
+
+def score(train, test, synthetic, seed):
+    from augment.metrics import association_distance, detection_auc, marginal_distances, mean_marginal_distance, \
+        privacy, utility
+    u = utility(train, synthetic, test, "income", seed=seed)
+    p = privacy(train, test, synthetic, seed=seed)
+    return {"utility_f1_real": u["real_score"], "utility_f1_synthetic": u["synthetic_score"], "utility_ratio": u["ratio"],
+            "per_model": u["per_model"], "detection_auc": detection_auc(train, synthetic, seed=seed),
+            "marginal_mean": mean_marginal_distance(marginal_distances(train, synthetic)),
+            "association_distance": association_distance(train, synthetic),
+            "dcr_ratio": p["dcr_ratio"], "exact_copies": p["exact_copies"]}
+
+
+def run_ours(train, args, seed):
+    import torch
+    from trainers.progress import ConsoleProgress
+    from trainers.tabular_gan import TabularGAN
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    model = TabularGAN(epochs=args.epochs, batch_size=args.batch_size, seed=seed).fit(
+        train, progress=ConsoleProgress("ganstream", min_interval_s=30))
+    fit_s = time.perf_counter() - t0
+    epoch_s = sum(h["epoch_s"] for h in model.history) / len(model.history)
+    model.sample(10_000, seed=seed)  # warm-up
+    t0 = time.perf_counter()
+    model.sample(args.sample_rows, seed=seed + 1)
+    sample_rate = args.sample_rows / (time.perf_counter() - t0)
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    model.sample(args.sample_rows, seed=seed + 1)
+    sample_rate_2t = args.sample_rows / (time.perf_counter() - t0)
+    torch.set_num_threads(args.threads)
+    synthetic = model.sample(len(train), seed=seed + 2)
+    return synthetic, {"fit_s": fit_s, "preprocess_s": fit_s - epoch_s * args.epochs, "epoch_s": epoch_s,
+                       "sample_rows_per_s": sample_rate, "sample_rows_per_s_2threads": sample_rate_2t}
+
+
+def run_ctgan(train, args, seed):
+    from trainers.table_io import normalize_missing
+    import pandas as pd
+    py = subprocess.run([str(REPO / "benchmarks/peers/setup_ctgan_venv.sh"), str(REPO / ".benchmarks-venv-ctgan")],
+                        check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = train.copy()
+        for c in DISCRETE:  # ctgan sees missing as its own category, the way its own benchmark fed Adult
+            raw[c] = raw[c].astype(object).where(raw[c].notna(), " ?")
+        raw.to_csv(f"{tmp}/train.csv", index=False)
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        subprocess.run([py, str(REPO / "benchmarks/peers/ctgan_fit_sample.py"), f"{tmp}/train.csv",
+                        "--discrete", ",".join(DISCRETE), "--epochs", str(args.epochs), "--batch-size",
+                        str(args.batch_size), "--rows", str(args.sample_rows), "--seed", str(seed),
+                        "--threads", str(args.threads), "--out-csv", f"{tmp}/synthetic.csv",
+                        "--out-json", f"{tmp}/timing.json"], check=True, env=env)
+        timing = json.load(open(f"{tmp}/timing.json"))
+        synthetic = normalize_missing(pd.read_csv(f"{tmp}/synthetic.csv"), ["?"]).iloc[:len(train)]
+    for c in train.columns:
+        synthetic[c] = synthetic[c].astype(train[c].dtype) if c in DISCRETE else synthetic[c]
+    timing["sample_rows_per_s"] = timing["rows"] / timing["sample_s"]
+    return synthetic.reset_index(drop=True), timing
+
+
+def main():
+    args = parse_args()
+    import numpy as np
+    from trainers.table_io import read_table
+    adult = read_table(REPO / "data/adult.csv", ["?"])
+    rows = {"ganstream": [], "ctgan": []}
+    for seed in args.seeds:
+        train, test = split(adult, seed)
+        synthetic, timing = run_ours(train, args, seed)
+        rows["ganstream"].append({**timing, **score(train, test, synthetic, seed)})
+        if not args.skip_ctgan:
+            synthetic, timing = run_ctgan(train, args, seed)
+            rows["ctgan"].append({**timing, **score(train, test, synthetic, seed)})
+
+    def agg(name, key):
+        v = [r[key] for r in rows[name]]
+        return (float(np.mean(v)), float(np.std(v))) if v else (float("nan"), 0.0)
+
+    keys = [("epoch_s", "s/epoch"), ("preprocess_s", "prep s"), ("sample_rows_per_s", "sample rows/s"),
+            ("utility_f1_real", "F1 real"), ("utility_f1_synthetic", "F1 synth"), ("utility_ratio", "F1 ratio"),
+            ("detection_auc", "detect AUC"), ("marginal_mean", "marginal"), ("association_distance", "assoc"),
+            ("dcr_ratio", "DCR ratio"), ("exact_copies", "copies")]
+    print(f"\nAdult, epochs={args.epochs}, batch={args.batch_size}, threads={args.threads}, seeds={args.seeds}, "
+          f"{platform.node()} ({os.cpu_count()} cores)")
+    print("| model | " + " | ".join(label for _, label in keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    for name in rows:
+        if rows[name]:
+            cells = []
+            for key, _ in keys:
+                m, s = agg(name, key)
+                cells.append(f"{m:,.0f}" if abs(m) >= 100 else (f"{m:.3f}±{s:.3f}" if len(args.seeds) > 1 else f"{m:.3f}"))
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    if rows["ctgan"]:
+        print(f"\nratios ctgan/ganstream: s/epoch {agg('ctgan', 'epoch_s')[0] / agg('ganstream', 'epoch_s')[0]:.2f}x, "
+              f"total fit {agg('ctgan', 'fit_s')[0] / agg('ganstream', 'fit_s')[0]:.2f}x; sampling ganstream/ctgan "
+              f"{agg('ganstream', 'sample_rows_per_s')[0] / agg('ctgan', 'sample_rows_per_s')[0]:.1f}x")
+    print(f"ganstream sampling with 2 threads: {agg('ganstream', 'sample_rows_per_s_2threads')[0]:,.0f} rows/s")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""`ganstream` command line. Each sub-command validates its inputs and output paths *before* any work, so
+bad input fails fast with one readable line, a non-zero exit and no output file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from trainers.errors import ConfigError, GanstreamError
+
+EPILOG = """examples:
+  ganstream train data/adult.csv --kind tabular --missing-token '?' --out runs/adult --epochs 50
+  ganstream sample runs/adult --rows 10000 --out runs/synthetic.parquet --seed 1
+  ganstream sample runs/adult --rows 1000 --condition 'income=>50K' --missing fill --out rich.csv
+  ganstream impute data/adult.csv --missing-token '?' --draws 5 --out runs/imputed.parquet
+  ganstream evaluate runs/adult --real data/adult.csv --missing-token '?' --target income
+
+DATA is a .csv file, a .parquet file or a directory of .parquet files. FILE is written as .csv or
+.parquet by its extension, atomically (a crash never leaves a partial file). MODEL is a directory
+written by `train`. Errors print one line and exit with status 2."""
+
+
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer (got {text!r})") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1 (got {value})")
+        return value
+    return parse
+
+
+def _condition(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--condition must look like column=value (got {text!r})")
+    col, value = text.split("=", 1)
+    return col.strip(), value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with status 2 on usage errors, which matches our convention; keep its messages."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ganstream", description="Fit GANs on tables with missing values, sample, impute, evaluate.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=_positive_int("--threads"), default=None,
+                   help="torch CPU threads (default: $GANSTREAM_THREADS or all cores; keep processes x threads <= cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="fit a generator on DATA and write a model directory",
+                       description="Fit a tabular GAN (conditional, PacGAN discriminator) on DATA. Columns with missing "
+                       "values are allowed: the model learns where values go missing and fits a GAIN-style imputer too.")
+    t.add_argument("data", metavar="DATA", help="training table (.csv, .parquet, or a directory of .parquet files)")
+    t.add_argument("--kind", choices=["tabular"], default="tabular", help="model kind (default: tabular)")
+    t.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory to write the model to (replaced if it is a model)")
+    t.add_argument("--epochs", type=_positive_int("--epochs"), default=300, help="training epochs (default: 300)")
+    t.add_argument("--batch-size", type=_positive_int("--batch-size"), default=500, help="rows per step, a multiple of --pac (default: 500)")
+    t.add_argument("--loss", choices=["wgan-gp", "non-saturating", "minimax"], default="wgan-gp",
+                   help="adversarial loss (default: wgan-gp; minimax is the original game, kept for comparison)")
+    t.add_argument("--pac", type=_positive_int("--pac"), default=10, help="samples per discriminator input, PacGAN packing (default: 10)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument("--missing-token", action="append", default=[], metavar="TOK",
+                   help="text that means 'missing' in DATA, e.g. '?' (repeatable; empty strings are always missing)")
+
+    s = sub.add_parser("sample", help="write N synthetic rows from MODEL",
+                       description="Generate synthetic rows. Same MODEL, --rows and --seed give the same rows.")
+    s.add_argument("model", metavar="MODEL", help="model directory written by `train`")
+    s.add_argument("--rows", type=_positive_int("--rows"), required=True, help="number of rows to generate (>= 1)")
+    s.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    s.add_argument("--condition", type=_condition, metavar="COL=VALUE",
+                   help="every row gets VALUE in categorical column COL (no rejection sampling)")
+    s.add_argument("--missing", choices=["keep", "fill"], default="keep",
+                   help="keep: realistic missing values as in the training data (default); fill: complete rows")
+
+    i = sub.add_parser("impute", help="fill the missing cells of DATA",
+                       description="Fill missing cells with a GAIN-style imputer. Observed cells are never changed. "
+                       "Without --model an imputer is fitted on DATA itself. With --draws K > 1 the output holds K "
+                       "complete copies (multiple imputation), told apart by a leading 'draw' column.")
+    i.add_argument("data", metavar="DATA", help="table with missing values")
+    i.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
+    i.add_argument("--model", metavar="MODEL", help="use the imputer of a model directory instead of fitting one")
+    i.add_argument("--epochs", type=_positive_int("--epochs"), default=None, help="imputer training epochs (default: the imputer's own)")
+    i.add_argument("--draws", type=_positive_int("--draws"), default=1, help="number of imputations K (default: 1)")
+    i.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    i.add_argument("--missing-token", action="append", default=[], metavar="TOK", help="text that means 'missing' (repeatable)")
+
+    e = sub.add_parser("evaluate", help="compare MODEL's samples with real data",
+                       description="Sample as many rows as DATA has and report detection AUC (real vs synthetic "
+                       "classifier), per-column marginal distances, association-matrix distance, privacy (distance to "
+                       "closest record, exact copies) and, with --target, train-on-synthetic/test-on-real utility.")
+    e.add_argument("model", metavar="MODEL", help="model directory")
+    e.add_argument("--real", required=True, metavar="DATA", help="real table to compare against (ideally the training data)")
+    e.add_argument("--holdout", metavar="DATA", help="real rows NOT used in training, for the privacy test (default: split --real)")
+    e.add_argument("--target", metavar="COL", help="column to predict for the utility score")
+    e.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    e.add_argument("--missing-token", action="append", default=[], metavar="TOK", help="text that means 'missing' (repeatable)")
+    e.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def _progress(args, label: str):
+    if args.quiet:
+        return None
+    from trainers.progress import ConsoleProgress
+    return ConsoleProgress(label)
+
+
+def _info(args, msg: str) -> None:
+    if not args.quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _load_tabular(path: str):
+    from trainers.base import load_model
+    return load_model(path)
+
+
+def cmd_train(args) -> int:
+    from trainers.persistence import META_FILE
+    from trainers.table_io import read_table
+    from trainers.tabular_gan import TabularGAN, TabularGANConfig
+
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).exists())):
+        raise ConfigError(f"{out}: exists and is not a ganstream model directory; refusing to overwrite it")
+    cfg = TabularGANConfig(epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, pac=args.pac, seed=args.seed).validate()
+    table = read_table(args.data, args.missing_token)
+    _info(args, f"training tabular GAN on {args.data}: {len(table):,} rows x {table.shape[1]} columns, "
+                f"{int(table.isna().to_numpy().sum()):,} missing cells, loss={cfg.loss}, epochs={cfg.epochs}")
+    model = TabularGAN(cfg).fit(table, progress=_progress(args, "train"))
+    model.save(out)
+    _info(args, f"model written to {out} ({model.training['seconds']:.1f}s)")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from trainers.table_io import check_output_path, write_table
+    check_output_path(args.out)
+    model = _load_tabular(args.model)
+    condition = dict([args.condition]) if args.condition else None
+    t0 = time.perf_counter()
+    rows = model.sample(args.rows, seed=args.seed, condition=condition, missing=args.missing)
+    dt = time.perf_counter() - t0
+    write_table(rows, args.out)
+    _info(args, f"wrote {len(rows):,} rows to {args.out} ({len(rows) / max(dt, 1e-9):,.0f} rows/s)")
+    return 0
+
+
+def cmd_impute(args) -> int:
+    import pandas as pd
+    from trainers.table_io import check_output_path, read_table, write_table
+
+    check_output_path(args.out)
+    if args.model and args.epochs:
+        raise ConfigError("--epochs applies only when fitting a new imputer (without --model)")
+    table = read_table(args.data, args.missing_token)
+    holes = int(table.isna().to_numpy().sum())
+    if args.model:
+        from trainers.base import load_model
+        from trainers.persistence import read_meta
+        if read_meta(args.model)["kind"] == "imputer":
+            from trainers.imputer import TabularImputer
+            imputer = TabularImputer.load(args.model)
+            draws = imputer.transform(table, draws=args.draws, seed=args.seed)
+        else:
+            draws = load_model(args.model).impute(table, draws=args.draws, seed=args.seed)
+    else:
+        from trainers.imputer import GainConfig, TabularImputer
+        cfg = GainConfig(seed=args.seed)
+        if args.epochs:
+            cfg.epochs = args.epochs
+        _info(args, f"fitting imputer on {args.data}: {len(table):,} rows, {holes:,} missing cells")
+        imputer = TabularImputer(cfg).fit(table, progress=_progress(args, "impute"))
+        draws = imputer.transform(table, draws=args.draws, seed=args.seed)
+    if args.draws == 1:
+        out = draws[0]
+    else:
+        out = pd.concat([d.assign(draw=k) for k, d in enumerate(draws)], ignore_index=True)
+        out = out[["draw", *table.columns]]
+    write_table(out, args.out)
+    _info(args, f"filled {holes:,} missing cells x {args.draws} draw(s); wrote {args.out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from augment.metrics import format_report, quality_report
+    from trainers.table_io import read_table
+
+    model = _load_tabular(args.model)
+    real = read_table(args.real, args.missing_token)
+    holdout = read_table(args.holdout, args.missing_token) if args.holdout else None
+    if args.target and args.target not in real.columns:
+        raise ConfigError(f"--target column '{args.target}' is not in {args.real} (columns: {', '.join(map(str, real.columns))})")
+    from trainers.schema import check_compatible
+    check_compatible(model.encoder.schema, real, what=str(args.real))
+    synthetic = model.sample(len(real), seed=args.seed)
+    report = quality_report(real[model.encoder.schema.names], synthetic, target=args.target, holdout=holdout, seed=args.seed)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "impute": cmd_impute, "evaluate": cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    args = build_parser().parse_args(argv)
+    from trainers.runtime import set_threads
+    set_threads(args.threads)
+    try:
+        return COMMANDS[args.command](args)
+    except GanstreamError as e:
+        print(f"ganstream {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"ganstream {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

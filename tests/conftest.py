@@ -1,0 +1,40 @@
+"""Shared fixtures. Tests run on real data (data/adult.csv, bundled) and real files in tmp dirs.
+Threads are pinned to 1 so that the suite behaves the same on a busy 2-core CI machine."""
+
+import os
+
+os.environ.setdefault("GANSTREAM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+ADULT = REPO / "data" / "adult.csv"
+
+
+@pytest.fixture(scope="session")
+def adult_small():
+    from trainers.table_io import read_table
+    return read_table(ADULT, ["?"]).iloc[:3000].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def small_csv(tmp_path_factory, adult_small):
+    """A small real table as CSV with `?` tokens, as users hand it to the CLI."""
+    path = tmp_path_factory.mktemp("data") / "adult_small.csv"
+    import pandas as pd
+    raw = pd.read_csv(ADULT).iloc[:3000]
+    raw.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fitted_gan(adult_small):
+    from trainers.tabular_gan import TabularGAN
+    return TabularGAN(epochs=2, batch_size=200, seed=0, imputer_epochs=2).fit(adult_small)

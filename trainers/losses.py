@@ -1,0 +1,44 @@
+"""Adversarial losses, selectable per fit. D outputs logits; all functions take D's scores on real and fake.
+
+- `minimax`: the original zero-sum game. G minimises E[log(1 - D(G(z)))], whose gradient vanishes exactly
+  when D confidently rejects fakes, i.e. early in training: kept to show what goes wrong.
+- `non-saturating`: same D, but G maximises E[log D(G(z))] (minimises -log D(G(z))): strong gradients when
+  G is bad. Same fixed point, much better dynamics.
+- `wgan-gp` (default): D is a critic estimating the Wasserstein-1 distance, kept 1-Lipschitz by a gradient
+  penalty on interpolates; its loss tracks sample quality and it is far less prone to mode collapse.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("wgan-gp", "non-saturating", "minimax")
+
+
+def discriminator_loss(loss: str, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    if loss == "wgan-gp":
+        return fake_scores.mean() - real_scores.mean()
+    # minimax and non-saturating share the discriminator: binary cross-entropy, real=1, fake=0.
+    return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
+
+
+def generator_loss(loss: str, fake_scores: torch.Tensor) -> torch.Tensor:
+    if loss == "wgan-gp":
+        return -fake_scores.mean()
+    if loss == "non-saturating":
+        return F.softplus(-fake_scores).mean()  # -log sigmoid(s) = -log D(G(z))
+    if loss == "minimax":
+        return -F.softplus(fake_scores).mean()  # log(1 - sigmoid(s)) = log(1 - D(G(z)))
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, pac: int, weight: float = 10.0) -> torch.Tensor:
+    """(||grad critic(x_hat)|| - 1)^2 on random interpolates, per packed sample (WGAN-GP, Gulrajani et al.)."""
+    n = real.shape[0] // pac
+    alpha = torch.rand(n, 1, 1, device=real.device).expand(n, pac, real.shape[1]).reshape(-1, real.shape[1])
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    scores = critic(x_hat)
+    grad = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)[0]
+    norms = grad.reshape(n, -1).norm(2, dim=1)
+    return weight * ((norms - 1) ** 2).mean()

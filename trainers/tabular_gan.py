@@ -1,0 +1,272 @@
+"""The tabular GAN: a conditional WGAN-GP (or non-saturating / minimax) generator for mixed tables with
+missing values. Read top to bottom: config, fit (encode -> sample conditions -> alternate D and G steps),
+sample (noise + condition -> generator -> exact categorical draws -> decode), save/load.
+
+Missing values: the encoder gives each column with holes an indicator, so the generator learns *where*
+values are missing (per-column rates and their co-occurrence) as part of the joint distribution. The value
+behind a hole is unknown, so before training the holes are filled by the GAIN-style imputer (plausible given
+the rest of the row); sampling with missing='fill' returns those values instead of the holes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .base import GenerativeModel
+from .conditioning import ConditionSampler
+from .encoding import TableEncoder, restore_dtype
+from .errors import ConfigError, DataError, ModelError
+from .losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
+from .networks import Discriminator, Generator, activate, condition_loss, discretize
+from .persistence import load_network, read_meta, save_model_dir
+from .progress import ProgressFn
+from .runtime import seed_everything
+from .schema import infer_schema
+
+
+@dataclass
+class TabularGANConfig:
+    epochs: int = 300
+    batch_size: int = 500
+    loss: str = "wgan-gp"
+    pac: int = 10
+    noise_dim: int = 128
+    generator_hidden: tuple[int, ...] = (256, 256)
+    discriminator_hidden: tuple[int, ...] = (256, 256)
+    lr: float = 2e-4
+    weight_decay: float = 1e-6
+    discriminator_steps: int = 1
+    gp_weight: float = 10.0
+    seed: int = 0
+    fill_missing: str = "imputer"  # how holes are filled before training: "imputer" (GAIN) or "hotdeck"
+    imputer_epochs: int = field(default=0)  # 0: the imputer's own default
+
+    def validate(self) -> "TabularGANConfig":
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss '{self.loss}' (choose from {', '.join(LOSSES)})")
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1 (got {self.epochs})")
+        if self.pac < 1 or self.batch_size < self.pac or self.batch_size % self.pac:
+            raise ConfigError(f"--batch-size must be a positive multiple of pac={self.pac} (got {self.batch_size})")
+        if self.fill_missing not in ("imputer", "hotdeck"):
+            raise ConfigError(f"fill_missing must be 'imputer' or 'hotdeck' (got {self.fill_missing!r})")
+        return self
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TabularGANConfig":
+        d = dict(d)
+        for k in ("generator_hidden", "discriminator_hidden"):
+            d[k] = tuple(d[k])
+        return cls(**d)
+
+
+class TabularGAN(GenerativeModel):
+    kind = "tabular"
+
+    def __init__(self, config: TabularGANConfig | None = None, **overrides):
+        self.config = (config or TabularGANConfig())
+        if overrides:
+            self.config = TabularGANConfig(**{**asdict(self.config), **overrides})
+        self.encoder: TableEncoder | None = None
+        self.sampler: ConditionSampler | None = None
+        self.generator: Generator | None = None
+        self.discriminator: Discriminator | None = None
+        self.imputer = None
+        self.history: list[dict] = []
+        self.training: dict = {}
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, table: pd.DataFrame, progress: ProgressFn | None = None) -> "TabularGAN":
+        cfg = self.config.validate()
+        rng = seed_everything(cfg.seed)
+        t0 = time.perf_counter()
+        schema = infer_schema(table)
+        if len(table) < cfg.batch_size:
+            raise DataError(f"table has {len(table)} rows, fewer than --batch-size {cfg.batch_size}: lower the batch size")
+        completed = self._fill_holes(table, schema, rng)
+        self.encoder = TableEncoder("quantile", "indicator").fit(table, schema)
+        X = self.encoder.transform(completed, missing_mask=table.isna(), rng=rng)
+        self.sampler = ConditionSampler.from_data(X, self.encoder.spans)
+        self._build_networks()
+        self._train(torch.from_numpy(X), rng, progress)
+        self.training = {"rows": len(table), "columns": table.shape[1], "seconds": time.perf_counter() - t0,
+                         "epochs": cfg.epochs, "final": self.history[-1] if self.history else {}}
+        return self
+
+    def _fill_holes(self, table: pd.DataFrame, schema, rng: np.random.Generator) -> pd.DataFrame:
+        if not table.isna().any().any():
+            return table
+        if self.config.fill_missing == "hotdeck":
+            return hot_deck(table, rng)
+        from .imputer import TabularImputer, GainConfig  # local: the imputer is optional for complete tables
+        icfg = GainConfig(seed=self.config.seed)
+        if self.config.imputer_epochs:
+            icfg.epochs = self.config.imputer_epochs
+        self.imputer = TabularImputer(icfg).fit(table, schema=schema)
+        return self.imputer.transform(table, draws=1, seed=self.config.seed)[0]
+
+    def _build_networks(self) -> None:
+        cfg, d, c = self.config, self.encoder.output_dim, self.sampler.dim
+        self.generator = Generator(cfg.noise_dim, c, d, cfg.generator_hidden)
+        self.discriminator = Discriminator(d + c, cfg.discriminator_hidden, cfg.pac)
+
+    def _train(self, X: torch.Tensor, rng: np.random.Generator, progress: ProgressFn | None) -> None:
+        cfg = self.config
+        G, D, spans, sampler = self.generator, self.discriminator, self.encoder.spans, self.sampler
+        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
+        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
+        B = cfg.batch_size
+        steps = max(1, len(X) // B)
+        offsets = torch.from_numpy(sampler.offsets)
+        G.train(); D.train()
+        for epoch in range(1, cfg.epochs + 1):
+            t_epoch = time.perf_counter()
+            sums = np.zeros(3)
+            for _ in range(steps):
+                for _ in range(cfg.discriminator_steps):
+                    cond, _, _, rows = sampler.sample_train(B, rng)
+                    c = torch.from_numpy(cond)
+                    real = torch.cat([X[torch.from_numpy(rows)], c], dim=1)
+                    with torch.no_grad():
+                        fake = torch.cat([activate(G(torch.randn(B, cfg.noise_dim), c), spans), c], dim=1)
+                    loss_d = discriminator_loss(cfg.loss, D(real), D(fake))
+                    if cfg.loss == "wgan-gp":
+                        loss_d = loss_d + gradient_penalty(D, real, fake, cfg.pac, cfg.gp_weight)
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                cond, span, g, _ = sampler.sample_train(B, rng)
+                c = torch.from_numpy(cond)
+                raw = G(torch.randn(B, cfg.noise_dim), c)
+                fake = torch.cat([activate(raw, spans), c], dim=1)
+                span_t = torch.from_numpy(span)
+                loss_c = condition_loss(raw, sampler.spans, span_t, torch.from_numpy(g) - offsets[span_t])
+                loss_g = generator_loss(cfg.loss, D(fake)) + loss_c
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                sums += (loss_d.item(), loss_g.item(), loss_c.item())
+            seconds = time.perf_counter() - t_epoch
+            metrics = {"epoch": epoch, "epochs": cfg.epochs, "d_loss": sums[0] / steps, "g_loss": sums[1] / steps,
+                       "cond_loss": sums[2] / steps, "rows_per_s": steps * B / seconds, "epoch_s": seconds}
+            self.history.append(metrics)
+            if progress:
+                progress(metrics)
+        G.eval(); D.eval()
+
+    # ------------------------------------------------------------- sample
+    def sample(self, n: int, seed: int = 0, condition: dict | None = None, missing: str = "keep",
+               chunk_size: int = 8192) -> pd.DataFrame:
+        """`n` synthetic rows. condition={column: value} makes every row carry that value (the generator is
+        conditioned on it, and the column is then set exactly — no rejection loop). missing='keep' gives
+        realistic holes, 'fill' complete rows."""
+        self._require_fitted()
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"number of rows must be a positive integer (got {n!r})")
+        if missing not in ("keep", "fill"):
+            raise ConfigError(f"missing must be 'keep' or 'fill' (got {missing!r})")
+        fixed = self._resolve_condition(condition) if condition else None
+        gen = torch.Generator().manual_seed(int(seed))
+        rng = np.random.default_rng(seed)
+        self.generator.eval()
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, n, chunk_size):
+                m = min(chunk_size, n - start)
+                cond = self.sampler.fixed(fixed[0], fixed[1], m) if fixed else self.sampler.sample_original(m, rng)
+                z = torch.randn(m, self.config.noise_dim, generator=gen)
+                raw = self.generator(z, torch.from_numpy(cond))
+                parts.append(discretize(raw, self.encoder.spans, gen).numpy())
+        out = self.encoder.inverse_transform(np.concatenate(parts), missing=missing)
+        if fixed:
+            spec = self.encoder.schema[fixed[2]]
+            out[spec.name] = restore_dtype(pd.Series([spec.categories[fixed[1]]] * n, dtype=object), spec)
+        return out
+
+    def _resolve_condition(self, condition: dict) -> tuple[int, int, str]:
+        """Map {column: value} to (span index, category index, column); values given as text (from the CLI)
+        match a category by its text, also ignoring surrounding whitespace when that is unambiguous."""
+        if len(condition) != 1:
+            raise ConfigError(f"give exactly one condition column (got {len(condition)})")
+        (col, value), = condition.items()
+        schema = self.encoder.schema
+        if col not in schema.names:
+            raise ConfigError(f"unknown condition column '{col}' (columns: {', '.join(schema.names)})")
+        spec = schema[col]
+        if not spec.is_discrete:
+            raise ConfigError(f"condition column '{col}' is {spec.kind}; conditions need a categorical or boolean column")
+        cats = spec.categories
+        idx = [i for i, c in enumerate(cats) if c == value or str(c) == str(value)]
+        if not idx:
+            idx = [i for i, c in enumerate(cats) if str(c).strip().lower() == str(value).strip().lower()]
+        if len(idx) != 1:
+            shown = ", ".join(repr(str(c).strip()) for c in cats[:10]) + (" ..." if len(cats) > 10 else "")
+            raise ConfigError(f"value {value!r} is not a known category of '{col}' (known: {shown})")
+        return self.sampler.span_index(col), idx[0], col
+
+    def impute(self, table: pd.DataFrame, draws: int = 1, seed: int = 0) -> list[pd.DataFrame]:
+        if self.imputer is None:
+            raise ModelError("this model has no imputer (its training data had no missing values); "
+                             "run `ganstream impute DATA` without --model to fit one on DATA")
+        return self.imputer.transform(table, draws=draws, seed=seed)
+
+    # -------------------------------------------------------- persistence
+    def _require_fitted(self):
+        if self.generator is None:
+            raise ModelError("model is not fitted")
+
+    def save(self, path: str | os.PathLike) -> None:
+        self._require_fitted()
+        networks = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
+        meta = {"kind": self.kind, "config": self.config.to_json(), "encoder": self.encoder.to_json(),
+                "condition_probs": [self.sampler.freq[j, :w].tolist() for j, w in enumerate(self.sampler.widths)],
+                "training": self.training, "history": self.history}
+        if self.imputer is not None:
+            imeta, inets = self.imputer.state()
+            meta["imputer"] = imeta
+            networks.update({f"imputer.{k}": v for k, v in inets.items()})
+        save_model_dir(path, meta, networks)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TabularGAN":
+        meta = read_meta(path)
+        if meta["kind"] != cls.kind:
+            raise ModelError(f"{path}: is a '{meta['kind']}' model, not a tabular one")
+        try:
+            self = cls(TabularGANConfig.from_json(meta["config"]))
+            self.encoder = TableEncoder.from_json(meta["encoder"])
+            self.sampler = ConditionSampler(self.encoder.spans, [np.asarray(p) for p in meta["condition_probs"]])
+            self._build_networks()
+            self.generator.load_state_dict(load_network(path, "generator"))
+            self.discriminator.load_state_dict(load_network(path, "discriminator"))
+        except (KeyError, TypeError, RuntimeError) as e:
+            raise ModelError(f"{path}: model files do not match its metadata ({type(e).__name__}: {e})") from None
+        self.training, self.history = meta.get("training", {}), meta.get("history", [])
+        if "imputer" in meta:
+            from .imputer import TabularImputer
+            nets = {k.split(".", 1)[1]: load_network(path, k) for k in meta["networks"] if k.startswith("imputer.")}
+            self.imputer = TabularImputer.from_state(meta["imputer"], nets)
+        self.generator.eval(); self.discriminator.eval()
+        return self
+
+
+def hot_deck(table: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Fill each hole with a random observed value of the same column (keeps marginals, ignores the row)."""
+    out = table.copy()
+    for col in table.columns[table.isna().any()]:
+        s = table[col]
+        miss = s.isna().to_numpy()
+        donors = s[~miss].to_numpy()
+        filled = s.to_numpy(copy=True).astype(object) if s.dtype == object else s.to_numpy(copy=True)
+        filled[miss] = donors[rng.integers(0, len(donors), size=int(miss.sum()))]
+        out[col] = pd.Series(filled, index=s.index).astype(s.dtype)
+    return out
