@@ -126,7 +126,7 @@ def test_impute_bad_data(case, tmp_path, capsys):
     (["--rows", "ten"], "--rows must be an integer"),
     (["--rows", "5", "--condition", "planet=Mars"], "unknown condition column"),
     (["--rows", "5", "--condition", "income=rich"], "not a known category"),
-    (["--rows", "5", "--condition", "age=30"], "categorical or boolean"),
+    (["--rows", "5", "--condition", "age=30"], "conditions need a categorical"),
     (["--rows", "5", "--condition", "income"], "column=value"),
 ])
 def test_sample_bad_options(model_dir, tmp_path, capsys, args, message):

@@ -49,7 +49,7 @@ def assert_same_table(a: pd.DataFrame, b: pd.DataFrame, float_cols=("f",)):
 @given(mixed_tables())
 def test_round_trip_with_missing_values_in_every_column_type(df):
     for numeric in ("quantile", "minmax"):
-        enc = TableEncoder(numeric, "indicator").fit(df)
+        enc = TableEncoder(numeric, "indicator", small_integers=(numeric == "quantile")).fit(df)
         X = enc.transform(df)
         assert X.shape == (len(df), enc.output_dim) and np.isfinite(X).all()
         assert_same_table(df, enc.inverse_transform(X, missing="keep"))
@@ -66,8 +66,10 @@ def test_nan_mode_marks_exactly_the_missing_cells(df):
         assert (holes == df[spec.name].isna().to_numpy()).all()
 
 
-def test_round_trip_on_real_adult(adult_small):
-    enc = TableEncoder().fit(adult_small)
+@pytest.mark.parametrize("small_integers", [False, True])
+def test_round_trip_on_real_adult(adult_small, small_integers):
+    enc = TableEncoder(small_integers=small_integers).fit(adult_small)
+    assert (enc.column_spans("education-num")[0].kind == "softmax") == small_integers
     back = enc.inverse_transform(enc.transform(adult_small))
     pd.testing.assert_frame_equal(back, adult_small)
 

@@ -42,7 +42,7 @@ def test_conditional_sampling_is_exact(fitted_gan):
 
 @pytest.mark.parametrize("condition, message", [
     ({"nope": "x"}, "unknown condition column"),
-    ({"age": "30"}, "categorical or boolean"),
+    ({"age": "30"}, "conditions need a categorical"),
     ({"income": "rich"}, "not a known category"),
 ])
 def test_bad_conditions_are_config_errors(fitted_gan, condition, message):

@@ -10,6 +10,10 @@ the imputer uses it because GAIN's RMSE is defined on min-max scaled data.
 Categoricals and booleans are one-hot. Missing values either get an indicator ("indicator" mode: an extra
 one-hot category for discrete columns, an [observed, missing] pair for numeric ones) or become NaN holes
 in every dimension of the column ("nan" mode, for the imputer, which fills them).
+
+With small_integers=True, integer columns with few levels (education-num's 16) are one-hot too: a GAN that
+must hit an exact level through a continuous output rarely matches deterministic partners (education), and
+a discriminator notices at once. They still decode to integers of the original dtype.
 """
 
 from __future__ import annotations
@@ -44,41 +48,49 @@ class Span:
 class TableEncoder:
     """fit(df) learns per-column transforms; transform/inverse_transform map between table and matrix."""
 
-    def __init__(self, numeric: str = "quantile", missing: str = "indicator"):
+    def __init__(self, numeric: str = "quantile", missing: str = "indicator", small_integers: bool = False):
         if numeric not in ("quantile", "minmax"):
             raise ValueError(f"numeric must be 'quantile' or 'minmax', not {numeric!r}")
         if missing not in ("indicator", "nan"):
             raise ValueError(f"missing must be 'indicator' or 'nan', not {missing!r}")
         self.numeric = numeric
         self.missing = missing
+        self.small_integers = small_integers
         self.schema: TableSchema | None = None
         self.numeric_params: dict[str, dict] = {}
         self.spans: list[Span] = []
+
+    def as_category(self, spec: ColumnSpec) -> bool:
+        return spec.is_discrete or (self.small_integers and spec.is_small_integer)
 
     # ------------------------------------------------------------------ fit
     def fit(self, df: pd.DataFrame, schema: TableSchema | None = None) -> "TableEncoder":
         self.schema = schema or infer_schema(df)
         self.numeric_params = {}
         for spec in self.schema.columns:
-            if not spec.is_discrete:
+            if not self.as_category(spec):
                 values = df[spec.name].to_numpy(dtype=np.float64, na_value=np.nan)
                 values = values[~np.isnan(values)]
-                self.numeric_params[spec.name] = self._fit_numeric(values)
+                self.numeric_params[spec.name] = self._fit_numeric(spec, values)
         self.spans = self._layout()
         return self
 
-    def _fit_numeric(self, values: np.ndarray) -> dict:
+    def _fit_numeric(self, spec: ColumnSpec, values: np.ndarray) -> dict:
         if self.numeric == "minmax":
             return {"min": float(values.min()), "max": float(values.max())}
         n_q = int(min(MAX_QUANTILES, max(2, values.size)))
-        quantiles = np.quantile(values, np.linspace(0.0, 1.0, n_q))
-        return {"quantiles": [float(q) for q in quantiles]}
+        params = {"quantiles": [float(q) for q in np.quantile(values, np.linspace(0.0, 1.0, n_q))]}
+        if spec.kind == "integer":
+            support = np.unique(values)
+            if support.size <= MAX_QUANTILES:  # e.g. capital-gain's 119 amounts: decode only to amounts that occur
+                params["support"] = [float(v) for v in support]
+        return params
 
     def _layout(self) -> list[Span]:
         spans, pos = [], 0
         for spec in self.schema.columns:
             with_indicator = spec.has_missing and self.missing == "indicator"
-            if spec.is_discrete:
+            if self.as_category(spec):
                 width = len(spec.categories) + (1 if with_indicator else 0)
                 spans.append(Span(spec.name, "category", "softmax", pos, width))
                 pos += width
@@ -176,7 +188,7 @@ class TableEncoder:
         for spec in self.schema.columns:
             spans = {s.role: s for s in self.column_spans(spec.name)}
             miss = np.zeros(len(data), dtype=bool)
-            if spec.is_discrete:
+            if self.as_category(spec):
                 s = spans["category"]
                 block = data[:, s.start:s.stop]
                 k = len(spec.categories)
@@ -202,6 +214,8 @@ class TableEncoder:
         else:
             q = np.asarray(p["quantiles"])
             x = np.interp(ndtr(z), _levels(q.size), q)
+            if "support" in p:
+                return _nearest(np.asarray(p["support"]), x)
         if spec.kind == "integer":
             x = np.round(x)
         return x
@@ -213,16 +227,26 @@ class TableEncoder:
 
     def to_json(self) -> dict:
         self._require_fit()
-        return {"numeric": self.numeric, "missing": self.missing, "schema": self.schema.to_json(),
+        return {"numeric": self.numeric, "missing": self.missing, "small_integers": self.small_integers,
+                "schema": self.schema.to_json(),
                 "numeric_params": self.numeric_params}
 
     @classmethod
     def from_json(cls, d: dict) -> "TableEncoder":
-        enc = cls(numeric=d["numeric"], missing=d["missing"])
+        enc = cls(numeric=d["numeric"], missing=d["missing"], small_integers=d.get("small_integers", False))
         enc.schema = TableSchema.from_json(d["schema"])
         enc.numeric_params = d["numeric_params"]
         enc.spans = enc._layout()
         return enc
+
+
+def _nearest(support: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Nearest value of a sorted support, vectorized."""
+    i = np.clip(np.searchsorted(support, x), 1, support.size - 1) if support.size > 1 else np.zeros(x.size, int)
+    if support.size == 1:
+        return support[i]
+    left, right = support[i - 1], support[i]
+    return np.where(x - left <= right - x, left, right)
 
 
 def _levels(n_q: int) -> np.ndarray:

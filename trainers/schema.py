@@ -12,6 +12,7 @@ from .errors import DataError
 
 KINDS = ("numeric", "integer", "categorical", "boolean")
 MAX_CATEGORIES = 5000
+SMALL_INTEGER_LEVELS = 20  # integer columns with at most this many distinct values also record their levels
 
 
 @dataclass
@@ -20,7 +21,7 @@ class ColumnSpec:
     kind: str  # one of KINDS
     dtype: str  # pandas dtype of the training column, restored on output
     missing_rate: float = 0.0
-    categories: list | None = None  # categorical/boolean: observed values, most frequent first
+    categories: list | None = None  # categorical/boolean (and small integer): observed values, most frequent first
     frequencies: list[float] | None = None  # share of each category among observed values
 
     @property
@@ -30,6 +31,11 @@ class ColumnSpec:
     @property
     def is_discrete(self) -> bool:
         return self.kind in ("categorical", "boolean")
+
+    @property
+    def is_small_integer(self) -> bool:
+        """An integer column with few levels (e.g. education-num): encoders may treat it as categorical."""
+        return self.kind == "integer" and self.categories is not None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -90,8 +96,8 @@ def infer_column(name: str, s: pd.Series) -> ColumnSpec:
     else:
         kind = "categorical"
     spec = ColumnSpec(name=name, kind=kind, dtype=dtype, missing_rate=n_missing / len(s))
-    if spec.is_discrete:
-        counts = observed.value_counts(sort=True)
+    counts = observed.value_counts(sort=True) if kind != "numeric" else None
+    if spec.is_discrete or (kind == "integer" and len(counts) <= SMALL_INTEGER_LEVELS):
         if len(counts) > MAX_CATEGORIES:
             raise DataError(f"column '{name}' has {len(counts)} distinct values (max {MAX_CATEGORIES} for a categorical column)")
         # Sort by (-count, str(value)) so the order is deterministic when counts tie.

@@ -93,7 +93,7 @@ class TabularGAN(GenerativeModel):
         if len(table) < cfg.batch_size:
             raise DataError(f"table has {len(table)} rows, fewer than --batch-size {cfg.batch_size}: lower the batch size")
         completed = self._fill_holes(table, schema, rng)
-        self.encoder = TableEncoder("quantile", "indicator").fit(table, schema)
+        self.encoder = TableEncoder("quantile", "indicator", small_integers=True).fit(table, schema)
         X = self.encoder.transform(completed, missing_mask=table.isna(), rng=rng)
         self.sampler = ConditionSampler.from_data(X, self.encoder.spans)
         self._build_networks()
@@ -202,8 +202,9 @@ class TabularGAN(GenerativeModel):
         if col not in schema.names:
             raise ConfigError(f"unknown condition column '{col}' (columns: {', '.join(schema.names)})")
         spec = schema[col]
-        if not spec.is_discrete:
-            raise ConfigError(f"condition column '{col}' is {spec.kind}; conditions need a categorical or boolean column")
+        if not self.encoder.as_category(spec):
+            raise ConfigError(f"condition column '{col}' is {spec.kind} with many levels; conditions need a "
+                              f"categorical, boolean or few-level integer column")
         cats = spec.categories
         idx = [i for i, c in enumerate(cats) if c == value or str(c) == str(value)]
         if not idx:
