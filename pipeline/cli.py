@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     t.add_argument("--missing-token", action="append", default=[], metavar="TOK",
                    help="text that means 'missing' in DATA, e.g. '?' (repeatable; empty strings are always missing)")
+    t.add_argument("--imputer-epochs", type=_positive_int("--imputer-epochs"), default=None,
+                   help="epochs of the imputer that fills holes before GAN training (default: the imputer's own schedule)")
+    t.add_argument("--target", metavar="COL",
+                   help="a categorical column downstream models will predict: an auxiliary classifier keeps "
+                        "P(COL | other columns) of the synthetic rows close to the real one (better utility)")
 
     s = sub.add_parser("sample", help="write N synthetic rows from MODEL",
                        description="Generate synthetic rows. Same MODEL, --rows and --seed give the same rows.")
@@ -132,7 +137,8 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).exists())):
         raise ConfigError(f"{out}: exists and is not a ganstream model directory; refusing to overwrite it")
-    cfg = TabularGANConfig(epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, pac=args.pac, seed=args.seed).validate()
+    cfg = TabularGANConfig(epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, pac=args.pac,
+                           seed=args.seed, target=args.target, imputer_epochs=args.imputer_epochs or 0).validate()
     table = read_table(args.data, args.missing_token)
     _info(args, f"training tabular GAN on {args.data}: {len(table):,} rows x {table.shape[1]} columns, "
                 f"{int(table.isna().to_numpy().sum()):,} missing cells, loss={cfg.loss}, epochs={cfg.epochs}")

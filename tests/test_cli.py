@@ -22,7 +22,8 @@ def run(argv, capsys):
 def model_dir(tmp_path_factory, small_csv):
     out = tmp_path_factory.mktemp("cli") / "model"
     assert main(["--quiet", "train", str(small_csv), "--kind", "tabular", "--missing-token", "?",
-                 "--epochs", "2", "--batch-size", "100", "--seed", "0", "--out", str(out)]) == 0
+                 "--epochs", "2", "--imputer-epochs", "2", "--batch-size", "100", "--seed", "0",
+                 "--out", str(out)]) == 0
     return out
 
 

@@ -124,3 +124,14 @@ def test_fit_rejects_bad_configs_and_tiny_tables(adult_small):
         TabularGAN(batch_size=105).fit(adult_small)
     with pytest.raises(DataError, match="fewer than --batch-size"):
         TabularGAN(batch_size=500).fit(adult_small.iloc[:100])
+
+
+def test_target_option_trains_the_auxiliary_classifier(adult_small):
+    m = TabularGAN(epochs=1, batch_size=100, fill_missing="hotdeck", target="income").fit(adult_small.iloc[:1000])
+    assert np.isfinite(m.history[-1]["target_loss"])
+
+
+@pytest.mark.parametrize("target, message", [("salary", "not in the table"), ("fnlwgt", "must be categorical")])
+def test_bad_targets_are_config_errors(adult_small, target, message):
+    with pytest.raises(ConfigError, match=message):
+        TabularGAN(epochs=1, batch_size=100, fill_missing="hotdeck", target=target).fit(adult_small.iloc[:500])

@@ -42,12 +42,15 @@ class GainConfig:
     epochs: int = 0
     iterations: int = 6000
     batch_size: int = 256
-    hidden: int = 256  # width of both networks
-    blocks: int = 3  # residual blocks in the generator (discriminator: 2)
+    hidden: int = 256  # generator width
+    blocks: int = 3  # generator residual blocks
+    d_hidden: int = 128  # discriminator width (1 residual block: it only has to judge, not predict)
+    dropout: float = 0.0  # inside the generator's blocks: regularises small tables
+    mc_dropout: bool = True  # keep that dropout on when imputing: draws differ, their mean is an ensemble
     hint_rate: float = 0.9  # share of mask entries revealed to the discriminator
-    alpha: float = 10.0  # reconstruction weight against the adversarial loss (weight 1)
+    alpha: float = 100.0  # reconstruction weight against the adversarial loss (weight 1)
     holdout_rate: float = 0.25  # extra share of observed cells hidden per batch and reconstructed
-    noise_scale: float = 1.0  # holes are filled with U(0, noise_scale) noise
+    noise_scale: float = 0.01  # holes are filled with U(0, noise_scale) noise (as in GAIN)
     lr: float = 1e-3
     lr_final: float = 0.02  # cosine decay to lr * lr_final
     weight_decay: float = 0.0
@@ -82,28 +85,33 @@ class GainConfig:
 class _Block(nn.Module):
     """Pre-norm residual MLP block: the skip path keeps the identity easy, layer norm keeps it stable."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, dropout: float = 0.0):
         super().__init__()
         self.norm = nn.LayerNorm(width)
         self.fc1 = nn.Linear(width, width)
+        self.drop = nn.Dropout(dropout)
         self.fc2 = nn.Linear(width, width)
 
     def forward(self, h):
-        return h + self.fc2(F.silu(self.fc1(F.silu(self.norm(h)))))
+        return h + self.fc2(self.drop(F.silu(self.fc1(F.silu(self.norm(h))))))
 
 
 class ResMLP(nn.Module):
-    """(batch, 2d) -> (batch, d) logits: [values, mask-or-hint] in, one output per encoded dimension."""
+    """(batch, d) values + (batch, d) mask-or-hint -> (batch, d) logits. A linear path from input to
+    output runs beside the residual body: much of a table's structure is near-linear (and linear
+    regression is what MICE does well), so the body only has to learn what is left."""
 
-    def __init__(self, dim: int, width: int, blocks: int):
+    def __init__(self, dim: int, width: int, blocks: int, dropout: float = 0.0):
         super().__init__()
         self.inp = nn.Linear(2 * dim, width)
-        self.blocks = nn.Sequential(*[_Block(width) for _ in range(blocks)])
+        self.blocks = nn.Sequential(*[_Block(width, dropout) for _ in range(blocks)])
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, dim)
+        self.linear = nn.Linear(2 * dim, dim)
 
     def forward(self, x, m):
-        return self.out(F.silu(self.norm(self.blocks(self.inp(torch.cat([x, m], dim=1))))))
+        xm = torch.cat([x, m], dim=1)
+        return self.out(F.silu(self.norm(self.blocks(self.inp(xm))))) + self.linear(xm)
 
 
 # ------------------------------------------------------------------ layout
@@ -163,8 +171,9 @@ class _Layout:
         out = probs.clone()
         for a, b in self.spans:
             p = probs[:, a:b]
-            g = -torch.log(-torch.log(torch.rand(p.shape, generator=gen).clamp_min(1e-12)).clamp_min(1e-12))
-            pick = (torch.log(p.clamp_min(1e-12)) + g).argmax(1)
+            u = torch.rand(p.shape, generator=gen).clamp(1e-12, 1.0 - 1e-7)
+            gumbel = -torch.log(-torch.log(u))
+            pick = (torch.log(p.clamp_min(1e-12)) + gumbel).argmax(1)
             out[:, a:b] = F.one_hot(pick, b - a).to(probs.dtype)
         return out
 
@@ -185,8 +194,8 @@ class GainImputer:
         self.layout = _Layout(dim, softmax_spans)
         with torch.random.fork_rng(devices=[]):  # reproducible init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
-            self.generator = ResMLP(dim, cfg.hidden, cfg.blocks)
-            self.discriminator = ResMLP(dim, cfg.hidden, max(1, cfg.blocks - 1))
+            self.generator = ResMLP(dim, cfg.hidden, cfg.blocks, cfg.dropout)
+            self.discriminator = ResMLP(dim, cfg.d_hidden, 1)
 
     # -------------------------------------------------------------- fit
     def fit(self, X: np.ndarray, softmax_spans=(), progress: ProgressFn | None = None) -> "GainImputer":
@@ -205,12 +214,20 @@ class GainImputer:
         steps = cfg.epochs * per_epoch if cfg.epochs > 0 else cfg.iterations
         epochs = math.ceil(steps / per_epoch)
         gen = torch.Generator().manual_seed(cfg.seed)
-        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         sched = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=steps, eta_min=cfg.lr * cfg.lr_final)
                  for o in (opt_g, opt_d)]
         G.train(); D.train()
-        self.history, sums, count, step = [], np.zeros(4), 0, 0
+        with torch.random.fork_rng(devices=[]):  # dropout uses the global RNG: seed it, then restore
+            torch.manual_seed(cfg.seed)
+            self._train(data, obs_u, gen, opt_g, opt_d, sched, steps, per_epoch, epochs, bs, progress)
+        G.eval(); D.eval()
+        return self
+
+    def _train(self, data, obs_u, gen, opt_g, opt_d, sched, steps, per_epoch, epochs, bs, progress) -> None:
+        n = len(data)
+        self.history, sums, count = [], np.zeros(4), 0
         perm = torch.randperm(n, generator=gen)
         for step in range(1, steps + 1):
             k = (step - 1) % per_epoch
@@ -230,8 +247,6 @@ class GainImputer:
                 if progress is not None:
                     progress(dict(rec))
                 sums, count = np.zeros(4), 0
-        G.eval(); D.eval()
-        return self
 
     def _step(self, x, obs_u, gen, opt_g, opt_d) -> np.ndarray:
         cfg, lay, G, D = self.config, self.layout, self.generator, self.discriminator
@@ -250,22 +265,21 @@ class GainImputer:
         judged = (1 - b_u)[:, lay.unit]
         n_judged = judged.sum().clamp_min(1.0)
 
-        d_logits = D(x_hat.detach(), hint)
-        loss_d = (F.binary_cross_entropy_with_logits(d_logits, m, reduction="none") * judged).sum() / n_judged
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
-        # Generator: fool D on the imputed cells it judges, reconstruct held-out and visible units.
+        # One discriminator pass serves both players: D's loss is backpropagated into D only, the
+        # generator's (fool D on the imputed cells it judges + reconstruction) into G only.
         d_logits = D(x_hat, hint)
+        loss_d = (F.binary_cross_entropy_with_logits(d_logits, m, reduction="none") * judged).sum() / n_judged
         fooled = judged * (1 - m)
         loss_adv = (F.softplus(-d_logits) * fooled).sum() / fooled.sum().clamp_min(1.0)
         unit_loss = lay.unit_loss(logits, x)
         rec_held = (unit_loss * held_u).sum() / held_u.sum().clamp_min(1.0)
         rec_vis = (unit_loss * keep_u).sum() / keep_u.sum().clamp_min(1.0)
         loss_g = loss_adv + cfg.alpha * (rec_held + 0.1 * rec_vis)
+        opt_d.zero_grad(set_to_none=True)
         opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        loss_d.backward(inputs=list(D.parameters()), retain_graph=True)
+        loss_g.backward(inputs=list(G.parameters()))
+        opt_d.step()
         opt_g.step()
         return np.array([loss_d.item(), loss_adv.item(), rec_held.item(), rec_vis.item()])
 
@@ -286,15 +300,19 @@ class GainImputer:
         m_np = np.repeat(lay.unit_observed(X), np.diff(lay.starts + [lay.dim]), axis=1)
         gen = torch.Generator().manual_seed(int(seed))
         out = np.empty((draws, *X.shape), dtype=np.float32)
-        for lo in range(0, len(X), chunk):  # chunks bound memory; rows are independent
-            x = torch.from_numpy(np.nan_to_num(X[lo:lo + chunk], nan=0.0))
-            m = torch.from_numpy(m_np[lo:lo + chunk].astype(np.float32))
-            for k in range(draws):
-                z = torch.rand(x.shape, generator=gen) * self.config.noise_scale
-                fill = lay.activate(self.generator(m * x + (1 - m) * z, m))
-                if categorical == "sample" and lay.spans:
-                    fill = lay.sample_spans(fill, gen)
-                out[k, lo:lo + chunk] = fill.numpy()
+        self.generator.train(self.config.mc_dropout and self.config.dropout > 0)
+        with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG: seed it, then restore
+            torch.manual_seed(int(seed))
+            for lo in range(0, len(X), chunk):  # chunks bound memory; rows are independent
+                x = torch.from_numpy(np.nan_to_num(X[lo:lo + chunk], nan=0.0))
+                m = torch.from_numpy(m_np[lo:lo + chunk].astype(np.float32))
+                for k in range(draws):
+                    z = torch.rand(x.shape, generator=gen) * self.config.noise_scale
+                    fill = lay.activate(self.generator(m * x + (1 - m) * z, m))
+                    if categorical == "sample" and lay.spans:
+                        fill = lay.sample_spans(fill, gen)
+                    out[k, lo:lo + chunk] = fill.numpy()
+        self.generator.eval()
         return np.where(m_np[None].astype(bool), X[None], out)
 
     def impute_mean(self, X: np.ndarray, draws: int = 10, seed: int = 0) -> np.ndarray:

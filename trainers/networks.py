@@ -52,6 +52,23 @@ class Discriminator(nn.Module):
         return self.net(x.reshape(-1, x.shape[1] * self.pac))
 
 
+class TargetClassifier(nn.Module):
+    """Auxiliary classifier (after CTAB-GAN): learns P(target | other columns) on real rows; the generator
+    is then penalised when its rows' features imply a different target than the one it generated."""
+
+    def __init__(self, input_dim: int, n_classes: int, hidden: tuple[int, ...] = (128, 128), dropout: float = 0.2):
+        super().__init__()
+        layers, d = [], input_dim
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+            d = h
+        layers.append(nn.Linear(d, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
 def activate(raw: torch.Tensor, spans: list[Span], tau: float = 0.2) -> torch.Tensor:
     """Training-time output: continuous dims pass through, softmax spans become Gumbel-softmax samples
     (differentiable, nearly one-hot) so the discriminator cannot tell fakes by their softness."""

@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from .base import GenerativeModel
 from .conditioning import ConditionSampler
 from .encoding import TableEncoder, restore_dtype
 from .errors import ConfigError, DataError, ModelError
 from .losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
-from .networks import Discriminator, Generator, activate, condition_loss, discretize
+from .networks import Discriminator, Generator, TargetClassifier, activate, condition_loss, discretize
 from .persistence import load_network, read_meta, save_model_dir
 from .progress import ProgressFn
 from .runtime import seed_everything
@@ -45,6 +46,8 @@ class TabularGANConfig:
     gp_weight: float = 10.0
     seed: int = 0
     fill_missing: str = "imputer"  # how holes are filled before training: "imputer" (GAIN) or "hotdeck"
+    target: str | None = None  # a column to keep predictable: adds the auxiliary-classifier loss
+    target_weight: float = 1.0
     imputer_epochs: int = field(default=0)  # 0: the imputer's own default
 
     def validate(self) -> "TabularGANConfig":
@@ -90,6 +93,7 @@ class TabularGAN(GenerativeModel):
         rng = seed_everything(cfg.seed)
         t0 = time.perf_counter()
         schema = infer_schema(table)
+        self._check_target(schema)
         if len(table) < cfg.batch_size:
             raise DataError(f"table has {len(table)} rows, fewer than --batch-size {cfg.batch_size}: lower the batch size")
         completed = self._fill_holes(table, schema, rng)
@@ -114,6 +118,28 @@ class TabularGAN(GenerativeModel):
         self.imputer = TabularImputer(icfg).fit(table, schema=schema)
         return self.imputer.transform(table, draws=1, seed=self.config.seed)[0]
 
+    def _check_target(self, schema) -> None:
+        """Fail before any training if --target cannot be used (the GAN encodes it as one softmax span)."""
+        t = self.config.target
+        if t is None:
+            return
+        if t not in schema.names:
+            raise ConfigError(f"--target column '{t}' is not in the table (columns: {', '.join(schema.names)})")
+        if not (schema[t].is_discrete or schema[t].is_small_integer):
+            raise ConfigError(f"--target column '{t}' must be categorical, boolean or a few-level integer "
+                              f"(regression targets are not supported yet)")
+
+    def _target_parts(self):
+        """(classifier, optimiser, target span, feature mask) for the auxiliary loss, or None."""
+        if self.config.target is None:
+            return None
+        span = self.encoder.column_spans(self.config.target)[0]
+        mask = torch.ones(self.encoder.output_dim)
+        mask[span.start:span.stop] = 0.0
+        clf = TargetClassifier(self.encoder.output_dim, span.width)
+        opt = torch.optim.Adam(clf.parameters(), lr=self.config.lr, weight_decay=1e-5)
+        return clf, opt, span, mask
+
     def _build_networks(self) -> None:
         cfg, d, c = self.config, self.encoder.output_dim, self.sampler.dim
         self.generator = Generator(cfg.noise_dim, c, d, cfg.generator_hidden)
@@ -127,10 +153,11 @@ class TabularGAN(GenerativeModel):
         B = cfg.batch_size
         steps = max(1, len(X) // B)
         offsets = torch.from_numpy(sampler.offsets)
+        aux = self._target_parts()
         G.train(); D.train()
         for epoch in range(1, cfg.epochs + 1):
             t_epoch = time.perf_counter()
-            sums = np.zeros(3)
+            sums = np.zeros(4)
             for _ in range(steps):
                 for _ in range(cfg.discriminator_steps):
                     cond, _, _, rows = sampler.sample_train(B, rng)
@@ -144,6 +171,13 @@ class TabularGAN(GenerativeModel):
                     opt_d.zero_grad(set_to_none=True)
                     loss_d.backward()
                     opt_d.step()
+                if aux:
+                    clf, opt_c, tspan, tmask = aux
+                    real_x = X[torch.from_numpy(rows)]
+                    loss_clf = F.cross_entropy(clf(real_x * tmask), real_x[:, tspan.start:tspan.stop].argmax(1))
+                    opt_c.zero_grad(set_to_none=True)
+                    loss_clf.backward()
+                    opt_c.step()
                 cond, span, g, _ = sampler.sample_train(B, rng)
                 c = torch.from_numpy(cond)
                 raw = G(torch.randn(B, cfg.noise_dim), c)
@@ -151,13 +185,20 @@ class TabularGAN(GenerativeModel):
                 span_t = torch.from_numpy(span)
                 loss_c = condition_loss(raw, sampler.spans, span_t, torch.from_numpy(g) - offsets[span_t])
                 loss_g = generator_loss(cfg.loss, D(fake)) + loss_c
+                loss_t = torch.zeros(())
+                if aux:
+                    clf, _, tspan, tmask = aux
+                    fake_x = fake[:, :self.encoder.output_dim]
+                    loss_t = F.cross_entropy(clf(fake_x * tmask), fake_x[:, tspan.start:tspan.stop].argmax(1).detach())
+                    loss_g = loss_g + cfg.target_weight * loss_t
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
-                sums += (loss_d.item(), loss_g.item(), loss_c.item())
+                sums += (loss_d.item(), loss_g.item(), loss_c.item(), loss_t.item())
             seconds = time.perf_counter() - t_epoch
             metrics = {"epoch": epoch, "epochs": cfg.epochs, "d_loss": sums[0] / steps, "g_loss": sums[1] / steps,
-                       "cond_loss": sums[2] / steps, "rows_per_s": steps * B / seconds, "epoch_s": seconds}
+                       "cond_loss": sums[2] / steps, **({"target_loss": sums[3] / steps} if aux else {}),
+                       "rows_per_s": steps * B / seconds, "epoch_s": seconds}
             self.history.append(metrics)
             if progress:
                 progress(metrics)
