@@ -1,6 +1,10 @@
 # One command sets up and runs the demo, one sets up and runs the tests (see README).
 # The venv is (re)built when pyproject.toml changes; torch is installed first and pinned so pip never
 # reaches for a multi-GB CUDA build.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip prints one harmless "Location ... is ignored" warning per package on these machines: hide those only.
+QUIET_PIP = 2>&1 | { grep -v "is ignored: it is neither" || true; }
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -12,8 +16,8 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q torch==2.13.0 $(QUIET_PIP)
+	$(BIN)/pip install -q -e '.[dev]' $(QUIET_PIP)
 	touch $(STAMP)
 
 # The main job on embedded defaults: fit the tabular GAN on UCI Adult (with its '?' holes), sample,

@@ -46,6 +46,8 @@ class GainConfig:
     blocks: int = 3  # generator residual blocks
     d_hidden: int = 128  # discriminator width (1 residual block: it only has to judge, not predict)
     dropout: float = 0.0  # inside the generator's blocks: regularises small tables
+    passes: int = 1  # generator passes: each refines the previous pass's imputations (like MICE rounds)
+    mean_fill: bool = True  # first pass: holes hold the column mean (+ noise) instead of noise alone
     mc_dropout: bool = True  # keep that dropout on when imputing: draws differ, their mean is an ensemble
     hint_rate: float = 0.9  # share of mask entries revealed to the discriminator
     alpha: float = 100.0  # reconstruction weight against the adversarial loss (weight 1)
@@ -153,7 +155,9 @@ class _Layout:
         return ~np.logical_or.reduceat(np.isnan(X), np.asarray(self.starts), axis=1)
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.cat([torch.sigmoid(logits[:, a:b]) if k == "c" else torch.softmax(logits[:, a:b], dim=1)
+        """Generator output as values: continuous dims clipped to the data range [0, 1] (a linear head,
+        not a sigmoid, so near-linear relations between columns stay exactly linear), spans softmaxed."""
+        return torch.cat([logits[:, a:b].clamp(0.0, 1.0) if k == "c" else torch.softmax(logits[:, a:b], dim=1)
                           for k, a, b in self.segments], dim=1)
 
     def unit_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -161,7 +165,7 @@ class _Layout:
         parts = []
         for k, a, b in self.segments:
             if k == "c":
-                parts.append((torch.sigmoid(logits[:, a:b]) - target[:, a:b]) ** 2)
+                parts.append((logits[:, a:b] - target[:, a:b]) ** 2)  # unclipped: gradients everywhere
             else:
                 parts.append(-(target[:, a:b] * F.log_softmax(logits[:, a:b], dim=1)).sum(1, keepdim=True))
         return torch.cat(parts, dim=1)
@@ -188,6 +192,20 @@ class GainImputer:
         self.generator: ResMLP | None = None
         self.discriminator: ResMLP | None = None
         self.history: list[dict] = []
+        self.fill: torch.Tensor | None = None  # (d,) initial value of a hole, before noise
+
+    def _generate(self, x, m, z, passes: int) -> list[torch.Tensor]:
+        """Logits of every pass. Pass 1 sees holes = fill + noise; pass k sees pass k-1's values
+        (detached: each pass learns to improve a given guess, as a MICE round does)."""
+        lay, G = self.layout, self.generator
+        x_in = m * x + (1 - m) * (self.fill + z)
+        out = []
+        for p in range(passes):
+            logits = G(x_in, m)
+            out.append(logits)
+            if p + 1 < passes:
+                x_in = m * x + (1 - m) * lay.activate(logits).detach()
+        return out
 
     def _build(self, dim: int, softmax_spans) -> None:
         cfg = self.config
@@ -207,6 +225,8 @@ class GainImputer:
         if not observed.any(axis=0).all():
             raise DataError("a column has no observed value: the imputer cannot learn it")
         data = torch.from_numpy(np.nan_to_num(X, nan=0.0))
+        fill = np.nanmean(X, axis=0) if cfg.mean_fill else np.zeros(X.shape[1])
+        self.fill = torch.from_numpy(np.nan_to_num(fill).astype(np.float32))
         obs_u = torch.from_numpy(observed.astype(np.float32))
         n = len(X)
         bs = min(cfg.batch_size, n)
@@ -255,7 +275,8 @@ class GainImputer:
         held_u = obs_u - keep_u
         m = keep_u[:, lay.unit]  # per-dimension input mask
         z = torch.rand(x.shape, generator=gen) * cfg.noise_scale
-        logits = G(m * x + (1 - m) * z, m)
+        all_logits = self._generate(x, m, z, cfg.passes)
+        logits = all_logits[-1]
         fake = lay.activate(logits)
         x_hat = m * x + (1 - m) * fake
         # Hint: reveal the mask on a random share of units, 0.5 ("don't know") elsewhere; D is scored
@@ -271,7 +292,7 @@ class GainImputer:
         loss_d = (F.binary_cross_entropy_with_logits(d_logits, m, reduction="none") * judged).sum() / n_judged
         fooled = judged * (1 - m)
         loss_adv = (F.softplus(-d_logits) * fooled).sum() / fooled.sum().clamp_min(1.0)
-        unit_loss = lay.unit_loss(logits, x)
+        unit_loss = sum(lay.unit_loss(lg, x) for lg in all_logits) / len(all_logits)
         rec_held = (unit_loss * held_u).sum() / held_u.sum().clamp_min(1.0)
         rec_vis = (unit_loss * keep_u).sum() / keep_u.sum().clamp_min(1.0)
         loss_g = loss_adv + cfg.alpha * (rec_held + 0.1 * rec_vis)
@@ -308,7 +329,7 @@ class GainImputer:
                 m = torch.from_numpy(m_np[lo:lo + chunk].astype(np.float32))
                 for k in range(draws):
                     z = torch.rand(x.shape, generator=gen) * self.config.noise_scale
-                    fill = lay.activate(self.generator(m * x + (1 - m) * z, m))
+                    fill = lay.activate(self._generate(x, m, z, self.config.passes)[-1])
                     if categorical == "sample" and lay.spans:
                         fill = lay.sample_spans(fill, gen)
                     out[k, lo:lo + chunk] = fill.numpy()
@@ -328,7 +349,7 @@ class GainImputer:
     def state(self) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]:
         """JSON-able meta and state_dicts (for trainers.persistence; no pickle)."""
         self._require_fitted()
-        meta = {"config": self.config.to_json(), "dim": self.layout.dim,
+        meta = {"config": self.config.to_json(), "dim": self.layout.dim, "fill": self.fill.tolist(),
                 "softmax_spans": [list(s) for s in self.layout.spans], "history": self.history}
         return meta, {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
 
@@ -337,6 +358,7 @@ class GainImputer:
         try:
             self = cls(GainConfig.from_json(meta["config"]))
             self._build(int(meta["dim"]), [tuple(s) for s in meta["softmax_spans"]])
+            self.fill = torch.tensor(meta["fill"], dtype=torch.float32)
             self.generator.load_state_dict(networks["generator"])
             self.discriminator.load_state_dict(networks["discriminator"])
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
