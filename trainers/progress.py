@@ -1,6 +1,8 @@
 """Console progress for long fits: one line per reported epoch with losses, throughput and ETA.
-Trainers call `progress(metrics)` once per epoch with at least {'epoch', 'epochs'}; anything numeric
-else in the dict is printed. Pass progress=None to stay silent (library use, tests)."""
+Trainers call `progress(metrics)` once per epoch with at least {'epoch', 'epochs'}; an optional 'stage'
+(e.g. 'imputer' while holes are filled before GAN training) labels the line, and 'epoch_s' (seconds of
+that epoch) makes the ETA ignore time spent before the first epoch. Anything else numeric is printed.
+Pass progress=None to stay silent (library use, tests)."""
 
 from __future__ import annotations
 
@@ -18,19 +20,32 @@ class ConsoleProgress:
         self.min_interval_s = min_interval_s
         self.start = time.perf_counter()
         self._last = 0.0
+        self._epoch_seconds: dict[str, float] = {}
 
     def __call__(self, metrics: dict) -> None:
         now = time.perf_counter()
+        stage = metrics.get("stage", "")
         epoch, epochs = metrics["epoch"], metrics["epochs"]
+        if "epoch_s" in metrics:
+            self._epoch_seconds[stage] = self._epoch_seconds.get(stage, 0.0) + float(metrics["epoch_s"])
         if epoch < epochs and epoch != 1 and now - self._last < self.min_interval_s:
             return
         self._last = now
         elapsed = now - self.start
-        eta = elapsed / epoch * (epochs - epoch) if epoch else 0.0
-        parts = [f"[{self.label}] epoch {epoch}/{epochs}"]
+        spent = self._epoch_seconds.get(stage, elapsed)
+        eta = spent / epoch * (epochs - epoch) if epoch else 0.0
+        label = f"{self.label}:{stage}" if stage else self.label
+        parts = [f"[{label}] epoch {epoch}/{epochs}"]
         for k, v in metrics.items():
-            if k in ("epoch", "epochs") or not isinstance(v, (int, float)):
+            if k in ("epoch", "epochs") or isinstance(v, bool) or not isinstance(v, (int, float)):
                 continue
             parts.append(f"{k} {v:,.0f}" if abs(v) >= 1000 else f"{k} {v:.4g}")
         parts.append(f"elapsed {elapsed:.0f}s eta {eta:.0f}s")
         print("  ".join(parts), file=self.stream, flush=True)
+
+
+def staged(progress: ProgressFn | None, stage: str) -> ProgressFn | None:
+    """Wrap a progress callback so every report carries `stage`."""
+    if progress is None:
+        return None
+    return lambda metrics: progress({**metrics, "stage": stage})

@@ -26,7 +26,7 @@ from .errors import ConfigError, DataError, ModelError
 from .losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
 from .networks import Discriminator, Generator, TargetClassifier, activate, condition_loss, discretize
 from .persistence import load_network, read_meta, save_model_dir
-from .progress import ProgressFn
+from .progress import ProgressFn, staged
 from .runtime import seed_everything
 from .schema import infer_schema
 
@@ -96,7 +96,7 @@ class TabularGAN(GenerativeModel):
         self._check_target(schema)
         if len(table) < cfg.batch_size:
             raise DataError(f"table has {len(table)} rows, fewer than --batch-size {cfg.batch_size}: lower the batch size")
-        completed = self._fill_holes(table, schema, rng)
+        completed = self._fill_holes(table, schema, rng, progress)
         self.encoder = TableEncoder("quantile", "indicator", small_integers=True).fit(table, schema)
         X = self.encoder.transform(completed, missing_mask=table.isna(), rng=rng)
         self.sampler = ConditionSampler.from_data(X, self.encoder.spans)
@@ -106,7 +106,8 @@ class TabularGAN(GenerativeModel):
                          "epochs": cfg.epochs, "final": self.history[-1] if self.history else {}}
         return self
 
-    def _fill_holes(self, table: pd.DataFrame, schema, rng: np.random.Generator) -> pd.DataFrame:
+    def _fill_holes(self, table: pd.DataFrame, schema, rng: np.random.Generator,
+                    progress: ProgressFn | None = None) -> pd.DataFrame:
         if not table.isna().any().any():
             return table
         if self.config.fill_missing == "hotdeck":
@@ -115,7 +116,7 @@ class TabularGAN(GenerativeModel):
         icfg = GainConfig(seed=self.config.seed)
         if self.config.imputer_epochs:
             icfg.epochs = self.config.imputer_epochs
-        self.imputer = TabularImputer(icfg).fit(table, schema=schema)
+        self.imputer = TabularImputer(icfg).fit(table, schema=schema, progress=staged(progress, "imputer"))
         return self.imputer.transform(table, draws=1, seed=self.config.seed)[0]
 
     def _check_target(self, schema) -> None:
