@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ganstream", description="Fit GANs on tables with missing values, sample, impute, evaluate.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=_positive_int("--threads"), default=None,
-                   help="torch CPU threads (default: $GANSTREAM_THREADS or all cores; keep processes x threads <= cores)")
+                   help="torch CPU threads (default: $GANSTREAM_THREADS or 1; keep processes x threads <= cores)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

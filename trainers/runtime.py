@@ -11,9 +11,11 @@ import torch
 
 
 def set_threads(n: int | None = None) -> int:
-    """Use `n` intra-op threads (default: GANSTREAM_THREADS, else all cores). Returns the number set."""
+    """Use `n` intra-op threads (default: $GANSTREAM_THREADS, else 1). One thread is the safe default: on a
+    shared 2-core machine a 2-thread torch was measured 10-30x slower, while on an idle one the small GAN
+    networks gain little from a second thread (benchmarks/RESULTS.md). Returns the number set."""
     if n is None:
-        n = int(os.environ.get("GANSTREAM_THREADS", os.cpu_count() or 1))
+        n = int(os.environ.get("GANSTREAM_THREADS", "1"))
     n = max(1, int(n))
     torch.set_num_threads(n)
     return n
