@@ -22,13 +22,36 @@ class _Residual(nn.Module):
         return torch.cat([F.relu(self.bn(self.fc(x))), x], dim=1)
 
 
+class _AddResidual(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.bn = nn.BatchNorm1d(width)
+
+    def forward(self, x):
+        return x + F.relu(self.bn(self.fc(x)))
+
+
 class Generator(nn.Module):
-    def __init__(self, noise_dim: int, cond_dim: int, data_dim: int, hidden: tuple[int, ...] = (256, 256)):
+    """block='concat': each block's output is concatenated to its input (CTGAN-like; the head sees every
+    layer). block='add': a first projection then same-width blocks that add to their input (about 40%
+    fewer multiply-adds per row, so faster fits and sampling)."""
+
+    def __init__(self, noise_dim: int, cond_dim: int, data_dim: int, hidden: tuple[int, ...] = (256, 256),
+                 block: str = "concat"):
         super().__init__()
         layers, d = [], noise_dim + cond_dim
-        for h in hidden:
-            layers.append(_Residual(d, h))
-            d += h
+        if block == "concat":
+            for h in hidden:
+                layers.append(_Residual(d, h))
+                d += h
+        else:
+            layers += [nn.Linear(d, hidden[0]), nn.BatchNorm1d(hidden[0]), nn.ReLU()]
+            d = hidden[0]
+            for h in hidden[1:]:
+                if h != d:
+                    raise ValueError("block='add' needs equal hidden widths")
+                layers.append(_AddResidual(d))
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(d, data_dim)
 

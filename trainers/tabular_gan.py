@@ -31,6 +31,11 @@ from .runtime import seed_everything
 from .schema import infer_schema
 
 
+# The imputer that fills holes before GAN training only has to be plausible, not RMSE-optimal: a third of
+# the standalone imputer's schedule (measured: 263 s -> ~90 s preprocessing on Adult, busy 2-core machine).
+FILL_IMPUTER_STEPS = 2000
+
+
 @dataclass
 class TabularGANConfig:
     epochs: int = 300
@@ -39,6 +44,7 @@ class TabularGANConfig:
     pac: int = 10
     noise_dim: int = 128
     generator_hidden: tuple[int, ...] = (256, 256)
+    generator_block: str = "add"  # residual blocks that add (default, lighter) or concatenate (CTGAN-like)
     discriminator_hidden: tuple[int, ...] = (256, 256)
     lr: float = 2e-4
     weight_decay: float = 1e-6
@@ -48,7 +54,7 @@ class TabularGANConfig:
     fill_missing: str = "imputer"  # how holes are filled before training: "imputer" (GAIN) or "hotdeck"
     target: str | None = None  # a column to keep predictable: adds the auxiliary-classifier loss
     target_weight: float = 1.0
-    imputer_epochs: int = field(default=0)  # 0: the imputer's own default
+    imputer_epochs: int = field(default=0)  # 0: FILL_IMPUTER_STEPS steps
 
     def validate(self) -> "TabularGANConfig":
         if self.loss not in LOSSES:
@@ -57,6 +63,8 @@ class TabularGANConfig:
             raise ConfigError(f"--epochs must be >= 1 (got {self.epochs})")
         if self.pac < 1 or self.batch_size < self.pac or self.batch_size % self.pac:
             raise ConfigError(f"--batch-size must be a positive multiple of pac={self.pac} (got {self.batch_size})")
+        if self.generator_block not in ("concat", "add"):
+            raise ConfigError(f"generator_block must be 'concat' or 'add' (got {self.generator_block!r})")
         if self.fill_missing not in ("imputer", "hotdeck"):
             raise ConfigError(f"fill_missing must be 'imputer' or 'hotdeck' (got {self.fill_missing!r})")
         return self
@@ -113,7 +121,7 @@ class TabularGAN(GenerativeModel):
         if self.config.fill_missing == "hotdeck":
             return hot_deck(table, rng)
         from .imputer import TabularImputer, GainConfig  # local: the imputer is optional for complete tables
-        icfg = GainConfig(seed=self.config.seed)
+        icfg = GainConfig(seed=self.config.seed, iterations=FILL_IMPUTER_STEPS)
         if self.config.imputer_epochs:
             icfg.epochs = self.config.imputer_epochs
         self.imputer = TabularImputer(icfg).fit(table, schema=schema, progress=staged(progress, "imputer"))
@@ -143,67 +151,77 @@ class TabularGAN(GenerativeModel):
 
     def _build_networks(self) -> None:
         cfg, d, c = self.config, self.encoder.output_dim, self.sampler.dim
-        self.generator = Generator(cfg.noise_dim, c, d, cfg.generator_hidden)
+        self.generator = Generator(cfg.noise_dim, c, d, cfg.generator_hidden, cfg.generator_block)
         self.discriminator = Discriminator(d + c, cfg.discriminator_hidden, cfg.pac)
 
     def _train(self, X: torch.Tensor, rng: np.random.Generator, progress: ProgressFn | None) -> None:
         cfg = self.config
-        G, D, spans, sampler = self.generator, self.discriminator, self.encoder.spans, self.sampler
-        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
-        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
-        B = cfg.batch_size
-        steps = max(1, len(X) // B)
-        offsets = torch.from_numpy(sampler.offsets)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
+        steps = max(1, len(X) // cfg.batch_size)
         aux = self._target_parts()
-        G.train(); D.train()
+        self.generator.train(); self.discriminator.train()
         for epoch in range(1, cfg.epochs + 1):
             t_epoch = time.perf_counter()
-            sums = np.zeros(4)
+            sums: dict[str, float] = {}
             for _ in range(steps):
-                for _ in range(cfg.discriminator_steps):
-                    cond, _, _, rows = sampler.sample_train(B, rng)
-                    c = torch.from_numpy(cond)
-                    real = torch.cat([X[torch.from_numpy(rows)], c], dim=1)
-                    with torch.no_grad():
-                        fake = torch.cat([activate(G(torch.randn(B, cfg.noise_dim), c), spans), c], dim=1)
-                    loss_d = discriminator_loss(cfg.loss, D(real), D(fake))
-                    if cfg.loss == "wgan-gp":
-                        loss_d = loss_d + gradient_penalty(D, real, fake, cfg.pac, cfg.gp_weight)
-                    opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    opt_d.step()
-                if aux:
-                    clf, opt_c, tspan, tmask = aux
-                    real_x = X[torch.from_numpy(rows)]
-                    loss_clf = F.cross_entropy(clf(real_x * tmask), real_x[:, tspan.start:tspan.stop].argmax(1))
-                    opt_c.zero_grad(set_to_none=True)
-                    loss_clf.backward()
-                    opt_c.step()
-                cond, span, g, _ = sampler.sample_train(B, rng)
-                c = torch.from_numpy(cond)
-                raw = G(torch.randn(B, cfg.noise_dim), c)
-                fake = torch.cat([activate(raw, spans), c], dim=1)
-                span_t = torch.from_numpy(span)
-                loss_c = condition_loss(raw, sampler.spans, span_t, torch.from_numpy(g) - offsets[span_t])
-                loss_g = generator_loss(cfg.loss, D(fake)) + loss_c
-                loss_t = torch.zeros(())
-                if aux:
-                    clf, _, tspan, tmask = aux
-                    fake_x = fake[:, :self.encoder.output_dim]
-                    loss_t = F.cross_entropy(clf(fake_x * tmask), fake_x[:, tspan.start:tspan.stop].argmax(1).detach())
-                    loss_g = loss_g + cfg.target_weight * loss_t
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                sums += (loss_d.item(), loss_g.item(), loss_c.item(), loss_t.item())
+                for k, v in self.train_step(X, rng, opt_g, opt_d, aux).items():
+                    sums[k] = sums.get(k, 0.0) + v
             seconds = time.perf_counter() - t_epoch
-            metrics = {"epoch": epoch, "epochs": cfg.epochs, "d_loss": sums[0] / steps, "g_loss": sums[1] / steps,
-                       "cond_loss": sums[2] / steps, **({"target_loss": sums[3] / steps} if aux else {}),
-                       "rows_per_s": steps * B / seconds, "epoch_s": seconds}
+            metrics = {"epoch": epoch, "epochs": cfg.epochs, **{k: v / steps for k, v in sums.items()},
+                       "rows_per_s": steps * cfg.batch_size / seconds, "epoch_s": seconds}
             self.history.append(metrics)
             if progress:
                 progress(metrics)
-        G.eval(); D.eval()
+        self.generator.eval(); self.discriminator.eval()
+
+    def train_step(self, X: torch.Tensor, rng: np.random.Generator, opt_g, opt_d, aux=None) -> dict[str, float]:
+        """One adversarial step on a batch of X: `discriminator_steps` critic updates, then one generator
+        update. The last critic update and the generator update share one generator forward pass (the
+        critic sees it detached), which saves a quarter of the step's compute."""
+        cfg, G, D, sampler, spans = self.config, self.generator, self.discriminator, self.sampler, self.encoder.spans
+        B = cfg.batch_size
+        for i in range(cfg.discriminator_steps):
+            cond, span, g, rows = sampler.sample_train(B, rng)
+            c = torch.from_numpy(cond)
+            real = torch.cat([X[torch.from_numpy(rows)], c], dim=1)
+            last = i == cfg.discriminator_steps - 1
+            with torch.set_grad_enabled(last):
+                raw = G(torch.randn(B, cfg.noise_dim), c)
+                fake = torch.cat([activate(raw, spans), c], dim=1)
+            loss_d = discriminator_loss(cfg.loss, D(real), D(fake.detach()))
+            if cfg.loss == "wgan-gp":
+                loss_d = loss_d + gradient_penalty(D, real, fake.detach(), cfg.pac, cfg.gp_weight)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+        out = {"d_loss": loss_d.item()}
+        if aux:
+            clf, opt_c, tspan, tmask = aux
+            real_x = real[:, :self.encoder.output_dim]
+            loss_clf = F.cross_entropy(clf(real_x * tmask), real_x[:, tspan.start:tspan.stop].argmax(1))
+            opt_c.zero_grad(set_to_none=True)
+            loss_clf.backward()
+            opt_c.step()
+        span_t = torch.from_numpy(span)
+        loss_c = condition_loss(raw, sampler.spans, span_t, torch.from_numpy(g) - torch.from_numpy(sampler.offsets)[span_t])
+        frozen = [p for p in D.parameters()] + ([p for p in aux[0].parameters()] if aux else [])
+        for p in frozen:  # the generator's backward needs gradients w.r.t. fakes, not w.r.t. D's weights
+            p.requires_grad_(False)
+        loss_g = generator_loss(cfg.loss, D(fake)) + loss_c
+        if aux:
+            clf, _, tspan, tmask = aux
+            fake_x = fake[:, :self.encoder.output_dim]
+            loss_t = F.cross_entropy(clf(fake_x * tmask), fake_x[:, tspan.start:tspan.stop].argmax(1).detach())
+            loss_g = loss_g + cfg.target_weight * loss_t
+            out["target_loss"] = loss_t.item()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        for p in frozen:
+            p.requires_grad_(True)
+        out.update(g_loss=loss_g.item(), cond_loss=loss_c.item())
+        return out
 
     # ------------------------------------------------------------- sample
     def sample(self, n: int, seed: int = 0, condition: dict | None = None, missing: str = "keep",
