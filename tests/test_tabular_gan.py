@@ -135,3 +135,13 @@ def test_target_option_trains_the_auxiliary_classifier(adult_small):
 def test_bad_targets_are_config_errors(adult_small, target, message):
     with pytest.raises(ConfigError, match=message):
         TabularGAN(epochs=1, batch_size=100, fill_missing="hotdeck", target=target).fit(adult_small.iloc[:500])
+
+
+def test_model_directory_carries_no_training_rows(fitted_gan, adult_small, tmp_path):
+    """A generator is shared through the registry: its files must not embed the training table."""
+    from safetensors.torch import load_file
+    fitted_gan.save(tmp_path / "m")
+    n = len(adult_small)
+    for f in (tmp_path / "m").glob("*.safetensors"):
+        for name, t in load_file(str(f)).items():
+            assert t.dim() == 0 or t.shape[0] != n, f"{f.name}:{name} has one entry per training row"

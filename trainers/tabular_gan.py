@@ -31,9 +31,11 @@ from .runtime import seed_everything
 from .schema import infer_schema
 
 
-# The imputer that fills holes before GAN training only has to be plausible, not RMSE-optimal: a third of
-# the standalone imputer's schedule (measured: 263 s -> ~90 s preprocessing on Adult, busy 2-core machine).
+# The imputer that fills holes before GAN training only has to be plausible, not RMSE-optimal. It must also
+# never use the imputer's neighbour read-out (pool > 0), which stores training rows in the model: a
+# generator's model directory (and registered version) must not carry raw training rows.
 FILL_IMPUTER_STEPS = 2000
+FILL_IMPUTER_POOL = 0
 
 
 @dataclass
@@ -121,7 +123,7 @@ class TabularGAN(GenerativeModel):
         if self.config.fill_missing == "hotdeck":
             return hot_deck(table, rng)
         from .imputer import TabularImputer, GainConfig  # local: the imputer is optional for complete tables
-        icfg = GainConfig(seed=self.config.seed, iterations=FILL_IMPUTER_STEPS)
+        icfg = GainConfig(seed=self.config.seed, iterations=FILL_IMPUTER_STEPS, pool=FILL_IMPUTER_POOL)
         if self.config.imputer_epochs:
             icfg.epochs = self.config.imputer_epochs
         self.imputer = TabularImputer(icfg).fit(table, schema=schema, progress=staged(progress, "imputer"))
