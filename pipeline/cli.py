@@ -19,9 +19,16 @@ EPILOG = """examples:
   ganstream impute data/adult.csv --missing-token '?' --draws 5 --out runs/imputed.parquet
   ganstream evaluate runs/adult --real data/adult.csv --missing-token '?' --target income
 
+  ganstream train data/adult.csv --missing-token '?' --out runs/adult --register adult --target income
+  ganstream sample models:/adult@champion --rows 1000 --out synthetic.csv
+  ganstream models show adult
+
 DATA is a .csv file, a .parquet file or a directory of .parquet files. FILE is written as .csv or
 .parquet by its extension, atomically (a crash never leaves a partial file). MODEL is a directory
-written by `train`. Errors print one line and exit with status 2."""
+written by `train`, or an MLflow URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH.
+Errors print one line and exit with status 2; a fit that fails the quality gate of --register exits 3."""
+
+TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working dir)"
 
 
 def _positive_int(name: str):
@@ -74,10 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--target", metavar="COL",
                    help="a categorical column downstream models will predict: an auxiliary classifier keeps "
                         "P(COL | other columns) of the synthetic rows close to the real one (better utility)")
+    t.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP + "; giving it turns tracking on")
+    t.add_argument("--experiment", metavar="NAME", help="MLflow experiment of the run (default: ganstream). The fit is tracked as an MLflow "
+                   "run when --register, --tracking-uri or --experiment is given or $MLFLOW_TRACKING_URI is set; "
+                   "otherwise train needs no MLflow")
+    t.add_argument("--register", metavar="NAME", help="register the fit as a new version of model NAME if it "
+                   "passes the quality gate (turns tracking on); a failing gate exits 3 and registers nothing")
+    t.add_argument("--promote", metavar="ALIAS", default="champion",
+                   help="alias moved to the new version (default: champion)")
+    t.add_argument("--gate", action="append", default=[], metavar="KEY<=VALUE",
+                   help="override a gate threshold, e.g. detection_auc<=0.95, utility_ratio>=0.8, dcr_ratio=off "
+                        "(repeatable; defaults in deploy/gate.py)")
 
     s = sub.add_parser("sample", help="write N synthetic rows from MODEL",
                        description="Generate synthetic rows. Same MODEL, --rows and --seed give the same rows.")
-    s.add_argument("model", metavar="MODEL", help="model directory written by `train`")
+    s.add_argument("model", metavar="MODEL", help="model directory written by `train`, or models:/NAME@ALIAS, "
+                   "models:/NAME/VERSION, runs:/RUN_ID/PATH")
+    s.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
     s.add_argument("--rows", type=_positive_int("--rows"), required=True, help="number of rows to generate (>= 1)")
     s.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -92,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "complete copies (multiple imputation), told apart by a leading 'draw' column.")
     i.add_argument("data", metavar="DATA", help="table with missing values")
     i.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
-    i.add_argument("--model", metavar="MODEL", help="use the imputer of a model directory instead of fitting one")
+    i.add_argument("--model", metavar="MODEL", help="use the imputer of a model (directory or MLflow URI) instead of fitting one")
+    i.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
     i.add_argument("--epochs", type=_positive_int("--epochs"), default=None, help="imputer training epochs (default: the imputer's own)")
     i.add_argument("--draws", type=_positive_int("--draws"), default=1, help="number of imputations K (default: 1)")
     i.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -109,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     e.add_argument("--missing-token", action="append", default=[], metavar="TOK", help="text that means 'missing' (repeatable)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
+    e.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
+
+    m = sub.add_parser("models", help="list registered models, or show one's versions, aliases, metrics, lineage")
+    msub = m.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    ml = msub.add_parser("list", help="registered models with their latest version and aliases")
+    ml.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
+    ms = msub.add_parser("show", help="versions of NAME: aliases, quality metrics, data/code lineage, gate")
+    ms.add_argument("name", metavar="NAME")
+    ms.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
     return p
 
 
@@ -124,9 +154,15 @@ def _info(args, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def _load_tabular(path: str):
+def _resolve(ref: str, args) -> str:
+    """MODEL as a local directory (MLflow URIs are downloaded to a cache, see augment/loading.py)."""
+    from augment.loading import resolve_model
+    return resolve_model(ref, getattr(args, "tracking_uri", None))
+
+
+def _load_tabular(path: str, args=None):
     from trainers.base import load_model
-    return load_model(path)
+    return load_model(_resolve(path, args))
 
 
 def cmd_train(args) -> int:
@@ -140,18 +176,25 @@ def cmd_train(args) -> int:
     cfg = TabularGANConfig(epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, pac=args.pac,
                            seed=args.seed, target=args.target, imputer_epochs=args.imputer_epochs or 0).validate()
     table = read_table(args.data, args.missing_token)
+    tracking = None
+    from deploy.tracking import tracking_requested
+    if tracking_requested(args):
+        from deploy.tracking import TrainTracking
+        tracking = TrainTracking(args)  # validates --gate and reaches the tracking server before the fit
     _info(args, f"training tabular GAN on {args.data}: {len(table):,} rows x {table.shape[1]} columns, "
                 f"{int(table.isna().to_numpy().sum()):,} missing cells, loss={cfg.loss}, epochs={cfg.epochs}")
     model = TabularGAN(cfg).fit(table, progress=_progress(args, "train"))
     model.save(out)
     _info(args, f"model written to {out} ({model.training['seconds']:.1f}s)")
+    if tracking:
+        return tracking.finish(model, table, out)
     return 0
 
 
 def cmd_sample(args) -> int:
     from trainers.table_io import check_output_path, write_table
     check_output_path(args.out)
-    model = _load_tabular(args.model)
+    model = _load_tabular(args.model, args)
     condition = dict([args.condition]) if args.condition else None
     t0 = time.perf_counter()
     rows = model.sample(args.rows, seed=args.seed, condition=condition, missing=args.missing)
@@ -171,6 +214,7 @@ def cmd_impute(args) -> int:
     table = read_table(args.data, args.missing_token)
     holes = int(table.isna().to_numpy().sum())
     if args.model:
+        args.model = _resolve(args.model, args)
         from trainers.base import load_model
         from trainers.persistence import read_meta
         if read_meta(args.model)["kind"] == "imputer":
@@ -201,7 +245,7 @@ def cmd_evaluate(args) -> int:
     from augment.metrics import format_report, quality_report
     from trainers.table_io import read_table
 
-    model = _load_tabular(args.model)
+    model = _load_tabular(args.model, args)
     real = read_table(args.real, args.missing_token)
     holdout = read_table(args.holdout, args.missing_token) if args.holdout else None
     if args.target and args.target not in real.columns:
@@ -214,7 +258,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "impute": cmd_impute, "evaluate": cmd_evaluate}
+def cmd_models(args) -> int:
+    from deploy.registry import list_models, show_model
+    from deploy.tracking import resolve_uri, using
+    uri = resolve_uri(args.tracking_uri)
+    with using(uri):
+        print(list_models(uri) if args.models_command == "list" else show_model(uri, args.name))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "impute": cmd_impute, "evaluate": cmd_evaluate,
+            "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

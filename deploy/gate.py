@@ -1,0 +1,116 @@
+"""The quality gate a fit must pass before it becomes a registered model version.
+
+Figures come from `augment.metrics.quality_report` on the training data (see `figures`). Defaults were
+chosen on UCI Adult (3,000 rows): a 1-epoch model fails them (detection AUC ~0.998, mean marginal distance
+~0.28, utility ratio ~0.26), a 15-epoch one passes (~0.988, ~0.10, ~0.75); a full-data fit of a few hundred
+epochs is far inside them. They catch broken or undertrained fits, not subtle regressions: tighten them
+per model with `--gate`.
+
+* detection_auc <= 0.99          a classifier must not separate real from synthetic almost perfectly
+* marginal_mean_distance <= 0.2  per-column KS / TVD, averaged
+* utility_ratio >= 0.5           TSTR / TRTR score (only when the fit has a --target)
+* dcr_ratio >= 0.8               synthetic rows must not hug training rows closer than unseen real rows do
+* exact_copy_rate <= 0.05        share of synthetic rows identical to a training row. A rate, not "== 0":
+                                 real tables such as Adult hold many duplicate rows, and a good generator
+                                 reproduces common rows legitimately.
+
+`--gate` overrides one threshold per use: `KEY<=VALUE`, `KEY>=VALUE`, or `KEY=off` to drop it; the keys
+above plus association_distance and exact_copies may be used.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+
+from trainers.errors import ConfigError, GanstreamError
+
+GATE_EXIT_CODE = 3
+
+KEYS = ("detection_auc", "marginal_mean_distance", "association_distance", "utility_ratio", "dcr_ratio",
+        "exact_copies", "exact_copy_rate")
+
+DEFAULTS: dict[str, tuple[str, float]] = {
+    "detection_auc": ("<=", 0.99),
+    "marginal_mean_distance": ("<=", 0.2),
+    "utility_ratio": (">=", 0.5),
+    "dcr_ratio": (">=", 0.8),
+    "exact_copy_rate": ("<=", 0.05),
+}
+
+_OPS = {"<=": operator.le, ">=": operator.ge}
+
+
+class GateFailed(GanstreamError):
+    """The fit did not pass the quality gate: no model version was registered. Exit status 3."""
+
+    exit_code = GATE_EXIT_CODE
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    checks: list[dict]  # {key, op, threshold, value, passed (None: skipped, no value)}
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{c['key']}={c['value']:.4g} (needs {c['op']} {c['threshold']:g})" for c in self.checks
+                if c["passed"] is False]
+
+    def summary(self) -> str:
+        parts = []
+        for c in self.checks:
+            value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
+            state = {True: "ok", False: "FAILED", None: "skipped"}[c["passed"]]
+            parts.append(f"{c['key']}={value} {c['op']} {c['threshold']:g}: {state}")
+        return "; ".join(parts)
+
+
+def parse_gates(specs: list[str] | None, target: str | None = None) -> dict[str, tuple[str, float]]:
+    """Defaults updated by `--gate` specs. Raises ConfigError on a malformed spec or unknown key."""
+    gates = dict(DEFAULTS)
+    for spec in specs or []:
+        text = spec.replace(" ", "")
+        m = re.fullmatch(r"([a-z_]+)(<=|>=)([-+0-9.eE]+)", text)
+        off = re.fullmatch(r"([a-z_]+)=(off|none)", text)
+        key = (m or off).group(1) if (m or off) else None
+        if key is None:
+            raise ConfigError(f"--gate must look like KEY<=VALUE, KEY>=VALUE or KEY=off (got {spec!r})")
+        if key not in KEYS:
+            raise ConfigError(f"--gate: unknown figure '{key}' (known: {', '.join(KEYS)})")
+        if off:
+            gates.pop(key, None)
+            continue
+        try:
+            gates[key] = (m.group(2), float(m.group(3)))
+        except ValueError:
+            raise ConfigError(f"--gate: {m.group(3)!r} is not a number (in {spec!r})") from None
+        if key == "utility_ratio" and target is None:
+            raise ConfigError("--gate utility_ratio needs --target (utility is measured on that column)")
+    return gates
+
+
+def figures(report: dict) -> dict[str, float | None]:
+    """The gated figures of a `quality_report`, flat (None where not measured)."""
+    utility = report.get("utility") or {}
+    privacy = report.get("privacy") or {}
+    return {
+        "detection_auc": report.get("detection_auc"),
+        "marginal_mean_distance": report.get("marginal_mean_distance"),
+        "association_distance": report.get("association_distance"),
+        "utility_ratio": utility.get("ratio"),
+        "dcr_ratio": privacy.get("dcr_ratio"),
+        "exact_copies": privacy.get("exact_copies"),
+        "exact_copy_rate": privacy.get("exact_copy_rate"),
+    }
+
+
+def evaluate(figs: dict[str, float | None], gates: dict[str, tuple[str, float]]) -> GateResult:
+    checks = []
+    for key, (op, threshold) in gates.items():
+        value = figs.get(key)
+        ok = None if value is None else bool(_OPS[op](float(value), threshold))
+        checks.append({"key": key, "op": op, "threshold": threshold,
+                       "value": None if value is None else float(value), "passed": ok})
+    return GateResult(passed=all(c["passed"] is not False for c in checks), checks=checks)

@@ -1,0 +1,148 @@
+"""Registering a fitted generator in the MLflow model registry, and reading the registry back.
+
+Order of a registration (nothing half-registered): the model directory is logged to the run as a pyfunc
+model first; only then is a registry version created from it; the version is loaded back through
+`mlflow.pyfunc.load_model("models:/NAME/VERSION")` and asked for a few rows; only if that works is the
+alias (default `champion`) moved to it. If anything fails after the version exists, the version is
+deleted again (best effort) and the alias never moved. The version carries the lineage and gate figures
+as tags.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from trainers.errors import ModelError
+
+from .tracking import TrackingError
+
+PIP_REQUIREMENTS_PACKAGES = ("mlflow", "torch", "numpy", "pandas", "safetensors", "scikit-learn", "scipy", "pyarrow")
+
+
+def pip_requirements() -> list[str]:
+    """Explicit pins from this environment (MLflow's inference would take ~12 s and drop torch's +cpu)."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = []
+    for pkg in PIP_REQUIREMENTS_PACKAGES:
+        try:
+            v = version(pkg).split("+")[0]
+        except PackageNotFoundError:
+            continue
+        out.append(f"{pkg}=={v}")
+    return out
+
+
+def log_generator(model_dir: str | Path, name: str = "generator"):
+    """Log `model_dir` to the active run as a pyfunc model (models-from-code, no pickle). Returns ModelInfo."""
+    import mlflow
+
+    from .pyfunc_model import ARTIFACT_KEY, code_paths, entry_script
+    with tempfile.TemporaryDirectory(prefix="ganstream-pyfunc-") as tmp:
+        return mlflow.pyfunc.log_model(
+            name=name, python_model=str(entry_script(tmp)), artifacts={ARTIFACT_KEY: str(Path(model_dir).resolve())},
+            code_paths=code_paths(), pip_requirements=pip_requirements())
+
+
+def _wait_ready(client, name: str, version: str, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        mv = client.get_model_version(name, version)
+        if mv.status == "READY":
+            return mv
+        if mv.status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
+            raise TrackingError(f"model version {name}/{version} did not become ready (status {mv.status})")
+        time.sleep(0.2)
+
+
+def register(model_info, name: str, alias: str | None, tags: dict[str, str], info=print) -> str:
+    """Create a registry version from a logged model, verify it loads and samples, then move `alias`."""
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    mv = mlflow.register_model(model_info.model_uri, name, tags=tags)
+    version = str(mv.version)
+    try:
+        _wait_ready(client, name, version)
+        loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        probe = loaded.predict(pd.DataFrame({"rows": [5], "seed": [0]}))
+        if len(probe) != 5:
+            raise ModelError(f"registered version {name}/{version} returned {len(probe)} rows for 5")
+        if alias:
+            client.set_registered_model_alias(name, alias, version)
+    except BaseException:
+        try:
+            client.delete_model_version(name, version)
+        except Exception:
+            pass
+        raise
+    info(f"registered {name} version {version}" + (f", alias '{alias}' -> {version}" if alias else ""))
+    return version
+
+
+# ------------------------------------------------------------------------------------------ reading
+def _client(uri: str):
+    from mlflow import MlflowClient
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _fmt_time(ms) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) if ms else "?"
+
+
+def list_models(uri: str) -> str:
+    client = _client(uri)
+    models = client.search_registered_models()
+    if not models:
+        return f"no registered models at {uri}"
+    lines = [f"{'NAME':<24} {'LATEST':>6}  ALIASES"]
+    for m in sorted(models, key=lambda m: m.name):
+        versions = client.search_model_versions(f"name='{m.name}'")
+        latest = max((int(v.version) for v in versions), default=0)
+        aliases = ", ".join(f"{a}->{v}" for a, v in sorted((m.aliases or {}).items())) or "-"
+        lines.append(f"{m.name:<24} {latest:>6}  {aliases}")
+    return "\n".join(lines)
+
+
+METRIC_KEYS = ("detection_auc", "marginal_mean_distance", "association_distance", "utility_ratio", "dcr_ratio",
+               "exact_copies", "exact_copy_rate", "train_seconds")
+
+
+def show_model(uri: str, name: str) -> str:
+    from mlflow.exceptions import MlflowException
+    client = _client(uri)
+    try:
+        m = client.get_registered_model(name)
+    except MlflowException:
+        raise ModelError(f"no registered model '{name}' at {uri} (see `ganstream models list`)") from None
+    by_version: dict[str, list[str]] = {}
+    for a, v in (m.aliases or {}).items():
+        by_version.setdefault(str(v), []).append(a)
+    lines = [f"model {name} ({uri})"]
+    versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: -int(v.version))
+    for v in versions:
+        aliases = ", ".join(sorted(by_version.get(str(v.version), []))) or "-"
+        lines.append(f"\nversion {v.version}  aliases: {aliases}  status: {v.status}  created: "
+                     f"{_fmt_time(v.creation_timestamp)}  run: {v.run_id}")
+        metrics = {}
+        if v.run_id:
+            try:
+                metrics = client.get_run(v.run_id).data.metrics
+            except MlflowException:
+                pass
+        shown = [f"{k}={metrics[k]:.4g}" for k in METRIC_KEYS if k in metrics]
+        if shown:
+            lines.append("  metrics: " + "  ".join(shown))
+        tags = v.tags or {}
+        for prefix, label in (("data.", "data"), ("code.", "code")):
+            items = [f"{k[len(prefix):]}={val}" for k, val in sorted(tags.items()) if k.startswith(prefix)]
+            if items:
+                lines.append(f"  {label}: " + "  ".join(items))
+        if "seed" in tags:
+            lines.append(f"  seed: {tags['seed']}")
+        if "gate.summary" in tags:
+            lines.append(f"  gate: {tags.get('gate', '?')}  ({tags['gate.summary']})")
+    return "\n".join(lines)
