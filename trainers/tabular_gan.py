@@ -46,7 +46,7 @@ class TabularGANConfig:
     pac: int = 10
     noise_dim: int = 128
     generator_hidden: tuple[int, ...] = (256, 256)
-    generator_block: str = "add"  # residual blocks that add (default, lighter) or concatenate (CTGAN-like)
+    generator_block: str = "concat"  # residual blocks that concatenate (CTGAN-like, default) or add (lighter)
     discriminator_hidden: tuple[int, ...] = (256, 256)
     lr: float = 2e-4
     weight_decay: float = 1e-6
