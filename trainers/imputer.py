@@ -68,12 +68,11 @@ class TabularImputer:
         """Decoded values only where df has holes; observed cells, extra columns and the column order
         of `df` are kept as they are."""
         decoded = self.encoder.inverse_transform(matrix, missing="fill")
-        decoded.index = df.index
         out = df.copy()
         for name in self.encoder.schema.names:
             col = df[name]
-            if col.isna().any():
-                out[name] = col.where(col.notna(), decoded[name])
+            if col.isna().any():  # positional (.array), so a duplicated index cannot misalign rows
+                out[name] = col.where(col.notna(), decoded[name].array)
         return out
 
     def transform(self, df: pd.DataFrame, draws: int = 1, seed: int = 0) -> list[pd.DataFrame]:
