@@ -123,8 +123,6 @@ class TabularImputer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TabularImputer":
-        meta = read_meta(path)
-        if meta["kind"] != cls.kind:
-            raise ModelError(f"{path}: is a '{meta['kind']}' model, not an imputer")
+        meta = read_meta(path, kind=cls.kind)
         names = meta.get("networks", ["generator", "discriminator"])
         return cls.from_state(meta, {name: load_network(path, name) for name in names})

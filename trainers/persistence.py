@@ -45,7 +45,8 @@ def save_model_dir(path: str | os.PathLike, meta: dict, networks: dict[str, dict
     return p
 
 
-def read_meta(path: str | os.PathLike) -> dict:
+def read_meta(path: str | os.PathLike, kind: str | None = None) -> dict:
+    """model.json of a model directory; with `kind`, also insist the model is of that kind."""
     p = Path(path)
     if not p.is_dir():
         raise ModelError(f"{p}: not a model directory (no such directory)")
@@ -60,6 +61,8 @@ def read_meta(path: str | os.PathLike) -> dict:
         raise ModelError(f"{meta_file}: corrupt model metadata (no 'kind')")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelError(f"{p}: model format version {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})")
+    if kind is not None and meta["kind"] != kind:
+        raise ModelError(f"{p}: is a '{meta['kind']}' model, not a '{kind}' one")
     return meta
 
 

@@ -301,9 +301,7 @@ class TabularGAN(GenerativeModel):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TabularGAN":
-        meta = read_meta(path)
-        if meta["kind"] != cls.kind:
-            raise ModelError(f"{path}: is a '{meta['kind']}' model, not a tabular one")
+        meta = read_meta(path, kind=cls.kind)
         try:
             self = cls(TabularGANConfig.from_json(meta["config"]))
             self.encoder = TableEncoder.from_json(meta["encoder"])
