@@ -145,3 +145,10 @@ def test_model_directory_carries_no_training_rows(fitted_gan, adult_small, tmp_p
     for f in (tmp_path / "m").glob("*.safetensors"):
         for name, t in load_file(str(f)).items():
             assert t.dim() == 0 or t.shape[0] != n, f"{f.name}:{name} has one entry per training row"
+
+
+def test_lazy_gradient_penalty_option(adult_small):
+    m = TabularGAN(epochs=1, batch_size=100, gp_every=4, fill_missing="hotdeck").fit(adult_small.iloc[:1000])
+    assert np.isfinite(m.history[-1]["d_loss"])
+    with pytest.raises(ConfigError, match="gp_every"):
+        TabularGAN(gp_every=0).fit(adult_small)

@@ -52,6 +52,7 @@ class TabularGANConfig:
     weight_decay: float = 1e-6
     discriminator_steps: int = 1
     gp_weight: float = 10.0
+    gp_every: int = 1  # lazy regularization: penalty on every k-th critic step, weighted k times (1 = always)
     seed: int = 0
     fill_missing: str = "imputer"  # how holes are filled before training: "imputer" (GAIN) or "hotdeck"
     target: str | None = None  # a column to keep predictable: adds the auxiliary-classifier loss
@@ -65,6 +66,8 @@ class TabularGANConfig:
             raise ConfigError(f"--epochs must be >= 1 (got {self.epochs})")
         if self.pac < 1 or self.batch_size < self.pac or self.batch_size % self.pac:
             raise ConfigError(f"--batch-size must be a positive multiple of pac={self.pac} (got {self.batch_size})")
+        if self.gp_every < 1:
+            raise ConfigError(f"gp_every must be >= 1 (got {self.gp_every})")
         if self.generator_block not in ("concat", "add"):
             raise ConfigError(f"generator_block must be 'concat' or 'add' (got {self.generator_block!r})")
         if self.fill_missing not in ("imputer", "hotdeck"):
@@ -192,8 +195,9 @@ class TabularGAN(GenerativeModel):
                 raw = G(torch.randn(B, cfg.noise_dim), c)
                 fake = torch.cat([activate(raw, spans), c], dim=1)
             loss_d = discriminator_loss(cfg.loss, D(real), D(fake.detach()))
-            if cfg.loss == "wgan-gp":
-                loss_d = loss_d + gradient_penalty(D, real, fake.detach(), cfg.pac, cfg.gp_weight)
+            self._critic_steps = getattr(self, "_critic_steps", 0) + 1
+            if cfg.loss == "wgan-gp" and self._critic_steps % cfg.gp_every == 0:
+                loss_d = loss_d + gradient_penalty(D, real, fake.detach(), cfg.pac, cfg.gp_weight * cfg.gp_every)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
