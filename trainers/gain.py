@@ -50,19 +50,19 @@ from .progress import ProgressFn
 
 @dataclass
 class GainConfig:
-    """Hyper-parameters. Training length is `epochs` passes over the rows if > 0, else `iterations`
-    steps (a step count suits both 500 and 20 000 rows; epochs suit callers that think in passes)."""
+    """Hyper-parameters. Training length: `epochs` passes over the rows if > 0, else the larger of
+    `iterations` steps and `min_epochs` passes (small tables need steps, big ones need passes)."""
 
     epochs: int = 0
-    iterations: int = 2000  # at least this many steps ...
-    min_epochs: int = 40  # ... and at least this many passes over the rows (big tables need more steps)
+    iterations: int = 2000
+    min_epochs: int = 40
     batch_size: int = 256
     hidden: int = 128  # generator width
     blocks: int = 2  # generator residual blocks
     d_hidden: int = 64  # discriminator width (one residual block: it only judges)
     hint_rate: float = 0.9  # share of mask entries revealed to the discriminator
     alpha: float = 100.0  # reconstruction weight against the adversarial loss (weight 1)
-    holdout_rate: float = 0.25  # share of observed cells hidden and reconstructed per step (1 / folds)
+    holdout_rate: float = 0.25  # share of observed cells hidden and reconstructed per step (1 / folds, rounded)
     visible_weight: float = 0.0  # weight of GAIN's own loss on cells the generator sees
     noise_scale: float = 0.01  # holes are filled with U(0, noise_scale) noise, as in GAIN
     rank_features: bool = True
