@@ -4,6 +4,7 @@ bad input fails fast with one readable line, a non-zero exit and no output file.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -27,6 +28,10 @@ DATA is a .csv file, a .parquet file or a directory of .parquet files. FILE is w
 .parquet by its extension, atomically (a crash never leaves a partial file). MODEL is a directory
 written by `train`, or an MLflow URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH.
 Errors print one line and exit with status 2; a fit that fails the quality gate of --register exits 3."""
+
+# Sub-commands that live in their own module (one job each): the module defines `add_parser(sub)`, which adds
+# its parser and sets `func=run` via set_defaults, and `run(args) -> int`.
+EXTENSIONS: list[str] = []
 
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working dir)"
 
@@ -139,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     ms = msub.add_parser("show", help="versions of NAME: aliases, quality metrics, data/code lineage, gate")
     ms.add_argument("name", metavar="NAME")
     ms.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
+    for module in EXTENSIONS:
+        importlib.import_module(module).add_parser(sub)
     return p
 
 
@@ -165,25 +172,37 @@ def _load_tabular(path: str, args=None):
     return load_model(_resolve(path, args))
 
 
+def new_model(args):
+    """The unfitted model `train --kind` asks for, its config validated before any data is read."""
+    from trainers.tabular_gan import TabularGAN, TabularGANConfig
+    cfg = TabularGANConfig(epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, pac=args.pac,
+                           seed=args.seed, target=args.target, imputer_epochs=args.imputer_epochs or 0).validate()
+    return TabularGAN(cfg)
+
+
+def fit_model(model, table, args):
+    """Fit in this process (the single place where the fit path is chosen)."""
+    return model.fit(table, progress=_progress(args, "train"))
+
+
 def cmd_train(args) -> int:
     from trainers.persistence import META_FILE
     from trainers.table_io import read_table
-    from trainers.tabular_gan import TabularGAN, TabularGANConfig
 
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).exists())):
         raise ConfigError(f"{out}: exists and is not a ganstream model directory; refusing to overwrite it")
-    cfg = TabularGANConfig(epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, pac=args.pac,
-                           seed=args.seed, target=args.target, imputer_epochs=args.imputer_epochs or 0).validate()
+    model = new_model(args)
+    cfg = model.config
     table = read_table(args.data, args.missing_token)
     tracking = None
     from deploy.tracking import tracking_requested
     if tracking_requested(args):
         from deploy.tracking import TrainTracking
         tracking = TrainTracking(args)  # validates --gate and reaches the tracking server before the fit
-    _info(args, f"training tabular GAN on {args.data}: {len(table):,} rows x {table.shape[1]} columns, "
+    _info(args, f"training {model.kind} GAN on {args.data}: {len(table):,} rows x {table.shape[1]} columns, "
                 f"{int(table.isna().to_numpy().sum()):,} missing cells, loss={cfg.loss}, epochs={cfg.epochs}")
-    model = TabularGAN(cfg).fit(table, progress=_progress(args, "train"))
+    model = fit_model(model, table, args)
     model.save(out)
     _info(args, f"model written to {out} ({model.training['seconds']:.1f}s)")
     if tracking:
@@ -279,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     from trainers.runtime import set_threads
     set_threads(args.threads)
     try:
-        return COMMANDS[args.command](args)
+        run = getattr(args, "func", None) or COMMANDS[args.command]
+        return run(args)
     except GanstreamError as e:
         print(f"ganstream {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
