@@ -232,3 +232,70 @@ def test_server_dying_after_the_fit_fails_in_bounded_time(tmp_path, small_csv, m
     print(f"failed {after_fit:.1f}s after the model was written: {err.strip().splitlines()[-1]}")
     assert after_fit < 60
     assert MlflowClient(s.backend_uri, s.backend_uri).search_registered_models() == []
+
+
+def _freeze(server):
+    """SIGSTOP the whole server process group: the port stays open and accepts connections, but nothing
+    answers — a real hung server, the case an endless retry loop would never leave."""
+    import os
+    import signal
+    os.killpg(server.proc.pid, signal.SIGSTOP)
+
+
+def _thaw_and_stop(server):
+    import os
+    import signal
+    try:
+        os.killpg(server.proc.pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+    server.stop()
+
+
+def test_hung_server_fails_fast_before_the_fit(tmp_path, small_csv, monkeypatch, capsys):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    s = start(tmp_path / "srv")
+    _freeze(s)
+    try:
+        t0 = time.monotonic()
+        code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "adult",
+                            "--tracking-uri", s.uri, *LOOSE], capsys)
+        elapsed = time.monotonic() - t0
+    finally:
+        _thaw_and_stop(s)
+    assert code == 2 and elapsed < 30, (code, elapsed, err)
+    assert "unreachable" in err and "timed out" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
+    assert MlflowClient(s.backend_uri, s.backend_uri).search_registered_models() == []
+
+
+def test_server_hanging_during_registration_fails_in_bounded_time(tmp_path, small_csv, monkeypatch, capsys):
+    """The server freezes (not dies) right after the fit: MLflow's HTTP timeout and capped retries end the
+    command, and the registry holds no version (and no alias) afterwards."""
+    import threading
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    s = start(tmp_path / "srv")
+    out = tmp_path / "m"
+
+    def freeze_when_model_written():
+        deadline = time.monotonic() + 120
+        while not (out / "model.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _freeze(s)
+
+    freezer = threading.Thread(target=freeze_when_model_written, daemon=True)
+    freezer.start()
+    try:
+        code, _, err = run(["train", small_csv, *FAST, "--out", out, "--register", "adult",
+                            "--tracking-uri", s.uri, *LOOSE], capsys)
+        t_fail = time.time()
+    finally:
+        freezer.join(timeout=30)
+        _thaw_and_stop(s)
+    assert code == 2 and "ganstream train: error: MLflow at " + s.uri in err, err
+    assert len(err.strip().splitlines()) == 1
+    print(f"failed {t_fail - (out / 'model.json').stat().st_mtime:.1f}s after the fit: {err.strip()}")
+    assert t_fail - (out / "model.json").stat().st_mtime < 60
+    client = MlflowClient(s.backend_uri, s.backend_uri)
+    assert [m for m in client.search_registered_models() if m.latest_versions] == []
