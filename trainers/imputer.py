@@ -118,6 +118,10 @@ class TabularImputer:
         return self
 
     def save(self, path: str | os.PathLike) -> None:
+        """Privacy: with the neighbour read-out on (GainConfig.pool > 0, the standalone default) the saved
+        imputer holds a bank of up to `bank_size` training rows: it is meant to stay with the data it imputes.
+        `ganstream impute` never saves it; the imputer inside a generator (which is registered and shared) is
+        fitted with pool=0 and holds no rows (a test in tests/test_tabular_gan.py checks this)."""
         meta, networks = self.state()
         save_model_dir(path, meta, networks)
 
