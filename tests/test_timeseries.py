@@ -1,0 +1,104 @@
+"""Time-series data layer (windows, masks, validation) and the time-series GAN (schemas, determinism, gaps,
+continuation, save/load). Tiny sines and a few epochs: these check behaviour, the benchmark checks quality."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainers.errors import ConfigError, DataError, ModelError
+from trainers.timeseries_data import (FeatureScaler, StaticEncoder, infer_layout, parse_series,
+                                      sliding_windows)
+
+
+def sines(n_series=40, length=30, n_features=3, seed=0, gap_share=0.0):
+    """Long-format noisy sines: id, t, f0..fk, and a static 'group' (its frequency band)."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 2, n_series)
+    freq = (0.1 + 0.2 * group)[:, None, None] + rng.uniform(0, 0.05, (n_series, 1, n_features))
+    phase = rng.uniform(0, 3, (n_series, 1, n_features))
+    t = np.arange(length)[None, :, None]
+    x = np.sin(freq * t + phase) + 0.05 * rng.standard_normal((n_series, length, n_features))
+    if gap_share:
+        x[rng.random(x.shape) < gap_share] = np.nan
+    df = pd.DataFrame(x.reshape(-1, n_features), columns=[f"f{j}" for j in range(n_features)])
+    df.insert(0, "t", np.tile(np.arange(length), n_series))
+    df.insert(0, "id", np.repeat([f"s{i}" for i in range(n_series)], length))
+    df["group"] = np.repeat(np.where(group == 1, "fast", "slow"), length)
+    return df
+
+
+# ------------------------------------------------------------------------------------------- data layer
+def test_windows_are_every_stride_1_slice_inside_each_series():
+    lengths = [5, 2, 4]  # the middle series is shorter than L and yields no window
+    values = np.arange(sum(lengths) * 2, dtype=float).reshape(-1, 2)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    w, owner = sliding_windows(values, starts, 3)
+    expected = [values[s + i: s + i + 3] for k, (s, n) in enumerate(zip(starts[:-1], lengths)) for i in range(n - 2)]
+    assert w.shape == (len(expected), 3, 2)
+    np.testing.assert_array_equal(w, np.stack(expected))
+    np.testing.assert_array_equal(owner, [0, 0, 0, 2, 2])
+
+
+def test_long_format_groups_series_keeps_order_and_reads_statics():
+    df = sines(n_series=3, length=6)
+    shuffled = pd.concat([df.iloc[12:], df.iloc[:12]])  # series order changes, rows inside stay in time order
+    layout = infer_layout(shuffled, "id", "t", ["group"])
+    assert layout.features == ["f0", "f1", "f2"]
+    data = parse_series(shuffled, layout)
+    assert list(data.ids) == ["s2", "s0", "s1"] and list(data.lengths) == [6, 6, 6]
+    np.testing.assert_array_equal(data.series(1), df[df.id == "s0"][["f0", "f1", "f2"]].to_numpy())
+    assert list(data.static["group"]) == [df[df.id == s]["group"].iloc[0] for s in ("s2", "s0", "s1")]
+
+
+def test_skipped_timestamps_become_masked_gap_rows():
+    t = pd.date_range("2024-01-01", periods=8, freq="h").delete([2, 3])
+    df = pd.DataFrame({"when": t.astype(str), "x": np.arange(6.0), "y": [1.0, np.nan, 3, 4, 5, 6]})
+    data = parse_series(df, infer_layout(df, time_col="when"))
+    np.testing.assert_array_equal(data.values[:, 0], [0, 1, np.nan, np.nan, 2, 3, 4, 5])
+    w, _ = sliding_windows(data.values, data.starts, 4)
+    mask = ~np.isnan(w)
+    assert w.shape == (5, 4, 2)
+    np.testing.assert_array_equal(mask[0, :, 0], [True, True, False, False])
+    np.testing.assert_array_equal(mask[0, :, 1], [True, False, False, False])  # a NaN cell stays a gap too
+
+
+def test_wide_table_is_one_series_in_row_order():
+    df = pd.DataFrame({"a": [3.0, 1.0, 2.0], "b": [0.0, 1.0, 0.5]})
+    data = parse_series(df, infer_layout(df))
+    assert list(data.starts) == [0, 3]
+    np.testing.assert_array_equal(data.values[:, 0], [3.0, 1.0, 2.0])
+
+
+def test_scaler_round_trips_and_ignores_gaps():
+    v = np.array([[0.0, 5.0], [np.nan, 7.0], [10.0, 5.0]])
+    sc = FeatureScaler.fit(v)
+    np.testing.assert_allclose(sc.transform(v)[[0, 2]], [[0, 0], [1, 0]])
+    np.testing.assert_allclose(sc.inverse(sc.transform(v)), v)
+
+
+def test_static_encoder_stores_marginals_not_rows():
+    static = pd.DataFrame({"g": ["a", "b", "a", "a"], "size": [1, 5, 3, 2]})
+    enc = StaticEncoder.fit(static)
+    assert enc.dim == 3
+    drawn = enc.sample(2000, np.random.default_rng(0))
+    assert set(drawn["g"]) == {"a", "b"} and 0.68 < (drawn["g"] == "a").mean() < 0.82
+    assert drawn["size"].between(1, 5).all()
+    assert "rows" not in str(enc.to_json())
+
+
+@pytest.mark.parametrize("change, kwargs, message", [
+    (lambda d: d, {"id_col": "nope"}, "--id-col 'nope' is not a column"),
+    (lambda d: d, {"id_col": "id", "time_col": "when"}, "--time-col 'when' is not a column"),
+    (lambda d: d.assign(t=d["t"].where(d.index != 3, 0)), {"id_col": "id", "time_col": "t"},
+     "not increasing within series 's0'"),
+    (lambda d: d.assign(f1=np.nan), {"id_col": "id", "time_col": "t"}, "f1 have no observed value"),
+    (lambda d: d.assign(f1="high"), {"id_col": "id", "time_col": "t"}, "'f1' is not numeric"),
+    (lambda d: d.assign(group=np.arange(len(d)) % 2), {"id_col": "id", "time_col": "t", "static_cols": ["group"]},
+     "change within a series"),
+])
+def test_bad_tables_raise_readable_data_errors(change, kwargs, message):
+    df = change(sines(n_series=2, length=6))
+    if "static_cols" not in kwargs:
+        df = df.drop(columns="group")
+    with pytest.raises(DataError, match=message):
+        parse_series(df, infer_layout(df, **kwargs))
