@@ -89,6 +89,20 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def alias_version(uri: str, name: str, alias: str) -> tuple[str, dict[str, str]] | None:
+    """(version, tags) of NAME@ALIAS — the tags hold its lineage (data.sha256, ...) — or None when the
+    model or the alias does not exist yet. Used by `ganstream run` to skip a fit on unchanged data."""
+    from mlflow.exceptions import MlflowException
+    client = _client(uri)
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException as e:
+        if getattr(e, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+    return str(mv.version), dict(mv.tags or {})
+
+
 def _fmt_time(ms) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) if ms else "?"
 

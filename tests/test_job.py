@@ -1,0 +1,171 @@
+"""`ganstream run JOB.yaml` on real files, a real embedded MLflow store and real processes: bad job files name
+their key and exit 2; the second run of unchanged data skips the fit; a changed input refits and a refused
+gate exits 3 with the alias unmoved; an unreachable tracking server exits 4; a concurrent run refuses (5)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.cli import build_parser, main
+from conftest import ADULT
+from mlflow_server import free_port
+
+RELAXED_GATE = {"detection_auc": "off", "marginal_mean_distance": "off", "dcr_ratio": "off", "exact_copy_rate": "off"}
+
+
+@pytest.fixture()
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    pd.read_csv(ADULT).iloc[:600].to_csv(tmp_path / "data.csv", index=False)
+    return tmp_path
+
+
+def write_job(directory: Path, **overrides) -> Path:
+    spec = {"name": "test-job", "data": {"path": "data.csv", "missing_tokens": ["?"]},
+            "model": {"kind": "tabular", "imputer_epochs": 1}, "fit": {"epochs": 1, "batch_size": 100, "seed": 0},
+            "gate": dict(RELAXED_GATE), "registry": {"name": "jobmodel", "alias": "champion"},
+            "tracking": {"uri": f"sqlite:///{directory / 'mlflow.db'}"}, "state_dir": "state"}
+    for key, value in overrides.items():
+        if value is None:
+            spec.pop(key, None)
+        else:
+            spec[key] = value
+    path = directory / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def run(argv, capsys):
+    code = main(["--quiet", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ------------------------------------------------------------------------------------ bad job files
+BAD_JOBS = [
+    ({"fit": {"epochs": "ten"}}, "job.yaml: fit.epochs: expected an integer, got 'ten'"),
+    ({"fit": {"epocs": 3}}, "job.yaml: fit.epocs: unknown key (did you mean 'epochs'?)"),
+    ({"registy": {"name": "x"}}, "job.yaml: registy: unknown key (did you mean 'registry'?)"),
+    ({"data": {"missing_tokens": ["?"]}}, "job.yaml: data.path: required key is missing"),
+    ({"data": {"path": "nowhere.csv"}}, "job.yaml: data.path: no such file or directory"),
+    ({"registry": None}, "job.yaml: registry: required key is missing"),
+    ({"fit": {"batch_size": 0}}, "job.yaml: fit.batch_size: --batch-size must be >= 1 (got 0)"),
+    ({"model": {"loss": "hinge"}}, "job.yaml: model.loss: expected one of"),
+    ({"model": {"kind": "tabular", "target": ["income"]}}, "job.yaml: model.target: expected a non-empty string"),
+    ({"gate": {"detection_auc": "below 0.9"}}, "job.yaml: gate.detection_auc: expected '<= NUMBER'"),
+    ({"gate": {"detection_aux": 0.9}}, "job.yaml: gate.detection_aux: unknown key (did you mean 'detection_auc'?)"),
+    ({"gate": {"utility_ratio": ">= 0.5"}}, "job.yaml: gate.utility_ratio: needs model.target"),
+    ({"streams": [{"rows": 10}]}, "job.yaml: streams[0].sink: required key is missing"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD_JOBS, ids=[m.split(": ")[1] for _, m in BAD_JOBS])
+def test_bad_job_file_names_the_key_and_exits_2(workdir, capsys, overrides, message):
+    job = write_job(workdir, **overrides)
+    code, out, err = run(["run", job], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and message in err, err
+    assert not (workdir / "state").exists() and not (workdir / "mlflow.db").exists()
+
+
+def test_unparsable_yaml_says_where(workdir, capsys):
+    job = workdir / "job.yaml"
+    job.write_text("data: {path: data.csv\nfit: [\n")
+    code, _, err = run(["run", job], capsys)
+    assert code == 2 and "job.yaml: not valid YAML (line" in err
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(workdir, capsys):
+    job = write_job(workdir)
+    code, out, _ = run(["run", job, "--dry-run"], capsys)
+    assert code == 0
+    assert "1. fit: FIT - no jobmodel@champion yet" in out and "dry run: nothing was" in out
+    assert str(workdir / "data.csv") in out and "epochs=1" in out
+    assert not (workdir / "state").exists() and not (workdir / "mlflow.db").exists()
+
+
+def test_unreachable_tracking_server_is_an_infrastructure_failure(workdir, capsys):
+    job = write_job(workdir, tracking={"uri": f"http://127.0.0.1:{free_port()}"})
+    code, _, err = run(["run", job], capsys)
+    assert code == 4 and "unreachable" in err
+    record = json.loads((workdir / "state" / "last_run.json").read_text())
+    assert record["outcome"].startswith("failed (exit 4)")
+
+
+# ------------------------------------------------------------------------------- real runs, in order
+def test_second_run_skips_the_fit_and_a_changed_input_refits(workdir, capsys):
+    from mlflow import MlflowClient
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    job = write_job(workdir)
+
+    code, out, _ = run(["run", job], capsys)
+    assert code == 0, out
+    assert "fit: fitting (no jobmodel@champion yet)" in out and "alias 'champion' -> 1" in out
+
+    code, out, _ = run(["run", job], capsys)
+    assert code == 0 and "skipping the fit" in out and "fit skipped" in out
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert len(client.search_model_versions("name='jobmodel'")) == 1
+    assert json.loads((workdir / "state" / "last_run.json").read_text())["fit"] == "skipped"
+
+    code, out, _ = run(["run", job, "--dry-run"], capsys)
+    assert code == 0 and "1. fit: SKIP - data unchanged" in out
+
+    # The data changes (one row less) and the gate is made unpassable: the job refits, the gate refuses
+    # (exit 3), no version is added and the alias stays where it was.
+    pd.read_csv(ADULT).iloc[:599].to_csv(workdir / "data.csv", index=False)
+    job = write_job(workdir, gate={**RELAXED_GATE, "detection_auc": "<= 0.01"})
+    code, out, err = run(["run", job], capsys)
+    assert code == 3, err
+    assert "fit: fitting (data changed since jobmodel@champion" in out and "quality gate failed" in err
+    assert len(client.search_model_versions("name='jobmodel'")) == 1
+    assert str(client.get_model_version_by_alias("jobmodel", "champion").version) == "1"
+    assert json.loads((workdir / "state" / "last_run.json").read_text())["outcome"].startswith("failed (exit 3)")
+
+
+def test_streams_run_after_the_fit_or_are_refused_until_stream_exists(workdir, capsys):
+    job = write_job(workdir, streams=[{"sink": "out/stream", "rows": 50, "seed": 1}])
+    has_stream = any(getattr(a, "choices", None) and "stream" in a.choices for a in build_parser()._actions)
+    code, out, err = run(["run", job], capsys)
+    if not has_stream:
+        assert code == 2 and "streams are not built yet" in err
+        assert not (workdir / "state").exists()
+    else:
+        assert code == 0, err
+        files = sorted((workdir / "out" / "stream").rglob("*.parquet"))
+        assert files and sum(len(pd.read_parquet(f)) for f in files) == 50
+
+
+# ------------------------------------------------------------------------------- two real processes
+def test_a_second_concurrent_run_refuses(workdir):
+    from pipeline.job import job_lock, load_job
+    job = write_job(workdir, fit={"epochs": 300, "batch_size": 100, "seed": 0})
+    env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "pipeline.cli", "--quiet", "run", str(job)]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    lock = workdir / "state" / "run.lock"
+    try:
+        deadline = time.monotonic() + 120
+        while not (lock.exists() and lock.read_text().startswith("pid")):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first run never took its lock"
+            time.sleep(0.2)
+        second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+        assert second.returncode == 5, second.stderr
+        assert "is already running" in second.stderr and f"pid {first.pid}" in second.stderr
+        assert first.poll() is None  # the first run was not disturbed
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGTERM)
+        first.wait(timeout=60)
+    with job_lock(load_job(job)):  # the kernel released the lock of the killed process
+        pass
