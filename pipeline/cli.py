@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--gate", action="append", default=[], metavar="KEY<=VALUE",
                    help="override a gate threshold, e.g. detection_auc<=0.95, utility_ratio>=0.8, dcr_ratio=off "
                         "(repeatable; defaults in deploy/gate.py)")
+    from trainers.ray_options import add_arguments as add_ray_arguments
+    add_ray_arguments(t)
 
     s = sub.add_parser("sample", help="write N synthetic rows from MODEL",
                        description="Generate synthetic rows. Same MODEL, --rows and --seed give the same rows.")
@@ -180,9 +182,25 @@ def new_model(args):
     return TabularGAN(cfg)
 
 
+def fits_on_ray(model) -> bool:
+    """Tabular models fit with Ray Train (DATA streamed to the workers, never read whole here); other kinds
+    (time series, for now) fit in this process."""
+    return getattr(model, "kind", None) == "tabular"
+
+
 def fit_model(model, table, args):
-    """Fit in this process (the single place where the fit path is chosen)."""
-    return model.fit(table, progress=_progress(args, "train"))
+    """The single place where the fit path is chosen: Ray Train for tabular models (table is None: the
+    cluster reads DATA), otherwise in this process on `table`."""
+    if not fits_on_ray(model):
+        return model.fit(table, progress=_progress(args, "train"))
+    from trainers.ray_fit import PerPartitionModels, fit_on_ray, fit_per_partition
+    from trainers.ray_options import options_from_args
+    opts = options_from_args(args)
+    kw = dict(missing_tokens=args.missing_token, opts=opts, out=args.out, progress=_progress(args, "train"),
+              info=lambda msg: _info(args, msg))
+    if args.per_partition:
+        return PerPartitionModels(args.per_partition, fit_per_partition(model, args.data, args.per_partition, **kw))
+    return fit_on_ray(model, args.data, **kw)
 
 
 def cmd_train(args) -> int:
@@ -194,15 +212,20 @@ def cmd_train(args) -> int:
         raise ConfigError(f"{out}: exists and is not a ganstream model directory; refusing to overwrite it")
     model = new_model(args)
     cfg = model.config
-    table = read_table(args.data, args.missing_token)
+    table = None if fits_on_ray(model) else read_table(args.data, args.missing_token)
     tracking = None
     from deploy.tracking import tracking_requested
     if tracking_requested(args):
         from deploy.tracking import TrainTracking
         tracking = TrainTracking(args)  # validates --gate and reaches the tracking server before the fit
-    _info(args, f"training {model.kind} GAN on {args.data}: {len(table):,} rows x {table.shape[1]} columns, "
-                f"{int(table.isna().to_numpy().sum()):,} missing cells, loss={cfg.loss}, epochs={cfg.epochs}")
+    if table is None:
+        _info(args, f"training {model.kind} GAN on {args.data} with Ray Train: loss={cfg.loss}, epochs={cfg.epochs}")
+    else:
+        _info(args, f"training {model.kind} GAN on {args.data}: {len(table):,} rows x {table.shape[1]} columns, "
+                    f"{int(table.isna().to_numpy().sum()):,} missing cells, loss={cfg.loss}, epochs={cfg.epochs}")
     model = fit_model(model, table, args)
+    if table is None:
+        table = getattr(model, "stats_sample", None)  # the bounded sample the Ray fit drew, for quality reports
     model.save(out)
     _info(args, f"model written to {out} ({model.training['seconds']:.1f}s)")
     if tracking:

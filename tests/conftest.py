@@ -6,6 +6,12 @@ import os
 os.environ.setdefault("GANSTREAM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Ray (the default train path): one local cluster for the whole session, started by the first fit and shut
+# down at the end; a short temp dir (Ray's socket paths must stay short) and no auth token in ~.
+os.environ.setdefault("GANSTREAM_RAY_KEEP", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_TMPDIR", "/tmp/ganstream-ray")
+os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
 
 from pathlib import Path  # noqa: E402
 
@@ -38,3 +44,14 @@ def small_csv(tmp_path_factory, adult_small):
 def fitted_gan(adult_small):
     from trainers.tabular_gan import TabularGAN
     return TabularGAN(epochs=2, batch_size=200, seed=0, imputer_epochs=2).fit(adult_small)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shutdown_shared_ray():
+    """Stop the session's Ray cluster (if a test started one) when the suite ends."""
+    yield
+    import sys
+    if "ray" in sys.modules:
+        import ray
+        if ray.is_initialized():
+            ray.shutdown()

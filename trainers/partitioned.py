@@ -1,0 +1,314 @@
+"""Partitioned training data for distributed fits: discover and validate the files, read them with Ray Data,
+and learn the table's schema and encoder statistics in ONE parallel pass that never gathers the rows.
+
+DATA is a hive-partitioned directory of Parquet files (`region=eu/day=2026-11-01/part-0.parquet`), a single
+Parquet file, a list of Parquet files, or a CSV file (read whole: one CSV is one process's file anyway).
+Partition keys become ordinary text (categorical) columns after the file columns, as `pyarrow` would give them.
+
+Validation happens on file footers only (cheap, before any cluster work), and every problem names its file:
+a corrupt Parquet file or one whose columns / types disagree with the first file is an error; a file with
+zero rows is SKIPPED (documented: an empty partition carries no rows to learn from, so it cannot mislead the
+fit) and reported back so the CLI can say so.
+
+Statistics: each Ray Data batch is summarised in parallel (`map_batches`) into null counts, exact value
+counts of discrete columns (bounded: numeric columns stop counting after a few levels), an "all integral"
+flag, and the rows with the smallest seeded row hashes. Merging keeps the smallest hashes overall, which is
+a uniform random sample of fixed size that does not depend on how the data was split into batches. So the
+driver holds O(columns x categories + SAMPLE_ROWS) no matter how large DATA is: categories and missing
+rates are exact, numeric quantiles come from the sample.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import DataError
+from .schema import MAX_CATEGORIES, SMALL_INTEGER_LEVELS, TableSchema, _python_value, infer_column
+from .table_io import normalize_missing, read_table
+
+SAMPLE_ROWS = 50_000  # rows the encoder's quantiles and the hole-filling imputer are fitted on
+
+
+@dataclass
+class PartitionedSource:
+    """What DATA is made of, validated: readable non-empty files (or one in-memory table for a CSV)."""
+
+    name: str  # DATA as the user gave it, for messages
+    files: list[str] = field(default_factory=list)
+    root: str | None = None  # base dir of hive partitions
+    columns: list[str] = field(default_factory=list)  # file columns, then partition keys
+    partition_keys: list[str] = field(default_factory=list)
+    partitions: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> {key: value}
+    rows: int = 0
+    skipped: list[str] = field(default_factory=list)  # empty files, not read
+    table: pd.DataFrame | None = None  # only for a CSV input
+
+    def restrict(self, key: str, value: str) -> "PartitionedSource":
+        """The files of one partition value (for --per-partition)."""
+        files = [f for f in self.files if self.partitions[f].get(key) == value]
+        return PartitionedSource(f"{self.name} [{key}={value}]", files, self.root, list(self.columns),
+                                 list(self.partition_keys), {f: self.partitions[f] for f in files},
+                                 sum(_rows(f) for f in files), [], None)
+
+    def partition_values(self, key: str) -> list[str]:
+        if key not in self.partition_keys:
+            keys = ", ".join(self.partition_keys) or "none"
+            raise DataError(f"{self.name}: '{key}' is not a partition column (partition columns: {keys})")
+        return sorted({p[key] for p in self.partitions.values()})
+
+
+# ------------------------------------------------------------------------------------------ discovery
+def discover(data: str | os.PathLike | Sequence[str | os.PathLike], missing_tokens: Iterable[str] = ()) -> PartitionedSource:
+    """Validate DATA from file footers (no rows read, except a CSV). Raises DataError naming the file."""
+    if isinstance(data, (list, tuple)):
+        paths = [Path(p) for p in data]
+        if not paths:
+            raise DataError("no input files given")
+        for p in paths:
+            if not p.is_file():
+                raise DataError(f"{p}: no such file")
+        name, root, files = f"{len(paths)} files", None, paths
+    else:
+        p = Path(data)
+        name = str(p)
+        if not p.exists():
+            raise DataError(f"{p}: no such file or directory")
+        if p.is_file() and p.suffix.lower() == ".csv":
+            table = read_table(p, missing_tokens)
+            return PartitionedSource(name, columns=list(map(str, table.columns)), rows=len(table), table=table)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*.parquet") if f.is_file() and not _hidden(f.relative_to(p)))
+            if not files:
+                raise DataError(f"{p}: directory contains no .parquet files")
+            root = p
+        elif p.suffix.lower() == ".parquet":
+            root, files = None, [p]
+        else:
+            raise DataError(f"{p}: unsupported file type '{p.suffix}' (expected .csv, .parquet or a directory of .parquet files)")
+    src = PartitionedSource(name, root=str(root) if root else None)
+    reference: tuple[str, dict[str, pa.DataType]] | None = None
+    for f in files:
+        schema, rows = _footer(f)
+        keys = _partition_keys(f, root)
+        if reference is None:
+            reference = (str(f), schema)
+            src.partition_keys = list(keys)
+            clash = [k for k in keys if k in schema]
+            if clash:
+                raise DataError(f"{f}: partition key(s) {', '.join(clash)} are also columns of the file")
+            src.columns = list(schema) + list(keys)
+        else:
+            _check_same_schema(f, schema, *reference)
+            if list(keys) != src.partition_keys:
+                raise DataError(f"{f}: partition keys {list(keys) or 'none'} differ from "
+                                f"{src.partition_keys or 'none'} of {reference[0]}")
+        if rows == 0:
+            src.skipped.append(str(f))
+            continue
+        src.files.append(str(f))
+        src.partitions[str(f)] = keys
+        src.rows += rows
+    if not src.files:
+        raise DataError(f"{name}: every Parquet file is empty (no rows to fit on)")
+    return src
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith((".", "_")) for part in rel.parts)
+
+
+def _footer(f: Path) -> tuple[dict[str, pa.DataType], int]:
+    try:
+        meta = pq.ParquetFile(str(f))
+        schema = meta.schema_arrow
+        rows = meta.metadata.num_rows
+    except (pa.ArrowException, OSError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{f}: cannot read Parquet file ({first})") from None
+    return {n: _normal_type(schema.field(n).type) for n in schema.names}, rows
+
+
+def _normal_type(t: pa.DataType) -> pa.DataType:
+    """Types that read into the same pandas column are the same type here."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    return t
+
+
+def _check_same_schema(f: Path, schema: dict, ref_file: str, ref: dict) -> None:
+    missing = [c for c in ref if c not in schema]
+    if missing:
+        raise DataError(f"{f}: lacks column(s) {', '.join(missing)} that {ref_file} has (partitions must share one schema)")
+    extra = [c for c in schema if c not in ref]
+    if extra:
+        raise DataError(f"{f}: has column(s) {', '.join(extra)} that {ref_file} lacks (partitions must share one schema)")
+    for c, t in ref.items():
+        if schema[c] != t and not (pa.types.is_null(schema[c]) or pa.types.is_null(t)):
+            raise DataError(f"{f}: column '{c}' is {schema[c]}, but {t} in {ref_file} (partitions must share one schema)")
+
+
+def _partition_keys(f: Path, root: Path | None) -> dict[str, str]:
+    if root is None:
+        return {}
+    keys = {}
+    for part in f.relative_to(root).parts[:-1]:
+        if "=" in part:
+            k, v = part.split("=", 1)
+            keys[k] = v
+    return keys
+
+
+def _rows(f: str) -> int:
+    return pq.ParquetFile(f).metadata.num_rows
+
+
+# -------------------------------------------------------------------------------------------- reading
+def read_dataset(src: PartitionedSource):
+    """A lazy Ray Dataset over the source (blocks stream; nothing is gathered in the driver)."""
+    import ray.data
+    from ray.data.datasource import Partitioning
+
+    if src.table is not None:
+        return ray.data.from_pandas(src.table)
+    partitioning = Partitioning("hive", base_dir=src.root) if src.partition_keys else None
+    return ray.data.read_parquet(src.files, partitioning=partitioning)
+
+
+def to_frame(batch: pa.Table | pd.DataFrame, columns: list[str], partition_keys: list[str],
+             missing_tokens: Iterable[str] = ()) -> pd.DataFrame:
+    """One Ray Data batch as the internal pandas table: column order fixed, partition keys as text,
+    numpy-backed dtypes (Ray's own pandas batches are Arrow-backed), missing tokens turned into NaN."""
+    if isinstance(batch, pd.DataFrame):
+        df = batch[columns]
+    else:
+        df = batch.select(columns).to_pandas()
+    for k in partition_keys:
+        df[k] = df[k].astype(str)
+    return normalize_missing(df, missing_tokens)
+
+
+# ------------------------------------------------------------------------------------------ statistics
+def row_keys(df: pd.DataFrame, seed: int) -> np.ndarray:
+    """A seeded pseudo-random key per row that depends only on the row's content (and the seed)."""
+    key = f"ganstream{seed:07d}"[:16]
+    return pd.util.hash_pandas_object(df, index=False, hash_key=key).to_numpy()
+
+
+def summarize(df: pd.DataFrame, seed: int, sample_rows: int = SAMPLE_ROWS) -> dict:
+    """The mergeable summary of one batch (see the module docstring)."""
+    nulls, counts, integral, infinite = {}, {}, {}, {}
+    for c in df.columns:
+        s = df[c]
+        observed = s.dropna()
+        nulls[c] = int(len(s) - len(observed))
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            v = observed.to_numpy(dtype=np.float64)
+            infinite[c] = int((~np.isfinite(v)).sum())
+            integral[c] = bool(np.all(v[np.isfinite(v)] == np.round(v[np.isfinite(v)])))
+            vc = observed.value_counts() if integral[c] else None
+            counts[c] = None if vc is None or len(vc) > SMALL_INTEGER_LEVELS else {_python_value(k): int(n) for k, n in vc.items()}
+        else:
+            vc = observed.value_counts()
+            counts[c] = None if len(vc) > MAX_CATEGORIES else {_python_value(k): int(n) for k, n in vc.items()}
+    keys = row_keys(df, seed)
+    take = np.argsort(keys, kind="stable")[:sample_rows]
+    return {"rows": len(df), "nulls": nulls, "counts": counts, "integral": integral, "infinite": infinite,
+            "keys": keys[take], "sample": df.iloc[take].reset_index(drop=True)}
+
+
+@dataclass
+class TableStats:
+    rows: int
+    nulls: dict[str, int]
+    counts: dict[str, dict | None]
+    integral: dict[str, bool]
+    sample: pd.DataFrame
+
+    @property
+    def has_missing(self) -> bool:
+        return any(self.nulls.values())
+
+
+def merge_summaries(parts: list[dict], columns: list[str], sample_rows: int = SAMPLE_ROWS) -> TableStats:
+    rows = sum(p["rows"] for p in parts)
+    nulls = {c: sum(p["nulls"][c] for p in parts) for c in columns}
+    counts: dict[str, dict | None] = {}
+    for c in columns:
+        merged: Counter | None = Counter()
+        for p in parts:
+            if p["counts"][c] is None:
+                merged = None
+                break
+            merged.update(p["counts"][c])
+        counts[c] = dict(merged) if merged is not None else None
+    integral = {c: all(p["integral"].get(c, True) for p in parts) for c in columns if any(c in p["integral"] for p in parts)}
+    for c in columns:
+        bad = sum(p["infinite"].get(c, 0) for p in parts)
+        if bad:
+            raise DataError(f"column '{c}' has {bad} infinite value(s): replace them with a number or a missing value")
+    keys = np.concatenate([p["keys"] for p in parts])
+    sample = pd.concat([p["sample"] for p in parts], ignore_index=True)
+    order = np.lexsort((np.arange(len(keys)), keys))[:sample_rows]
+    return TableStats(rows, nulls, counts, integral, sample.iloc[order].reset_index(drop=True))
+
+
+def gather_stats(src: PartitionedSource, ds, missing_tokens: Iterable[str], seed: int,
+                 sample_rows: int = SAMPLE_ROWS) -> TableStats:
+    """One parallel pass over DATA: a summary per batch (Ray tasks), merged here."""
+    tokens = list(missing_tokens)
+    columns, keys = list(src.columns), list(src.partition_keys)
+
+    def summarize_batch(batch):
+        return {"summary": np.array([summarize(to_frame(batch, columns, keys, tokens), seed, sample_rows)], dtype=object)}
+
+    fmt = "pandas" if src.table is not None else "pyarrow"
+    parts = [r["summary"] for r in ds.map_batches(summarize_batch, batch_format=fmt, batch_size=65536).take_all()]
+    return merge_summaries(parts, columns, sample_rows)
+
+
+def schema_from_stats(stats: TableStats) -> TableSchema:
+    """The schema `infer_schema` would give on the whole table: kinds and dtypes from the sample, missing
+    rates and categories (with frequencies) exact from the merged counts."""
+    specs = []
+    for c in stats.sample.columns:
+        if stats.nulls[c] == stats.rows:
+            raise DataError(f"column '{c}' is entirely missing: drop it or provide values")
+        s = stats.sample[c]
+        if s.isna().all():  # rarely-observed column: infer its kind from the values the counts saw
+            s = pd.Series(list(stats.counts[c] or {}), dtype=object) if stats.counts.get(c) else s.astype(float).fillna(0.0)
+        spec = infer_column(c, s)
+        spec.missing_rate = stats.nulls[c] / stats.rows
+        if spec.kind == "integer" and not stats.integral.get(c, True):  # fractions outside the sample
+            spec.kind, spec.categories, spec.frequencies = "numeric", None, None
+        counts = stats.counts.get(c)
+        if spec.is_discrete and counts is None:
+            raise DataError(f"column '{c}' has more than {MAX_CATEGORIES} distinct values (max for a categorical column)")
+        if spec.is_discrete or (spec.kind == "integer" and counts is not None and len(counts) <= SMALL_INTEGER_LEVELS):
+            if spec.kind == "integer":
+                counts = _int_keys(counts)
+            order = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            total = float(sum(counts.values()))
+            spec.categories = [k for k, _ in order]
+            spec.frequencies = [n / total for _, n in order]
+        elif spec.kind == "integer":
+            spec.categories = spec.frequencies = None
+        specs.append(spec)
+    return TableSchema(specs)
+
+
+def _int_keys(counts: dict) -> dict:
+    out: Counter = Counter()
+    for k, n in counts.items():
+        out[int(k)] += n
+    return dict(out)

@@ -1,0 +1,499 @@
+"""Fit a TabularGAN with Ray Train: N workers, gloo DDP on CPU, each worker streaming its shard of DATA.
+
+The driver (this process) never holds the rows. It validates DATA (trainers/partitioned.py), gathers the
+encoder statistics in one parallel pass, fits the encoder and the hole-filling imputer on a bounded sample,
+and starts a TorchTrainer. Each worker:
+
+* rebuilds the same model (same seed -> same initial weights; DDP also broadcasts rank 0's), puts the
+  generator, the discriminator (and the optional target classifier) through `prepare_model` separately;
+* streams its shard in read batches of READ_BATCHES x batch_size rows, fills holes with the imputer and
+  encodes each batch with the fitted encoder (vectorized, one batch at a time);
+* runs `TabularGAN.train_step` -- the very step the in-process `fit` runs -- len(batch) // batch_size
+  times per read batch, so one epoch visits every row once across the workers, as in-process;
+* after each epoch, rank 0 writes a checkpoint (model dir + optimiser states, trainers/ray_checkpoint.py)
+  and all ranks `report`; a worker that dies makes Ray Train restart the group (FailureConfig) from it.
+
+Training-by-sampling on a stream: the whole table is not there to draw "a real row having category g"
+from. Each read batch gets its own `BatchConditionSampler`: conditions are still drawn with the GLOBAL
+log-frequencies (exact, from the merged counts), restricted to categories present in the batch, and the
+matching real row is drawn from the batch. A rare category is therefore up-weighted exactly as in-process
+whenever the batch holds it; read batches are large (8 steps' worth, after a block-order shuffle) so that
+most categories are present in most batches. Rows of a category absent from a batch are learnt in the
+batches that hold them.
+
+Determinism: sampling a fitted model is deterministic for a seed. The fit itself is deterministic with one
+worker; with several, which blocks reach which worker is decided by Ray Data at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .conditioning import ConditionSampler
+from .encoding import TableEncoder
+from .errors import ConfigError, DataError, GanstreamError
+from .partitioned import PartitionedSource, gather_stats, read_dataset, schema_from_stats, to_frame
+from .progress import ProgressFn, staged
+from .ray_checkpoint import MODEL_DIR, read_checkpoint, restore_optimizers, write_checkpoint
+from .runtime import seed_everything
+from .tabular_gan import TabularGAN, TabularGANConfig, hot_deck
+
+READ_BATCHES = 8  # steps' worth of rows per read batch: condition pools come from one read batch
+READ_CPUS = 1.0  # CPUs left free for Ray Data's read tasks (none left -> read_parquet hangs, STACK.md)
+MIN_WORKER_CPUS = 0.25  # below this a worker would be starved: refuse instead of crawling
+MAX_FAILURES = 2  # worker-group restarts from the last checkpoint before the fit fails
+
+
+class DistributedFitError(GanstreamError):
+    """The cluster cannot run the fit (unreachable, too few CPUs) or the fit failed on it."""
+
+
+@dataclass
+class RayFitOptions:
+    workers: int = 1
+    address: str | None = None  # join this cluster; None: start a local one and shut it down afterwards
+    resume: bool = False
+    storage: str | None = None  # checkpoint directory (absolute); default: beside the model, <OUT>.checkpoints
+    run_name: str = "ganstream"
+    max_failures: int = MAX_FAILURES
+    pid_dir: str | None = None  # workers append their PID to <pid_dir>/rank<r>.pid (the fault test kills one)
+
+
+class BatchConditionSampler(ConditionSampler):
+    """Training-by-sampling within one streamed batch (see the module docstring): the global sampler's
+    log-frequencies, masked to the categories this batch holds, and row pools from this batch."""
+
+    def __init__(self, global_sampler: ConditionSampler, X: np.ndarray, total_rows: int):
+        soft = global_sampler.spans
+        codes = (np.stack([X[:, s.start:s.stop].argmax(axis=1) for s in soft], axis=1) if soft
+                 else np.zeros((len(X), 0), np.int64))
+        probs = [global_sampler.freq[j, :w] for j, w in enumerate(global_sampler.widths)]
+        super().__init__(soft, probs, codes)
+        if soft:
+            present = np.zeros_like(self.freq, dtype=bool)
+            for j in range(len(soft)):
+                present[j, :self.widths[j]] = np.bincount(codes[:, j], minlength=self.widths[j]) > 0
+            logf = np.log1p(self.freq * total_rows) * present
+            self.log_freq = logf / logf.sum(axis=1, keepdims=True)
+
+
+def global_sampler(encoder: TableEncoder, rows: int) -> ConditionSampler:
+    """Exact category frequencies of every softmax span, from the schema's merged counts."""
+    probs = []
+    for span in encoder.spans:
+        if span.kind != "softmax":
+            continue
+        spec = encoder.schema[span.column]
+        if span.role == "missing":
+            probs.append(np.array([1.0 - spec.missing_rate, spec.missing_rate]))
+        else:
+            p = np.asarray(spec.frequencies, dtype=np.float64) * (1.0 - spec.missing_rate)
+            probs.append(np.append(p, spec.missing_rate) if span.width > len(p) else p)
+    sampler = ConditionSampler(encoder.spans, probs)
+    logf = np.log1p(sampler.freq * rows)
+    sampler.log_freq = logf / np.maximum(logf.sum(axis=1, keepdims=True), 1e-12)
+    return sampler
+
+
+# ------------------------------------------------------------------------------------- cluster
+@contextmanager
+def ray_cluster(address: str | None = None) -> Iterator[None]:
+    """Join ADDR, or start a local cluster sized to this machine and shut it down afterwards. A Ray already
+    initialised in this process is used as it is and left running; so is the one started here when
+    $GANSTREAM_RAY_KEEP=1 (the test suite shares one cluster and shuts it down at the end)."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    try:
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        else:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR")
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"Ray cluster at {address}" if address else "a local Ray cluster"
+        raise DistributedFitError(f"cannot start or join {where} ({str(e).splitlines()[0]})") from None
+    _quiet_ray_data()
+    try:
+        yield
+    finally:
+        if os.environ.get("GANSTREAM_RAY_KEEP") != "1":
+            ray.shutdown()
+
+
+def _quiet_ray_data() -> None:
+    import ray.data
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False if hasattr(ctx, "print_on_execution_start") else None
+    import logging
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    logging.getLogger("ray.train").setLevel(logging.ERROR)
+
+
+def cpus_per_worker(total_workers: int) -> float:
+    """CPUs to ask per worker so that READ_CPUS stay free for Ray Data's readers. Fails fast when the
+    cluster cannot give every worker MIN_WORKER_CPUS: Ray would otherwise wait forever for resources."""
+    import ray
+    available = float(ray.available_resources().get("CPU", 0.0))
+    per = min(1.0, (available - READ_CPUS) / total_workers)
+    if per < MIN_WORKER_CPUS:
+        need = READ_CPUS + MIN_WORKER_CPUS * total_workers
+        raise DistributedFitError(f"{total_workers} worker(s) need at least {need:g} free CPUs on the Ray cluster "
+                                  f"({MIN_WORKER_CPUS:g} per worker + {READ_CPUS:g} for reading), but only "
+                                  f"{available:g} are free: lower --workers")
+    return round(per, 3)
+
+
+# ------------------------------------------------------------------------------------- driver side
+def prepare_model(model: TabularGAN, src: PartitionedSource, ds, missing_tokens, workers: int,
+                  progress: ProgressFn | None = None) -> pd.DataFrame:
+    """Fit schema, encoder, imputer and the global condition sampler from one statistics pass. Returns the
+    bounded sample (for quality reports)."""
+    cfg = model.config.validate()
+    stats = gather_stats(src, ds, missing_tokens, cfg.seed)
+    schema = schema_from_stats(stats)
+    model._check_target(schema)
+    if stats.rows < cfg.batch_size * workers:
+        raise DataError(f"{src.name}: {stats.rows} rows cannot give {workers} worker(s) a batch of "
+                        f"{cfg.batch_size} rows each: lower --batch-size or --workers")
+    rng = seed_everything(cfg.seed)
+    model._fill_holes(stats.sample, schema, rng, progress)  # fits model.imputer on the sample
+    model.encoder = TableEncoder("quantile", "indicator", small_integers=True).fit(stats.sample, schema)
+    model.sampler = global_sampler(model.encoder, stats.rows)
+    return stats.sample
+
+
+def worker_config(model: TabularGAN, src: PartitionedSource, missing_tokens, opts: RayFitOptions,
+                  fit_id: str, progress_queue) -> dict:
+    imputer = model.imputer.state() if model.imputer is not None else None
+    return {"config": model.config.to_json(), "encoder": model.encoder.to_json(),
+            "probs": [model.sampler.freq[j, :w].tolist() for j, w in enumerate(model.sampler.widths)],
+            "rows": src.rows, "imputer": imputer, "columns": src.columns, "partition_keys": src.partition_keys,
+            "tokens": list(missing_tokens), "fit_id": fit_id, "pid_dir": opts.pid_dir, "run": opts.run_name, "queue": progress_queue}
+
+
+def _trainer(model, src, ds, missing_tokens, opts: RayFitOptions, per_cpu: float, storage: Path, queue):
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    fit_id = uuid.uuid4().hex
+    return TorchTrainer(
+        _train_worker,
+        train_loop_config=worker_config(model, src, missing_tokens, opts, fit_id, queue),
+        scaling_config=ScalingConfig(num_workers=opts.workers, use_gpu=False, resources_per_worker={"CPU": per_cpu}),
+        run_config=RunConfig(name=opts.run_name, storage_path=str(storage),
+                             failure_config=FailureConfig(max_failures=opts.max_failures),
+                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+        datasets={"train": ds.randomize_block_order(seed=model.config.seed)})
+
+
+def default_storage(out: str | os.PathLike) -> Path:
+    p = Path(out).resolve()
+    return p.with_name(p.name + ".checkpoints")
+
+
+def _prepare_storage(storage: Path, run_name: str, resume: bool) -> None:
+    run_dir = storage / run_name
+    if resume:
+        if not run_dir.is_dir():
+            raise ConfigError(f"--resume: no checkpoints to resume from in {run_dir}")
+    elif run_dir.exists():
+        shutil.rmtree(run_dir)  # a fresh fit must not silently continue an old one
+    storage.mkdir(parents=True, exist_ok=True)
+
+
+def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: RayFitOptions | None = None,
+               out: str | os.PathLike | None = None, progress: ProgressFn | None = None,
+               info=lambda msg: None) -> TabularGAN:
+    """Fit `model` on DATA with Ray Train and return it fitted (loaded from the final checkpoint). The
+    bounded statistics sample is left in `model.stats_sample` for quality reports."""
+    from .partitioned import discover
+
+    opts = opts or RayFitOptions()
+    model.config.validate()
+    src = discover(data, missing_tokens)
+    if src.skipped:
+        info(f"skipping {len(src.skipped)} empty Parquet file(s): {', '.join(src.skipped[:3])}"
+             + (" ..." if len(src.skipped) > 3 else ""))
+    storage = Path(opts.storage).resolve() if opts.storage else default_storage(out or "model")
+    _prepare_storage(storage, opts.run_name, opts.resume)
+    t0 = time.perf_counter()
+    with ray_cluster(opts.address):
+        per_cpu = cpus_per_worker(opts.workers)
+        ds = read_dataset(src)
+        info(f"Ray Train: {opts.workers} worker(s) x {per_cpu:g} CPU, {src.rows:,} rows in "
+             f"{max(1, len(src.files))} file(s), checkpoints in {storage / opts.run_name}")
+        sample = prepare_model(model, src, ds, missing_tokens, opts.workers, progress)
+        fitted = _run([(model, src, ds, opts)], missing_tokens, per_cpu, storage, progress)[0]
+    fitted.training.update(seconds=time.perf_counter() - t0, workers=opts.workers, backend="ray")
+    fitted.stats_sample = sample
+    return fitted
+
+
+def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), opts: RayFitOptions | None = None,
+                      out: str | os.PathLike | None = None, progress: ProgressFn | None = None,
+                      info=lambda msg: None) -> dict[str, TabularGAN]:
+    """One generator per value of partition column `column`, all fitted at the same time on the cluster."""
+    from dataclasses import replace
+    from .partitioned import discover
+
+    opts = opts or RayFitOptions()
+    model.config.validate()
+    src = discover(data, missing_tokens)
+    values = src.partition_values(column)
+    storage = Path(opts.storage).resolve() if opts.storage else default_storage(out or "model")
+    jobs_opts = {v: replace(opts, run_name=f"{opts.run_name}-{column}={v}") for v in values}
+    for o in jobs_opts.values():
+        _prepare_storage(storage, o.run_name, opts.resume)
+    t0 = time.perf_counter()
+    with ray_cluster(opts.address):
+        per_cpu = cpus_per_worker(opts.workers * len(values))
+        info(f"Ray Train: {len(values)} models ({column}={', '.join(values)}), {opts.workers} worker(s) each "
+             f"x {per_cpu:g} CPU, checkpoints in {storage}")
+        jobs = []
+        for v in values:
+            sub = src.restrict(column, v)
+            m = TabularGAN(TabularGANConfig.from_json(model.config.to_json()))
+            ds = read_dataset(sub)
+            prepare_model(m, sub, ds, missing_tokens, opts.workers, staged(progress, f"{column}={v}"))
+            jobs.append((m, sub, ds, jobs_opts[v]))
+        fitted = _run(jobs, missing_tokens, per_cpu, storage, progress)
+    seconds = time.perf_counter() - t0
+    for m in fitted:
+        m.training.update(seconds=seconds, workers=opts.workers, backend="ray")
+    return dict(zip(values, fitted))
+
+
+def _run(jobs, missing_tokens, per_cpu: float, storage: Path, progress: ProgressFn | None) -> list[TabularGAN]:
+    """Run one TorchTrainer per job concurrently (threads: `fit()` blocks), relaying rank 0's per-epoch
+    metrics to the console progress line while they run."""
+    from ray.util.queue import Empty, Queue
+
+    queue = Queue(actor_options={"num_cpus": 0})
+    trainers = [_trainer(m, src, ds, missing_tokens, o, per_cpu, storage, queue) for m, src, ds, o in jobs]
+    results: list = [None] * len(trainers)
+    errors: list = [None] * len(trainers)
+
+    def run(i):
+        try:
+            results[i] = trainers[i].fit()
+        except BaseException as e:  # reported below, in the calling thread
+            errors[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(trainers))]
+    for t in threads:
+        t.start()
+    names = {o.run_name: o for _, _, _, o in jobs}
+    while any(t.is_alive() for t in threads):
+        try:
+            metrics = queue.get(timeout=0.5)
+        except Empty:
+            continue
+        if progress:
+            run_name = metrics.pop("run", None)
+            progress({**metrics, "stage": run_name.split("-", 1)[1]} if len(names) > 1 and run_name else metrics)
+    for t in threads:
+        t.join()
+    try:
+        queue.shutdown()
+    except Exception:
+        pass
+    for e in errors:
+        if e is not None:
+            raise _explain(e)
+    fitted = []
+    for r in results:
+        with r.checkpoint.as_directory() as d:
+            m = TabularGAN.load(Path(d) / MODEL_DIR)
+            m.training = dict(m.training)
+        fitted.append(m)
+    return fitted
+
+
+def _explain(e: BaseException) -> BaseException:
+    """A user error raised in a worker keeps its type and message; anything else becomes one line."""
+    seen = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, GanstreamError):
+            return x
+        failures = getattr(x, "worker_failures", None) or {}
+        stack.extend(failures.values())
+        stack.extend([getattr(x, "cause", None), x.__cause__, x.__context__,
+                      getattr(x, "controller_failure", None)])
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return DistributedFitError(f"distributed fit failed: {first}")
+
+
+# ------------------------------------------------------------------------------------- worker side
+def _train_worker(config: dict) -> None:
+    import ray.train
+    import ray.train.torch
+
+    torch.set_num_threads(1)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    if config["pid_dir"]:
+        with open(Path(config["pid_dir"]) / f"rank{rank}.pid", "a") as f:
+            f.write(f"{os.getpid()}\n")
+    model = _rebuild(config)
+    cfg = model.config
+    sampler = model.sampler
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
+    aux = model._target_parts()
+    optimizers = {"generator": opt_g, "discriminator": opt_d, **({"target": aux[1]} if aux else {})}
+    state = {"epoch": 0, "restarts": 0, "fit_id": config["fit_id"]}
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as d:
+            saved = TabularGAN.load(Path(d) / MODEL_DIR)
+            model.generator.load_state_dict(saved.generator.state_dict())
+            model.discriminator.load_state_dict(saved.discriminator.state_dict())
+            model.history = saved.history
+            old, tensors = read_checkpoint(Path(d))
+            restore_optimizers(optimizers, tensors, old["param_groups"])
+        state.update(epoch=old["epoch"], restarts=old["restarts"] + (old["fit_id"] == config["fit_id"]))
+    plain = (model.generator, model.discriminator, aux)
+    model.generator = ray.train.torch.prepare_model(model.generator)
+    model.discriminator = ray.train.torch.prepare_model(model.discriminator)
+    if aux:
+        aux = (ray.train.torch.prepare_model(aux[0]), *aux[1:])
+    shard = ray.train.get_dataset_shard("train")
+    B, read_rows = cfg.batch_size, cfg.batch_size * READ_BATCHES
+    model.generator.train(); model.discriminator.train()
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        rng = np.random.default_rng([cfg.seed, rank, epoch])
+        torch.manual_seed(cfg.seed * 100_003 + rank * 1009 + epoch)
+        t0, rows, steps, sums = time.perf_counter(), 0, 0, {}
+        for batch in shard.iter_batches(batch_size=read_rows, batch_format="pyarrow"):
+            X = encode_batch(model, to_frame(batch, config["columns"], config["partition_keys"], config["tokens"]), rng)
+            model.sampler = BatchConditionSampler(sampler, X, config["rows"])
+            Xt = torch.from_numpy(X)
+            for _ in range(len(X) // B):
+                for k, v in model.train_step(Xt, rng, opt_g, opt_d, aux).items():
+                    sums[k] = sums.get(k, 0.0) + v
+                steps += 1
+            rows += len(X)
+        seconds = time.perf_counter() - t0
+        metrics = {"epoch": epoch, "epochs": cfg.epochs, **{k: v / max(steps, 1) for k, v in sums.items()},
+                   "rows_per_s": rows * world / seconds, "epoch_s": seconds, "restarts": state["restarts"],
+                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        model.history.append(metrics)
+        state["epoch"] = epoch
+        if rank == 0:
+            if config["queue"] is not None:
+                try:
+                    config["queue"].put_nowait({**metrics, "run": config["run"]})
+                except Exception:
+                    pass
+            with tempfile.TemporaryDirectory(prefix="ganstream-ckpt-") as tmp:
+                with _plain_networks(model, plain, sampler):
+                    model.training = {"rows": config["rows"], "columns": len(config["columns"]), "epochs": cfg.epochs,
+                                      "final": metrics, "restarts": state["restarts"], "workers": world}
+                    write_checkpoint(Path(tmp), model, optimizers, state)
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        else:
+            ray.train.report(metrics)
+
+
+@contextmanager
+def _plain_networks(model: TabularGAN, plain, sampler):
+    """Save the unwrapped networks and the global sampler (a DDP wrapper prefixes every weight name)."""
+    wrapped = (model.generator, model.discriminator, model.sampler)
+    model.generator, model.discriminator, model.sampler = plain[0], plain[1], sampler
+    try:
+        yield
+    finally:
+        model.generator, model.discriminator, model.sampler = wrapped
+
+
+def _rebuild(config: dict) -> TabularGAN:
+    from .imputer import TabularImputer
+
+    model = TabularGAN(TabularGANConfig.from_json(config["config"]))
+    model.encoder = TableEncoder.from_json(config["encoder"])
+    model.sampler = ConditionSampler(model.encoder.spans, [np.asarray(p) for p in config["probs"]])
+    logf = np.log1p(model.sampler.freq * config["rows"])
+    model.sampler.log_freq = logf / np.maximum(logf.sum(axis=1, keepdims=True), 1e-12)
+    if config["imputer"] is not None:
+        model.imputer = TabularImputer.from_state(*config["imputer"])
+    seed_everything(model.config.seed)  # same initial weights on every rank
+    model._build_networks()
+    return model
+
+
+def encode_batch(model: TabularGAN, df: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Fill a batch's holes (imputer, or hot-deck when the sample had none to fit one on) and encode it;
+    the indicators still mark the original holes."""
+    mask = df.isna()
+    completed = df
+    if mask.to_numpy().any():
+        if model.imputer is not None:
+            completed = model.imputer.transform(df, draws=1, seed=int(rng.integers(2**31)))[0]
+        else:
+            completed = hot_deck(df, rng)
+    return model.encoder.transform(completed, missing_mask=mask, rng=rng)
+
+
+class PerPartitionModels:
+    """The result of --per-partition: one fitted model per partition value, saved as MODEL_DIR/COL=VALUE/
+    (each an ordinary model directory) plus a model.json of kind 'partitioned' listing them, written
+    atomically as one directory. Registering each in MLflow is not built yet."""
+
+    kind = "partitioned"
+
+    def __init__(self, column: str, models: dict[str, TabularGAN]):
+        self.column, self.models = column, models
+        self.training = {"seconds": max((m.training.get("seconds", 0.0) for m in models.values()), default=0.0),
+                         "partitions": sorted(models)}
+
+    def save(self, path: str | os.PathLike) -> None:
+        from .persistence import save_model_dir
+
+        p = Path(path)
+        staging = Path(tempfile.mkdtemp(prefix=f".{p.name}.parts.", dir=p.resolve().parent))
+        try:
+            for value, m in self.models.items():
+                m.save(staging / f"{self.column}={value}")
+            meta = {"kind": self.kind, "column": self.column,
+                    "models": {v: f"{self.column}={v}" for v in sorted(self.models)}}
+            save_model_dir(staging / "_index", meta, {})
+            index = staging / "_index"
+            for f in index.iterdir():
+                os.replace(f, staging / f.name)
+            index.rmdir()
+            if p.exists():
+                old = p.with_name(f".{p.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(p, old)
+                os.replace(staging, p)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(staging, p)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
