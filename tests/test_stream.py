@@ -1,0 +1,275 @@
+"""`ganstream stream`: the Beam job, on real components only — Beam's in-process FnApiRunner, real Parquet
+files, a real subprocess killed with SIGKILL, and a real `mlflow server` whose alias is moved mid-stream."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO
+from pipeline.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def run(argv, capsys):
+    code = main(["--quiet", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def shard_files(sink: Path) -> list[Path]:
+    return sorted(sink.glob("shard-*.parquet"))
+
+
+def all_entries(sink: Path) -> list[str]:
+    return sorted(p.name for p in sink.iterdir())
+
+
+@pytest.fixture(scope="module")
+def model_dir(fitted_gan, tmp_path_factory):
+    d = tmp_path_factory.mktemp("stream-model") / "adult-gan"
+    fitted_gan.save(d)
+    return d
+
+
+# ------------------------------------------------------------------------------------------ bounded
+def test_bounded_writes_exactly_n_rows_and_same_seed_gives_same_bytes(model_dir, tmp_path, capsys):
+    args = ["stream", model_dir, "--rows", 2500, "--shard-rows", 600, "--seed", 5]
+    code, _, err = run([*args, "--sink", tmp_path / "a"], capsys)
+    assert code == 0, err
+    files = shard_files(tmp_path / "a")
+    assert [f.name for f in files] == [f"shard-{k:05d}-of-00005.parquet" for k in range(5)]
+    table = pq.read_table(tmp_path / "a")  # the sink reads as one table
+    assert table.num_rows == 2500
+    assert [pq.ParquetFile(f).metadata.num_rows for f in files] == [500] * 5
+    df = table.to_pandas()
+    assert list(df.columns[:-1]) == list(pd.read_csv(REPO / "data" / "adult.csv", nrows=1).columns)
+    assert df["model_version"].nunique() == 1 and df["model_version"].iloc[0].startswith("local-")
+    meta = pq.ParquetFile(files[0]).schema_arrow.metadata
+    assert meta[b"ganstream.model_name"] == b"adult-gan" and meta[b"ganstream.model_version"].startswith(b"local-")
+
+    code, _, err = run([*args, "--sink", tmp_path / "b"], capsys)
+    assert code == 0, err
+    assert [f.read_bytes() for f in files] == [f.read_bytes() for f in shard_files(tmp_path / "b")]
+    shards = [pq.read_table(f).to_pandas() for f in files]
+    assert not shards[0].drop(columns="model_version").equals(shards[1].drop(columns="model_version"))
+
+    code, _, err = run([*args[:-1], 6, "--sink", tmp_path / "c"], capsys)
+    assert code == 0, err
+    assert files[0].read_bytes() != shard_files(tmp_path / "c")[0].read_bytes()
+
+    # same job into the same sink: complete shards are kept, nothing is added
+    before = {f.name: f.stat().st_mtime_ns for f in files}
+    code, _, err = run([*args, "--sink", tmp_path / "a"], capsys)
+    assert code == 0, err
+    assert {f.name: f.stat().st_mtime_ns for f in shard_files(tmp_path / "a")} == before
+
+
+def test_killed_job_rerun_leaves_no_partial_or_duplicate_files(model_dir, tmp_path, capsys):
+    shards, per_shard = 40, 1000
+    args = ["stream", model_dir, "--rows", shards * per_shard, "--shard-rows", per_shard, "--seed", 11]
+    sink = tmp_path / "killed"
+    env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--quiet", *map(str, args), "--sink", str(sink)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and len(shard_files(sink) if sink.is_dir() else []) < 3:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    done_at_kill = len(shard_files(sink))
+    assert 3 <= done_at_kill < shards, f"{done_at_kill} shards at kill: the kill did not land mid-run"
+
+    code, _, err = run([*args, "--sink", sink], capsys)
+    assert code == 0, err
+    assert all_entries(sink) == ["_ganstream_stream.json"] + [f"shard-{k:05d}-of-00040.parquet" for k in range(shards)]
+    assert pq.read_table(sink).num_rows == shards * per_shard
+
+    code, _, err = run([*args, "--sink", tmp_path / "clean"], capsys)  # the same job never interrupted
+    assert code == 0, err
+    assert [f.read_bytes() for f in shard_files(sink)] == [f.read_bytes() for f in shard_files(tmp_path / "clean")]
+
+
+# --------------------------------------------------------------------------------- downstream sets
+def test_mix_writes_real_and_synthetic_rows_with_a_flag(model_dir, small_csv, tmp_path, capsys):
+    code, _, err = run(["stream", model_dir, "--sink", tmp_path / "mix", "--mix", small_csv, "--missing-token", "?",
+                        "--synthetic-fraction", 0.25, "--rows", 2000, "--shard-rows", 700], capsys)
+    assert code == 0, err
+    df = pd.read_parquet(tmp_path / "mix")
+    assert len(df) == 2000 and int(df["is_synthetic"].sum()) == 500
+    real = pd.read_csv(small_csv)
+    real_rows = df[~df["is_synthetic"]]
+    key = ["age", "fnlwgt", "education-num", "hours-per-week", "capital-gain"]
+    assert real_rows[key].merge(real[key].drop_duplicates(), on=key).shape[0] == 1500  # real rows are real
+    assert not real_rows[key].duplicated().any() or real[key].duplicated().any()  # no row taken twice
+    for f in shard_files(tmp_path / "mix"):  # every shard interleaves both kinds
+        assert pd.read_parquet(f)["is_synthetic"].agg(["min", "max"]).tolist() == [False, True]
+
+
+def test_balance_alone_and_on_top_of_real_data(model_dir, small_csv, tmp_path, capsys):
+    code, _, err = run(["stream", model_dir, "--sink", tmp_path / "bal", "--balance", "income", "--rows", 1001], capsys)
+    assert code == 0, err
+    counts = pd.read_parquet(tmp_path / "bal")["income"].str.strip().value_counts()
+    assert sorted(counts.tolist()) == [500, 501]  # exact conditional sampling: no rejection, no drift
+
+    code, _, err = run(["stream", model_dir, "--sink", tmp_path / "aug", "--mix", small_csv, "--missing-token", "?",
+                        "--balance", "income"], capsys)
+    assert code == 0, err
+    df = pd.read_parquet(tmp_path / "aug")
+    real = pd.read_csv(small_csv)
+    have = real["income"].str.strip().value_counts()
+    assert (~df["is_synthetic"]).sum() == len(real)
+    after = df["income"].str.strip().value_counts()
+    assert after["<=50K"] == after[">50K"] == have.max()
+    synth = df[df["is_synthetic"]]["income"].str.strip()
+    assert (synth == have.idxmin()).all() and len(synth) == have.max() - have.min()
+
+
+def test_impute_streams_the_real_table_with_its_holes_filled(model_dir, small_csv, tmp_path, capsys):
+    code, _, err = run(["stream", model_dir, "--sink", tmp_path / "imp", "--impute", small_csv, "--missing-token", "?",
+                        "--shard-rows", 1000], capsys)
+    assert code == 0, err
+    from trainers.table_io import read_table
+    real = read_table(small_csv, ["?"])
+    assert real.isna().to_numpy().sum() > 0
+    out = pd.read_parquet(tmp_path / "imp").drop(columns="model_version")
+    assert len(out) == len(real) and not out.isna().any().any()
+    observed = real.notna()
+    for col in ("workclass", "occupation", "native-country", "age"):  # observed cells untouched, in order
+        assert (out[col][observed[col]].astype(str).to_numpy() == real[col][observed[col]].astype(str).to_numpy()).all()
+
+
+# -------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("extra, message", [
+    (["--rows", 10, "--mix", "REAL", "--synthetic-fraction", 0], "--synthetic-fraction must be in (0, 1]"),
+    (["--rows", 10, "--mix", "REAL", "--synthetic-fraction", 1.5], "--synthetic-fraction must be in (0, 1]"),
+    (["--rows", 10, "--balance", "age"], "--balance column 'age' is not categorical"),
+    (["--rows", 10, "--balance", "nope"], "--balance column 'nope' is not in the model"),
+    (["--rows", 10, "--rate", 5], "not both"),
+    (["--rate", 5, "--impute", "REAL"], "bounded job"),
+])
+def test_bad_options_fail_with_one_line_and_write_nothing(model_dir, small_csv, tmp_path, capsys, extra, message):
+    sink = tmp_path / "sink"
+    extra = [small_csv if x == "REAL" else x for x in extra]
+    code, _, err = run(["stream", model_dir, "--sink", sink, *extra], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not sink.exists()
+
+
+def test_unknown_model_and_unwritable_sink(model_dir, tmp_path, capsys):
+    code, _, err = run(["stream", tmp_path / "no-such-model", "--sink", tmp_path / "s1", "--rows", 10], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "s1").exists(), err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for sink, message in ((blocker, "is not a directory"), (blocker / "sub", "cannot be created")):
+        code, _, err = run(["stream", model_dir, "--sink", sink, "--rows", 10], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert blocker.read_text() == "x"
+
+
+def test_a_sink_of_another_job_is_refused(model_dir, tmp_path, capsys):
+    sink = tmp_path / "s"
+    code, _, err = run(["stream", model_dir, "--sink", sink, "--rows", 100, "--seed", 1], capsys)
+    assert code == 0, err
+    before = all_entries(sink)
+    code, _, err = run(["stream", model_dir, "--sink", sink, "--rows", 200, "--seed", 1], capsys)
+    assert code == 2 and "holds the output of another job" in err and "rows: 100 -> 200" in err
+    assert all_entries(sink) == before
+
+
+# ------------------------------------------------------------------- unbounded + hot swap (real server)
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, fitted_gan, adult_small):
+    """A real `mlflow server` holding model 'stream-adult': version 1 (alias champion) and version 2 (a
+    different fit, no alias yet)."""
+    from deploy.registry import log_generator, register
+    from deploy.tracking import using
+    from mlflow_server import running_server
+    from trainers.tabular_gan import TabularGAN
+    import mlflow
+
+    d = tmp_path_factory.mktemp("stream-versions")
+    fitted_gan.save(d / "v1")
+    TabularGAN(epochs=1, batch_size=200, seed=1, imputer_epochs=1).fit(adult_small).save(d / "v2")
+    with running_server(tmp_path_factory.mktemp("stream-mlflow")) as server:
+        with using(server.uri):
+            for path, alias in ((d / "v1", "champion"), (d / "v2", None)):
+                with mlflow.start_run():
+                    logged = log_generator(path)
+                register(logged, "stream-adult", alias, {}, info=lambda msg: None)
+        yield server
+
+
+@pytest.mark.parametrize("ref, message", [("models:/stream-adult@nope", "has no alias 'nope' (aliases: champion->1)"),
+                                          ("models:/ghost@champion", "no registered model 'ghost'")])
+def test_unknown_registered_model_or_alias(registry, tmp_path, capsys, monkeypatch, ref, message):
+    monkeypatch.setenv("GANSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    code, _, err = run(["stream", ref, "--tracking-uri", registry.uri, "--sink", tmp_path / "s", "--rows", 10], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "s").exists()
+
+
+def test_unbounded_stream_writes_complete_windows_and_follows_the_alias(registry, tmp_path):
+    """~20 s at 200 rows/s in 2 s windows from models:/stream-adult@champion. The test polls the sink while
+    the job runs and reads every file the moment it appears; after 3 windows it moves the alias to version
+    2, and the stream must switch (without stopping) within --swap-check-s plus one window."""
+    from mlflow import MlflowClient
+    rate, duration, window, check_s = 200, 20, 2, 1
+    sink = tmp_path / "live"
+    env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
+           "GANSTREAM_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "stream", "models:/stream-adult@champion",
+                             "--tracking-uri", registry.uri, "--sink", str(sink), "--rate", str(rate),
+                             "--duration", str(duration), "--window-s", str(window), "--swap-check-s", str(check_s)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    seen, moved_at = {}, None
+
+    def poll():
+        for f in sorted(sink.glob("window-*.parquet")) if sink.is_dir() else []:
+            if f.name not in seen:
+                table = pq.read_table(f)  # readable the moment it is visible: never a partial file
+                meta = table.schema.metadata
+                seen[f.name] = dict(at=time.time(), rows=table.num_rows, end=float(meta[b"ganstream.window_end"]),
+                                    versions=set(table.column("model_version").to_pylist()),
+                                    meta_version=meta[b"ganstream.model_version"].decode())
+    try:
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and time.monotonic() < deadline:
+            poll()
+            if moved_at is None and len(seen) >= 3:
+                MlflowClient(registry.uri, registry.uri).set_registered_model_alias("stream-adult", "champion", "2")
+                moved_at = time.time()
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    stderr = proc.stderr.read().decode()
+    assert proc.returncode == 0, stderr[-3000:]
+    poll()
+    windows = sorted(seen.values(), key=lambda w: w["end"])
+    total = sum(w["rows"] for w in windows)
+    print(f"{len(windows)} windows, {total} rows; appeared over {windows[-1]['at'] - windows[0]['at']:.1f}s; "
+          f"versions {[sorted(w['versions']) for w in windows]}")
+    assert abs(total - rate * duration) <= 0.1 * rate * duration
+    assert len(windows) == duration // window
+    assert windows[-1]["at"] - windows[0]["at"] >= duration / 2  # files appear as windows close, not at the end
+    assert moved_at is not None
+    for w in windows:  # one version per file, recorded as column and metadata alike
+        assert len(w["versions"]) == 1 and w["versions"] == {w["meta_version"]}
+    order = [w["meta_version"] for w in windows]
+    assert order[0] == "1" and order[-1] == "2" and order == sorted(order)  # switched once, never back
+    assert all(w["meta_version"] == "2" for w in windows if w["end"] >= moved_at + check_s + 1.0)
+    assert "moved from version 1 to 2" in stderr
