@@ -31,7 +31,7 @@ Errors print one line and exit with status 2; a fit that fails the quality gate 
 
 # Sub-commands that live in their own module (one job each): the module defines `add_parser(sub)`, which adds
 # its parser and sets `func=run` via set_defaults, and `run(args) -> int`.
-EXTENSIONS: list[str] = ["pipeline.cmd_run"]
+EXTENSIONS: list[str] = ["pipeline.cmd_run", "pipeline.cmd_stream"]
 
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working dir)"
 
