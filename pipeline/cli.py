@@ -31,7 +31,7 @@ Errors print one line and exit with status 2; a fit that fails the quality gate 
 
 # Sub-commands that live in their own module (one job each): the module defines `add_parser(sub)`, which adds
 # its parser and sets `func=run` via set_defaults, and `run(args) -> int`.
-EXTENSIONS: list[str] = ["pipeline.cmd_run", "pipeline.cmd_stream"]
+EXTENSIONS: list[str] = ["pipeline.cmd_run", "pipeline.cmd_stream", "pipeline.cmd_extend"]
 
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working dir)"
 
@@ -71,14 +71,24 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fit a tabular GAN (conditional, PacGAN discriminator) on DATA. Columns with missing "
                        "values are allowed: the model learns where values go missing and fits a GAIN-style imputer too.")
     t.add_argument("data", metavar="DATA", help="training table (.csv, .parquet, or a directory of .parquet files)")
-    t.add_argument("--kind", choices=["tabular"], default="tabular", help="model kind (default: tabular)")
+    t.add_argument("--kind", choices=["tabular", "timeseries"], default="tabular",
+                   help="model kind (default: tabular; timeseries: sequences, see --seq-len)")
     t.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory to write the model to (replaced if it is a model)")
     t.add_argument("--epochs", type=_positive_int("--epochs"), default=300, help="training epochs (default: 300)")
-    t.add_argument("--batch-size", type=_positive_int("--batch-size"), default=500, help="rows per step, a multiple of --pac (default: 500)")
+    t.add_argument("--batch-size", type=_positive_int("--batch-size"), default=None,
+                   help="rows per step, a multiple of --pac (default: 500; timeseries: windows per step, default 128)")
     t.add_argument("--loss", choices=["wgan-gp", "non-saturating", "minimax"], default="wgan-gp",
                    help="adversarial loss (default: wgan-gp; minimax is the original game, kept for comparison)")
     t.add_argument("--pac", type=_positive_int("--pac"), default=10, help="samples per discriminator input, PacGAN packing (default: 10)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    ts = t.add_argument_group("time series (--kind timeseries)")
+    ts.add_argument("--seq-len", type=_positive_int("--seq-len"), metavar="L",
+                    help="window length the model learns (required with --kind timeseries; series shorter than L are skipped)")
+    ts.add_argument("--id-col", metavar="C", help="series id column (long format); without it DATA is one series in row order")
+    ts.add_argument("--time-col", metavar="C", help="time/order column: must increase within each series; on a regular "
+                    "grid, skipped timestamps become gaps")
+    ts.add_argument("--static-col", action="append", default=[], metavar="C",
+                    help="per-series attribute column the model conditions on (repeatable; needs --id-col)")
     t.add_argument("--missing-token", action="append", default=[], metavar="TOK",
                    help="text that means 'missing' in DATA, e.g. '?' (repeatable; empty strings are always missing)")
     t.add_argument("--imputer-epochs", type=_positive_int("--imputer-epochs"), default=None,
@@ -174,12 +184,44 @@ def _load_tabular(path: str, args=None):
     return load_model(_resolve(path, args))
 
 
+# Options that only the tabular GAN understands: given (not default) with --kind timeseries they are an error.
+TABULAR_ONLY = {"loss": "--loss", "pac": "--pac", "target": "--target", "imputer_epochs": "--imputer-epochs"}
+TIMESERIES_ONLY = {"seq_len": "--seq-len", "id_col": "--id-col", "time_col": "--time-col", "static_col": "--static-col"}
+
+
+def _given(args, names: dict) -> list[str]:
+    defaults = {"loss": "wgan-gp", "pac": 10, "static_col": []}
+    return [flag for dest, flag in names.items() if getattr(args, dest, None) not in (None, defaults.get(dest))]
+
+
 def new_model(args):
     """The unfitted model `train --kind` asks for, its config validated before any data is read."""
+    if args.kind == "timeseries":
+        return _new_timeseries_model(args)
+    if _given(args, TIMESERIES_ONLY):
+        raise ConfigError(f"{', '.join(_given(args, TIMESERIES_ONLY))} only apply with --kind timeseries")
+    if args.batch_size is None:
+        args.batch_size = 500
     from trainers.tabular_gan import TabularGAN, TabularGANConfig
     cfg = TabularGANConfig(epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, pac=args.pac,
                            seed=args.seed, target=args.target, imputer_epochs=args.imputer_epochs or 0).validate()
     return TabularGAN(cfg)
+
+
+def _new_timeseries_model(args):
+    from deploy.tracking import tracking_requested
+    from trainers.timeseries_gan import TimeSeriesGAN, TimeSeriesGANConfig
+    if _given(args, TABULAR_ONLY):
+        raise ConfigError(f"{', '.join(_given(args, TABULAR_ONLY))} apply to tabular models only, not --kind timeseries")
+    if args.seq_len is None:
+        raise ConfigError("--kind timeseries needs --seq-len L (the window length the model learns)")
+    if tracking_requested(args):
+        raise ConfigError("MLflow tracking/registration of time-series fits is not supported yet: drop "
+                          "--register/--tracking-uri/--experiment (and unset MLFLOW_TRACKING_URI)")
+    cfg = TimeSeriesGANConfig(seq_len=args.seq_len, id_col=args.id_col, time_col=args.time_col,
+                              static_cols=tuple(args.static_col), epochs=args.epochs, seed=args.seed,
+                              batch_size=args.batch_size or TimeSeriesGANConfig.batch_size).validate()
+    return TimeSeriesGAN(cfg)
 
 
 def fits_on_ray(model) -> bool:
@@ -237,12 +279,28 @@ def cmd_sample(args) -> int:
     from trainers.table_io import check_output_path, write_table
     check_output_path(args.out)
     model = _load_tabular(args.model, args)
+    if model.kind == "timeseries":
+        return _sample_sequences(model, args)
     condition = dict([args.condition]) if args.condition else None
     t0 = time.perf_counter()
     rows = model.sample(args.rows, seed=args.seed, condition=condition, missing=args.missing)
     dt = time.perf_counter() - t0
     write_table(rows, args.out)
     _info(args, f"wrote {len(rows):,} rows to {args.out} ({len(rows) / max(dt, 1e-9):,.0f} rows/s)")
+    return 0
+
+
+def _sample_sequences(model, args) -> int:
+    """`sample` of a time-series model: --rows N sequences of --seq-len steps, long format."""
+    from trainers.table_io import write_table
+    if args.condition:
+        raise ConfigError("--condition applies to tabular models only; time-series models continue a history "
+                          "instead: ganstream extend MODEL --history FILE")
+    t0 = time.perf_counter()
+    frame = model.sample(args.rows, seed=args.seed)
+    write_table(frame, args.out)
+    _info(args, f"wrote {args.rows:,} sequences x {model.config.seq_len} steps ({len(frame):,} rows) to {args.out} "
+                f"({time.perf_counter() - t0:.2f}s)")
     return 0
 
 

@@ -102,3 +102,101 @@ def test_bad_tables_raise_readable_data_errors(change, kwargs, message):
         df = df.drop(columns="group")
     with pytest.raises(DataError, match=message):
         parse_series(df, infer_layout(df, **kwargs))
+
+
+# ----------------------------------------------------------------------------------------------- the GAN
+from trainers.timeseries_gan import TimeSeriesGAN  # noqa: E402
+
+FEATURES = ["f0", "f1", "f2"]
+
+
+@pytest.fixture(scope="module")
+def gappy():
+    return sines(n_series=30, length=20, gap_share=0.15, seed=1)
+
+
+@pytest.fixture(scope="module")
+def ts_model(gappy):
+    return TimeSeriesGAN(seq_len=8, id_col="id", time_col="t", static_cols=("group",), epochs=3,
+                         batch_size=64, hidden=16, critic_hidden=16, seed=0).fit(gappy)
+
+
+def test_fits_with_gaps_and_reports_them(ts_model, gappy):
+    tr = ts_model.training
+    assert tr["windows"] == 30 * (20 - 8 + 1) and 0.10 < tr["missing_share"] < 0.20
+    assert all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_loss"]) for h in ts_model.history)
+
+
+def test_sample_schema_units_and_determinism(ts_model, gappy):
+    a = ts_model.sample(7, seed=3)
+    assert list(a.columns) == ["series_id", "step", *FEATURES, "group"]
+    assert len(a) == 7 * 8 and list(a["step"][:8]) == list(range(8)) and a["series_id"].nunique() == 7
+    assert a["group"].groupby(a["series_id"]).nunique().eq(1).all() and set(a["group"]) <= {"fast", "slow"}
+    assert not a[FEATURES].isna().any().any()
+    lo, hi = gappy[FEATURES].min(), gappy[FEATURES].max()
+    span = hi - lo
+    assert ((a[FEATURES] > lo - span) & (a[FEATURES] < hi + span)).all().all()  # original units, not [0, 1]
+    pd.testing.assert_frame_equal(a, ts_model.sample(7, seed=3))
+    assert not a[FEATURES].equals(ts_model.sample(7, seed=4)[FEATURES])
+    assert len(ts_model.sample(2, seed=0, length=30)) == 60
+
+
+def test_extend_schema_continues_steps_and_is_deterministic(ts_model, gappy):
+    hist = gappy[gappy["id"].isin(["s0", "s5"])]
+    hist = hist[(hist["id"] == "s0") | (hist["t"] < 4)]  # s0: 20 steps (with gaps), s5: 4 steps
+    out = ts_model.extend(hist, horizon=5, draws=3, seed=1)
+    assert list(out.columns) == ["series_id", "draw", "step", *FEATURES]
+    assert len(out) == 2 * 3 * 5 and not out[FEATURES].isna().any().any()
+    s0 = out[out["series_id"] == "s0"]
+    assert sorted(s0["step"].unique()) == list(range(20, 25)) and sorted(s0["draw"].unique()) == [0, 1, 2]
+    assert sorted(out[out["series_id"] == "s5"]["step"].unique()) == list(range(4, 9))
+    pd.testing.assert_frame_equal(out, ts_model.extend(hist, horizon=5, draws=3, seed=1))
+    first = s0[s0["step"] == 20][FEATURES].to_numpy()
+    assert np.ptp(first, axis=0).max() > 0  # the draws differ: a distribution of futures, not one forecast
+
+
+def test_continuation_follows_its_history():
+    """On noiseless slow/fast sines the continuation must depend on the history: extending two histories
+    that end high vs low gives futures that start high vs low (a seeded, few-epoch fit)."""
+    df = sines(n_series=60, length=24, n_features=2, seed=2).drop(columns="group")
+    model = TimeSeriesGAN(seq_len=12, id_col="id", time_col="t", epochs=15, batch_size=32, hidden=32,
+                          critic_hidden=32, seed=0).fit(df)
+    t = np.arange(10)
+    hist = pd.DataFrame({"id": np.repeat(["up", "down"], 10), "t": np.tile(t, 2),
+                         "f0": np.r_[np.sin(0.15 * t + 0.2), -np.sin(0.15 * t + 0.2)],
+                         "f1": np.r_[np.sin(0.15 * t + 0.2), -np.sin(0.15 * t + 0.2)]})
+    out = model.extend(hist, horizon=1, draws=20, seed=0)
+    first = out.groupby("series_id")["f0"].mean()
+    assert first["up"] - first["down"] > 0.5, first
+
+
+def test_save_load_round_trip(ts_model, gappy, tmp_path):
+    ts_model.save(tmp_path / "m")
+    from trainers.base import load_model
+    back = load_model(tmp_path / "m")
+    assert back.kind == "timeseries"
+    pd.testing.assert_frame_equal(back.sample(4, seed=2), ts_model.sample(4, seed=2))
+    hist = gappy[gappy["id"] == "s1"]
+    pd.testing.assert_frame_equal(back.extend(hist, 3, 2, seed=0), ts_model.extend(hist, 3, 2, seed=0))
+    assert not list(tmp_path.glob("m/*.pkl"))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h: h.assign(extra=1.0), "column\\(s\\) extra are not known to the model"),
+    (lambda h: h.drop(columns="f1"), "missing column\\(s\\) f1"),
+    (lambda h: h.assign(f0=np.nan, f1=np.nan, f2=np.nan), "has no observed value"),
+    (lambda h: h.iloc[::-1], "not increasing"),
+])
+def test_bad_history_is_refused(ts_model, gappy, change, message):
+    with pytest.raises(DataError, match=message):
+        ts_model.extend(change(gappy[gappy["id"] == "s2"]), horizon=2, draws=2)
+
+
+def test_bad_options_and_short_series():
+    df = sines(n_series=3, length=6).drop(columns="group")
+    with pytest.raises(DataError, match="no series has at least --seq-len 10"):
+        TimeSeriesGAN(seq_len=10, id_col="id", time_col="t", epochs=1).fit(df)
+    with pytest.raises(ConfigError, match="--seq-len must be >= 2"):
+        TimeSeriesGAN(seq_len=1, epochs=1).fit(df)
+    with pytest.raises(ModelError, match="not fitted"):
+        TimeSeriesGAN().sample(3)

@@ -42,6 +42,7 @@ def load_model(path: str | os.PathLike) -> GenerativeModel:
     """Load any model directory by the kind recorded in its metadata."""
     meta = read_meta(path)
     from . import tabular_gan  # noqa: F401  (importing a model module registers its kind)
+    from . import timeseries_gan  # noqa: F401
     cls = MODEL_KINDS.get(meta["kind"])
     if cls is None:
         raise ModelError(f"{path}: unknown model kind '{meta['kind']}' (known: {', '.join(sorted(MODEL_KINDS))})")

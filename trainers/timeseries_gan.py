@@ -1,0 +1,400 @@
+"""The time-series GAN: an autoregressive recurrent generator trained adversarially on whole windows, with
+masks for gaps and conditional continuation built in.
+
+Why this design (and not TimeGAN's four networks):
+- Continuation is the product, so the generator is autoregressive: a GRU whose input at step t is per-step
+  noise, the previous value and the static attributes, with a per-series noise vector setting its initial
+  state (series-level variety such as a frequency or a level). Given a history, the same network is run
+  teacher-forced over it and then free-runs: `extend` is one batched forward pass, K draws at once.
+- Training is WGAN-GP against a small temporal-convolution critic over whole windows (a conv critic makes the
+  gradient penalty's double backward cheap on a CPU, unlike a recurrent critic). Half of the windows in a
+  batch are generated from scratch (what `sample` does); the other half keep a real prefix of random length
+  h and the generator continues it, so the critic also judges "does this future fit this past" — that is
+  what calibrates the spread of continuations, not only their mean.
+- A TimeGAN-style supervised loss (teacher-forced one-step-ahead error on observed points) is how the
+  dynamics are learnt fast: the first `warmup_share` of the epochs train only that (no critic, a third of
+  the cost of an adversarial step, like TimeGAN's supervisor pre-training); afterwards it stays in the
+  generator loss on the real prefixes, next to the adversarial term that restores the spread.
+- Gaps: the critic sees every window as (values x mask, mask), and a fake window is shown through the mask of
+  the real window it is paired with, so the critic can only compare observed points and the generator learns
+  the complete series (the AmbientGAN/MisGAN idea). When teacher-forcing over a gap the generator feeds its
+  own prediction instead of the missing value; the supervised loss counts observed points only.
+- Scaling: one min-max per feature over the training data (TimeGAN's convention, timeseries_data.py), with a
+  linear output so continuations may leave the training range (trending series).
+Everything runs on 1 CPU thread in minutes: the GRU is small, the loop over time steps is the only loop.
+
+Contract used by downstream code (Gym env, Beam `--format episodes`), keep it stable:
+- `sample(n_sequences, seed=0, length=None)` -> long DataFrame: `series_id` (0..n-1), `step` (0..length-1),
+  the feature columns in original units, then the static columns if the model has any.
+- `extend(history_df, horizon, draws, seed=0)` -> long DataFrame: `series_id` (the history's ids), `draw`
+  (0..draws-1), `step` (continuing the history's steps: a history of h steps is continued at h..h+horizon-1),
+  the feature columns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from .base import GenerativeModel
+from .errors import ConfigError, DataError, ModelError
+from .persistence import load_network, read_meta, save_model_dir
+from .progress import ProgressFn
+from .runtime import seed_everything
+from .timeseries_data import (FeatureScaler, SeriesLayout, StaticEncoder, infer_layout, parse_series,
+                              sliding_windows)
+
+
+@dataclass
+class TimeSeriesGANConfig:
+    seq_len: int = 24
+    id_col: str | None = None
+    time_col: str | None = None
+    static_cols: tuple[str, ...] = ()
+    epochs: int = 100
+    batch_size: int = 128
+    hidden: int = 64
+    layers: int = 1
+    series_noise_dim: int = 16
+    step_noise_dim: int = 8
+    critic_hidden: int = 64
+    critic_steps: int = 1
+    lr: float = 3e-4
+    critic_lr: float = 1e-3  # two time-scale update rule: one critic step per generator step, faster critic
+    warmup_share: float = 0.2  # first share of epochs: teacher-forced next-step training only (no critic)
+    warmup_lr: float = 1e-3
+    gp_weight: float = 10.0
+    supervised_weight: float = 1.0
+    continuation_share: float = 0.5  # share of windows that keep a real prefix (trains `extend`)
+    seed: int = 0
+    loss: str = "wgan-gp"  # the only loss; named so tooling that prints `loss` works for every kind
+
+    def validate(self) -> "TimeSeriesGANConfig":
+        if self.seq_len < 2:
+            raise ConfigError(f"--seq-len must be >= 2 (got {self.seq_len})")
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1 (got {self.epochs})")
+        if self.batch_size < 2:
+            raise ConfigError(f"--batch-size must be >= 2 (got {self.batch_size})")
+        if not 0.0 <= self.warmup_share < 1.0:
+            raise ConfigError(f"warmup_share must be in [0, 1) (got {self.warmup_share})")
+        if not 0.0 <= self.continuation_share <= 1.0:
+            raise ConfigError(f"continuation_share must be in [0, 1] (got {self.continuation_share})")
+        if self.loss != "wgan-gp":
+            raise ConfigError(f"the time-series GAN trains with wgan-gp only (got {self.loss!r})")
+        for name in ("hidden", "layers", "series_noise_dim", "step_noise_dim", "critic_hidden", "critic_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1 (got {getattr(self, name)})")
+        return self
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["static_cols"] = list(self.static_cols)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TimeSeriesGANConfig":
+        d = dict(d)
+        d["static_cols"] = tuple(d.get("static_cols", ()))
+        return cls(**d)
+
+
+class ARGenerator(nn.Module):
+    """GRU generator, one step at a time: input (step noise, previous value, static), initial state from the
+    series noise and the static attributes; the output is the previous value plus a predicted change (the
+    first step starts from 0, so its "change" is the level). Teacher forcing replaces the previous value by the real one
+    (where observed) for the first `n_teacher[b]` steps of row b."""
+
+    def __init__(self, n_features: int, static_dim: int, series_noise: int, step_noise: int, hidden: int, layers: int):
+        super().__init__()
+        self.n_features, self.layers, self.hidden = n_features, layers, hidden
+        self.init = nn.Linear(series_noise + static_dim, hidden * layers)
+        self.cells = nn.ModuleList([nn.GRUCell(step_noise + n_features + static_dim, hidden)] +
+                                   [nn.GRUCell(hidden, hidden) for _ in range(layers - 1)])
+        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, n_features))
+
+    def forward(self, z0: torch.Tensor, z: torch.Tensor, static: torch.Tensor, teacher: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, n_teacher: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, _ = z.shape
+        h = list(torch.tanh(self.init(torch.cat([z0, static], 1))).chunk(self.layers, dim=1))
+        prev = torch.zeros(B, self.n_features)
+        outs = []
+        for t in range(T):
+            inp = torch.cat([z[:, t], prev, static], 1)
+            h[0] = self.cells[0](inp, h[0])
+            for k in range(1, self.layers):
+                h[k] = self.cells[k](h[k - 1], h[k])
+            out = prev + self.head(h[-1])  # a step is a change from the previous value: copying is the default
+            outs.append(out)
+            if teacher is not None:
+                use = mask[:, t] * (t < n_teacher).unsqueeze(1).to(out.dtype)
+                prev = use * teacher[:, t] + (1 - use) * out
+            else:
+                prev = out
+        return torch.stack(outs, 1)
+
+
+class ConvCritic(nn.Module):
+    """Temporal-convolution critic over (values x mask, mask, static) of a whole window."""
+
+    def __init__(self, n_features: int, static_dim: int, seq_len: int, hidden: int):
+        super().__init__()
+        ch = 2 * n_features + static_dim
+        self.net = nn.Sequential(
+            nn.Conv1d(ch, hidden, 5, padding=2), nn.LeakyReLU(0.2),
+            nn.Conv1d(hidden, hidden, 5, padding=2, stride=2), nn.LeakyReLU(0.2),
+            nn.Conv1d(hidden, hidden, 5, padding=2, stride=2), nn.LeakyReLU(0.2))
+        with torch.no_grad():
+            flat = self.net(torch.zeros(1, ch, seq_len)).numel()
+        self.out = nn.Sequential(nn.Linear(flat, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        parts = [x * mask, mask, static.unsqueeze(1).expand(B, T, static.shape[1])]
+        return self.out(self.net(torch.cat(parts, 2).transpose(1, 2)).flatten(1)).squeeze(1)
+
+
+class TimeSeriesGAN(GenerativeModel):
+    kind = "timeseries"
+
+    def __init__(self, config: TimeSeriesGANConfig | None = None, **overrides):
+        self.config = config or TimeSeriesGANConfig()
+        if overrides:
+            self.config = TimeSeriesGANConfig(**{**asdict(self.config), **overrides})
+        self.layout: SeriesLayout | None = None
+        self.scaler: FeatureScaler | None = None
+        self.static: StaticEncoder | None = None
+        self.generator: ARGenerator | None = None
+        self.critic: ConvCritic | None = None
+        self.history: list[dict] = []
+        self.training: dict = {}
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, table: pd.DataFrame, progress: ProgressFn | None = None) -> "TimeSeriesGAN":
+        """Fit on a long or wide table (see timeseries_data.py); gaps (NaN) are trained through masks."""
+        cfg = self.config.validate()
+        rng = seed_everything(cfg.seed)
+        t0 = time.perf_counter()
+        self.layout = infer_layout(table, cfg.id_col, cfg.time_col, cfg.static_cols)
+        data = parse_series(table, self.layout, what="training data")
+        L = cfg.seq_len
+        long_enough = data.lengths >= L
+        if not long_enough.any():
+            raise DataError(f"training data: no series has at least --seq-len {L} steps (longest: "
+                            f"{data.lengths.max()}); lower --seq-len or give longer series")
+        self.scaler = FeatureScaler.fit(data.values)
+        windows, series_of_window = sliding_windows(self.scaler.transform(data.values), data.starts, L)
+        self.static = StaticEncoder.fit(data.static) if data.static is not None else StaticEncoder([])
+        static = self.static.transform(data.static) if data.static is not None else np.zeros((len(data.ids), 0))
+        mask = ~np.isnan(windows)
+        self._build_networks()
+        self._train(torch.from_numpy(np.nan_to_num(windows, nan=0.0)).float(), torch.from_numpy(mask).float(),
+                    torch.from_numpy(static[series_of_window]).float(), rng, progress)
+        self.training = {"series": len(data.ids), "series_used": int(long_enough.sum()),
+                         "series_too_short": int((~long_enough).sum()), "windows": len(windows),
+                         "features": len(self.layout.features), "missing_share": float(1 - mask.mean()),
+                         "seconds": time.perf_counter() - t0, "epochs": cfg.epochs,
+                         "final": self.history[-1] if self.history else {}}
+        return self
+
+    def _build_networks(self) -> None:
+        cfg, F = self.config, len(self.layout.features)
+        self.generator = ARGenerator(F, self.static.dim, cfg.series_noise_dim, cfg.step_noise_dim, cfg.hidden, cfg.layers)
+        self.critic = ConvCritic(F, self.static.dim, cfg.seq_len, cfg.critic_hidden)
+
+    def _noise(self, B: int, T: int, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        return (torch.randn(B, cfg.series_noise_dim, generator=gen), torch.randn(B, T, cfg.step_noise_dim, generator=gen))
+
+    def _train(self, X: torch.Tensor, M: torch.Tensor, S: torch.Tensor, rng: np.random.Generator,
+               progress: ProgressFn | None) -> None:
+        cfg = self.config
+        G, D = self.generator, self.critic
+        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.critic_lr, betas=(0.5, 0.9))
+        W, L = X.shape[0], cfg.seq_len
+        B = min(cfg.batch_size, W)
+        steps = max(1, math.ceil(W / B))
+        steps_t = torch.arange(L)
+        G.train(); D.train()
+        warmup = int(cfg.warmup_share * cfg.epochs)
+        opt_w = torch.optim.Adam(G.parameters(), lr=cfg.warmup_lr)
+        for epoch in range(1, cfg.epochs + 1):
+            t_epoch = time.perf_counter()
+            sums = {"d_loss": 0.0, "g_loss": 0.0, "sup_loss": 0.0, "wdist": 0.0}
+            for _ in range(steps):
+                if epoch <= warmup:
+                    sums["sup_loss"] += self._supervised_step(X, M, S, rng, opt_w, B)
+                    continue
+                for i in range(cfg.critic_steps):
+                    idx = torch.from_numpy(rng.integers(W, size=B))
+                    x, m, s = X[idx], M[idx], S[idx]
+                    keep = rng.random(B) < cfg.continuation_share
+                    n_teacher = torch.from_numpy(np.where(keep, rng.integers(1, L, size=B), 0))
+                    last = i == cfg.critic_steps - 1
+                    with torch.set_grad_enabled(last):
+                        z0, z = self._noise(B, L)
+                        out = G(z0, z, s, x, m, n_teacher)
+                        prefix = (steps_t.unsqueeze(0) < n_teacher.unsqueeze(1)).unsqueeze(2).float()  # [B, L, 1]
+                        fake = prefix * x + (1 - prefix) * out
+                    d_real, d_fake = D(x, m, s), D(fake.detach(), m, s)
+                    wdist = d_real.mean() - d_fake.mean()
+                    loss_d = -wdist + self._gradient_penalty(x, fake.detach(), m, s)
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                for p in D.parameters():
+                    p.requires_grad_(False)
+                observed = prefix * m
+                sup = ((out - x) ** 2 * observed).sum() / observed.sum().clamp_min(1.0)
+                loss_g = -D(fake, m, s).mean() + cfg.supervised_weight * sup
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                for p in D.parameters():
+                    p.requires_grad_(True)
+                for k, v in (("d_loss", loss_d), ("g_loss", loss_g), ("sup_loss", sup), ("wdist", wdist)):
+                    sums[k] += v.item()
+            seconds = time.perf_counter() - t_epoch
+            metrics = {"epoch": epoch, "epochs": cfg.epochs, "warmup": epoch <= warmup,
+                       **{k: v / steps for k, v in sums.items()},
+                       "windows_per_s": steps * B / seconds, "epoch_s": seconds}
+            self.history.append(metrics)
+            if progress:
+                progress(metrics)
+        G.eval(); D.eval()
+
+    def _supervised_step(self, X, M, S, rng, opt_g, B) -> float:
+        """Teacher-forced next-step prediction on a batch (observed points only)."""
+        idx = torch.from_numpy(rng.integers(X.shape[0], size=B))
+        x, m, s = X[idx], M[idx], S[idx]
+        z0, z = self._noise(B, x.shape[1])
+        out = self.generator(z0, z, s, x, m, torch.full((B,), x.shape[1]))
+        sup = ((out - x) ** 2 * m).sum() / m.sum().clamp_min(1.0)
+        opt_g.zero_grad(set_to_none=True)
+        sup.backward()
+        opt_g.step()
+        return sup.item()
+
+    def _gradient_penalty(self, real, fake, mask, static) -> torch.Tensor:
+        alpha = torch.rand(real.shape[0], 1, 1)
+        x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        grad = torch.autograd.grad(self.critic(x_hat, mask, static).sum(), x_hat, create_graph=True)[0]
+        return self.config.gp_weight * ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+    # ------------------------------------------------------------- sample
+    def sample(self, n_sequences: int, seed: int = 0, length: int | None = None, chunk_size: int = 4096,
+               **_ignored) -> pd.DataFrame:
+        """`n_sequences` synthetic series of `length` steps (default --seq-len), long format: series_id, step,
+        features (original units), static columns. Same seed -> same frame."""
+        self._require_fitted()
+        n = _positive(n_sequences, "number of sequences")
+        T = self.config.seq_len if length is None else _positive(length, "length")
+        gen = torch.Generator().manual_seed(int(seed))
+        rng = np.random.default_rng(seed)
+        static_df = self.static.sample(n, rng) if self.static.columns else None
+        static = torch.from_numpy(self.static.transform(static_df) if static_df is not None
+                                  else np.zeros((n, 0))).float()
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, n, chunk_size):
+                m = min(chunk_size, n - start)
+                z0, z = self._noise(m, T, gen)
+                parts.append(self.generator(z0, z, static[start:start + m]).numpy())
+        values = self.scaler.inverse(np.concatenate(parts).astype(np.float64))  # [n, T, F]
+        out = self._long_frame(values, {"series_id": np.repeat(np.arange(n), T), "step": np.tile(np.arange(T), n)})
+        if static_df is not None:
+            for c in static_df.columns:
+                out[c] = np.repeat(static_df[c].to_numpy(), T)
+        return out
+
+    def extend(self, history: pd.DataFrame, horizon: int, draws: int, seed: int = 0) -> pd.DataFrame:
+        """Continue every series of `history` (same layout as the training table: id/time/static columns if
+        the model was trained with them) by `horizon` steps, `draws` times. Returns series_id, draw, step,
+        features; steps continue the history (h history steps -> h..h+horizon-1). The generator is teacher-
+        forced over the last seq_len-1 history steps (its training context; gaps are filled by its own
+        predictions) and then free-runs all draws of all series of one context length in one batch."""
+        self._require_fitted()
+        horizon, draws = _positive(horizon, "horizon"), _positive(draws, "draws")
+        lay = self.layout
+        known = {*lay.features, *lay.static_cols, *(c for c in (lay.id_col, lay.time_col) if c)}
+        unknown = [str(c) for c in history.columns if str(c) not in known]
+        if unknown:
+            raise DataError(f"history: column(s) {', '.join(unknown)} are not known to the model "
+                            f"(it knows {', '.join(sorted(known))})")
+        data = parse_series(history, lay, what="history", require_observed=False)
+        observed_any = np.array([not np.isnan(data.series(i)).all() for i in range(len(data.ids))])
+        if not observed_any.all():
+            raise DataError(f"history: series {data.ids[~observed_any][0]!r} has no observed value")
+        scaled = self.scaler.transform(data.values)
+        static_all = (self.static.transform(data.static) if data.static is not None else np.zeros((len(data.ids), 0)))
+        ctx = np.minimum(data.lengths, self.config.seq_len - 1)
+        gen = torch.Generator().manual_seed(int(seed))
+        result = np.empty((len(data.ids), draws, horizon, len(lay.features)))
+        with torch.inference_mode():
+            for c in np.unique(ctx):  # one batch per context length (a handful), never per row
+                members = np.flatnonzero(ctx == c)
+                rows = data.starts[members + 1][:, None] - c + np.arange(c)[None, :]  # last c rows of each series
+                hist = np.repeat(scaled[rows], draws, axis=0)  # [n*K, c, F]
+                T = c + horizon
+                teacher = np.zeros((len(hist), T, hist.shape[2]))
+                teacher[:, :c] = np.nan_to_num(hist, nan=0.0)
+                mask = np.zeros_like(teacher)
+                mask[:, :c] = ~np.isnan(hist)
+                s = torch.from_numpy(np.repeat(static_all[members], draws, axis=0)).float()
+                z0, z = self._noise(len(hist), T, gen)
+                out = self.generator(z0, z, s, torch.from_numpy(teacher).float(), torch.from_numpy(mask).float(),
+                                     torch.full((len(hist),), int(c)))
+                result[members] = out[:, c:].numpy().astype(np.float64).reshape(len(members), draws, horizon, -1)
+        values = self.scaler.inverse(result).reshape(-1, horizon, len(lay.features))
+        n = len(data.ids)
+        step = (data.lengths[:, None, None] + np.arange(horizon)[None, None, :]).repeat(draws, axis=1)
+        return self._long_frame(values, {"series_id": np.repeat(data.ids, draws * horizon),
+                                         "draw": np.tile(np.repeat(np.arange(draws), horizon), n),
+                                         "step": step.reshape(-1)})
+
+    def _long_frame(self, values: np.ndarray, index_cols: dict) -> pd.DataFrame:
+        flat = values.reshape(-1, values.shape[-1])
+        return pd.DataFrame({**index_cols, **{c: flat[:, j] for j, c in enumerate(self.layout.features)}})
+
+    # -------------------------------------------------------- persistence
+    def _require_fitted(self):
+        if self.generator is None:
+            raise ModelError("model is not fitted")
+
+    def save(self, path: str | os.PathLike) -> None:
+        self._require_fitted()
+        meta = {"kind": self.kind, "config": self.config.to_json(), "layout": self.layout.to_json(),
+                "scaler": self.scaler.to_json(), "static": self.static.to_json(),
+                "training": self.training, "history": self.history}
+        save_model_dir(path, meta, {"generator": self.generator.state_dict(), "critic": self.critic.state_dict()})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TimeSeriesGAN":
+        meta = read_meta(path, kind=cls.kind)
+        try:
+            self = cls(TimeSeriesGANConfig.from_json(meta["config"]))
+            self.layout = SeriesLayout.from_json(meta["layout"])
+            self.scaler = FeatureScaler(**meta["scaler"])
+            self.static = StaticEncoder(meta["static"])
+            self._build_networks()
+            self.generator.load_state_dict(load_network(path, "generator"))
+            self.critic.load_state_dict(load_network(path, "critic"))
+        except (KeyError, TypeError, RuntimeError) as e:
+            raise ModelError(f"{path}: model files do not match its metadata ({type(e).__name__}: {e})") from None
+        self.training, self.history = meta.get("training", {}), meta.get("history", [])
+        self.generator.eval(); self.critic.eval()
+        return self
+
+
+def _positive(value, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer (got {value!r})")
+    return int(value)
