@@ -70,7 +70,7 @@ class RayFitOptions:
     storage: str | None = None  # checkpoint directory (absolute); default: beside the model, <OUT>.checkpoints
     run_name: str = "ganstream"
     max_failures: int = MAX_FAILURES
-    pid_dir: str | None = None  # workers append their PID to <pid_dir>/rank<r>.pid (the fault test kills one)
+    pid_dir: str | None = None  # workers append "<PID> <start epoch>" to <pid_dir>/rank<r>.pid (the fault test kills one)
 
 
 class BatchConditionSampler(ConditionSampler):
@@ -356,9 +356,6 @@ def _train_worker(config: dict) -> None:
     torch.set_num_threads(1)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    if config["pid_dir"]:
-        with open(Path(config["pid_dir"]) / f"rank{rank}.pid", "a") as f:
-            f.write(f"{os.getpid()}\n")
     model = _rebuild(config)
     cfg = model.config
     sampler = model.sampler
@@ -377,6 +374,9 @@ def _train_worker(config: dict) -> None:
             old, tensors = read_checkpoint(Path(d))
             restore_optimizers(optimizers, tensors, old["param_groups"])
         state.update(epoch=old["epoch"], restarts=old["restarts"] + (old["fit_id"] == config["fit_id"]))
+    if config["pid_dir"]:  # "<pid> <epoch resumed from>", one line per worker start
+        with open(Path(config["pid_dir"]) / f"rank{rank}.pid", "a") as f:
+            f.write(f"{os.getpid()} {state['epoch']}\n")
     plain = (model.generator, model.discriminator, aux)
     model.generator = ray.train.torch.prepare_model(model.generator)
     model.discriminator = ray.train.torch.prepare_model(model.discriminator)
