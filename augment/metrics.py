@@ -505,6 +505,8 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, target: str | No
         "association_distance": association_distance(real, synthetic),
         "utility": None,
     }
+    from .coverage import coverage_report  # local: coverage builds on this module's helpers
+    report["coverage"] = coverage_report(real, synthetic, seed=seed)
     if target is not None and holdout is not None:
         report["utility"] = utility(real, synthetic, holdout, target, seed=seed)
     elif target is not None:
@@ -546,5 +548,8 @@ def format_report(report: dict) -> str:
         rows.append(("privacy DCR synth / holdout", f"{_fmt(p['dcr_synthetic_median'])} / "
                      f"{_fmt(p['dcr_holdout_median'])}  ratio {_fmt(p['dcr_ratio'])}  (holdout {p.get('holdout', '?')})"))
         rows.append(("exact copies of real rows", f"{p['exact_copies']}  ({100 * p['exact_copy_rate']:.2f}%)"))
+    if report.get("coverage"):
+        from .coverage import format_coverage
+        rows += format_coverage(report["coverage"])
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

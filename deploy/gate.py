@@ -15,7 +15,14 @@ per model with `--gate`.
                                  reproduces common rows legitimately.
 
 `--gate` overrides one threshold per use: `KEY<=VALUE`, `KEY>=VALUE`, or `KEY=off` to drop it; the keys
-above plus association_distance and exact_copies may be used.
+above plus association_distance and exact_copies may be used, and the coverage figures of
+`augment.coverage` (off by default: how much of the rare part a use case needs differs, and on small
+tables the rarest categories are too few to judge), e.g. for augmentation of rare classes:
+
+* category_coverage >= 1         every category expected >= 10 times in the samples appears (worst column)
+* rare_category_ratio >= 0.5     the rarest 10% of those categories get at least half their real share
+* mode_coverage >= 0.9           k-means clusters of the numeric columns that receive samples
+* mode_reverse_kl <= 0.1         KL(synthetic || real) of the cluster-assignment histograms
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from trainers.errors import ConfigError, GanstreamError
 GATE_EXIT_CODE = 3
 
 KEYS = ("detection_auc", "marginal_mean_distance", "association_distance", "utility_ratio", "dcr_ratio",
-        "exact_copies", "exact_copy_rate")
+        "exact_copies", "exact_copy_rate", "category_coverage", "rare_category_ratio", "mode_coverage",
+        "mode_reverse_kl")
 
 DEFAULTS: dict[str, tuple[str, float]] = {
     "detection_auc": ("<=", 0.99),
@@ -95,6 +103,7 @@ def figures(report: dict) -> dict[str, float | None]:
     """The gated figures of a `quality_report`, flat (None where not measured)."""
     utility = report.get("utility") or {}
     privacy = report.get("privacy") or {}
+    coverage = (report.get("coverage") or {}).get("summary") or {}
     return {
         "detection_auc": report.get("detection_auc"),
         "marginal_mean_distance": report.get("marginal_mean_distance"),
@@ -103,6 +112,7 @@ def figures(report: dict) -> dict[str, float | None]:
         "dcr_ratio": privacy.get("dcr_ratio"),
         "exact_copies": privacy.get("exact_copies"),
         "exact_copy_rate": privacy.get("exact_copy_rate"),
+        **{k: coverage.get(k) for k in ("category_coverage", "rare_category_ratio", "mode_coverage", "mode_reverse_kl")},
     }
 
 

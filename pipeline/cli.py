@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_positive_int("--epochs"), default=300, help="training epochs (default: 300)")
     t.add_argument("--batch-size", type=_positive_int("--batch-size"), default=None,
                    help="rows per step, a multiple of --pac (default: 500; timeseries: windows per step, default 128)")
-    t.add_argument("--loss", choices=["wgan-gp", "non-saturating", "minimax"], default="wgan-gp",
-                   help="adversarial loss (default: wgan-gp; minimax is the original game, kept for comparison)")
+    t.add_argument("--loss", choices=["wgan-gp", "non-saturating", "minimax", "dual"], default="wgan-gp",
+                   help="adversarial loss (default: wgan-gp; minimax is the original game, kept for comparison; "
+                   "dual: two discriminators penalising both KL and reverse KL, see docs/mode_collapse.md)")
     t.add_argument("--pac", type=_positive_int("--pac"), default=10, help="samples per discriminator input, PacGAN packing (default: 10)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     ts = t.add_argument_group("time series (--kind timeseries)")

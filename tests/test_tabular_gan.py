@@ -107,8 +107,9 @@ def test_training_by_sampling_oversamples_rare_categories(adult_small):
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_losses_push_in_the_right_direction(loss):
-    real, fake = torch.full((8, 1), 2.0), torch.full((8, 1), -2.0)
-    better_fake = torch.full((8, 1), 1.0)
+    width = 2 if loss == "dual" else 1  # dual: one score column per discriminator
+    real, fake = torch.full((8, width), 2.0), torch.full((8, width), -2.0)
+    better_fake = torch.full((8, width), 1.0)
     assert generator_loss(loss, better_fake) < generator_loss(loss, fake)
     assert discriminator_loss(loss, real, fake) < discriminator_loss(loss, fake, real)
 

@@ -29,7 +29,8 @@ class ConditionSampler:
         logf = np.log1p(self.freq * (len(codes) if codes is not None else 1e6))
         self.log_freq = logf / logf.sum(axis=1, keepdims=True)
         self._pools = None
-        if codes is not None:
+        self._rows = len(codes) if codes is not None else 0  # an all-numeric table has no spans: rows drawn uniformly
+        if codes is not None and self.spans:
             self._build_pools(codes)
 
     @classmethod
@@ -67,6 +68,9 @@ class ConditionSampler:
 
     def sample_train(self, n: int, rng: np.random.Generator):
         """Conditions by log-frequency, plus one real row matching each. Returns (cond, span, g, rows)."""
+        if not self.spans:  # nothing to condition on: empty conditions, uniformly drawn rows
+            empty = np.zeros(0, dtype=np.int64)
+            return np.zeros((n, 0), dtype=np.float32), empty, empty, rng.integers(0, self._rows, size=n)
         span, g = self._draw(self.log_freq, n, rng)
         order, start, count = self._pools
         rows = order[start[g] + (rng.random(n) * count[g]).astype(np.int64)]

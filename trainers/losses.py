@@ -6,6 +6,11 @@
   G is bad. Same fixed point, much better dynamics.
 - `wgan-gp` (default): D is a critic estimating the Wasserstein-1 distance, kept 1-Lipschitz by a gradient
   penalty on interpolates; its loss tracks sample quality and it is far less prone to mode collapse.
+- `dual`: two discriminators (D2GAN, Nguyen et al. 2017), scores in columns 0 and 1 (see
+  networks.DualDiscriminator), each D_k = softplus(score) > 0. D1 rewards real rows (alpha * log D1(x) - D1(G(z))),
+  D2 rewards fakes (beta * log D2(G(z)) - D2(x)). At the optimum the generator minimises
+  alpha * KL(p_data || p_model) + beta * KL(p_model || p_data): the KL term punishes dropped modes, the
+  reverse-KL term punishes mass where the data has none. See docs/mode_collapse.md.
 """
 
 from __future__ import annotations
@@ -13,17 +18,36 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("wgan-gp", "non-saturating", "minimax")
+LOSSES = ("wgan-gp", "non-saturating", "minimax", "dual")
+DUAL_ALPHA = 0.2  # D2GAN's weights: small alpha/beta keep the log terms from dominating (its 2-D code uses 1/1)
+DUAL_BETA = 0.1
 
 
-def discriminator_loss(loss: str, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+def _positive(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(D, log D) for D = softplus(scores); log D computed without underflow for very negative scores."""
+    d = F.softplus(scores)
+    return d, torch.where(scores < -20.0, scores, torch.log(d.clamp_min(1e-30)))
+
+
+def discriminator_loss(loss: str, real_scores: torch.Tensor, fake_scores: torch.Tensor,
+                       alpha: float = DUAL_ALPHA, beta: float = DUAL_BETA) -> torch.Tensor:
+    if loss == "dual":
+        d1_real, log_d1_real = _positive(real_scores[:, 0])
+        d1_fake, _ = _positive(fake_scores[:, 0])
+        d2_real, _ = _positive(real_scores[:, 1])
+        _, log_d2_fake = _positive(fake_scores[:, 1])
+        return (-alpha * log_d1_real.mean() + d1_fake.mean()) + (d2_real.mean() - beta * log_d2_fake.mean())
     if loss == "wgan-gp":
         return fake_scores.mean() - real_scores.mean()
     # minimax and non-saturating share the discriminator: binary cross-entropy, real=1, fake=0.
     return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
 
 
-def generator_loss(loss: str, fake_scores: torch.Tensor) -> torch.Tensor:
+def generator_loss(loss: str, fake_scores: torch.Tensor, beta: float = DUAL_BETA) -> torch.Tensor:
+    if loss == "dual":
+        d1_fake, _ = _positive(fake_scores[:, 0])
+        _, log_d2_fake = _positive(fake_scores[:, 1])
+        return -d1_fake.mean() + beta * log_d2_fake.mean()
     if loss == "wgan-gp":
         return -fake_scores.mean()
     if loss == "non-saturating":

@@ -75,6 +75,22 @@ class Discriminator(nn.Module):
         return self.net(x.reshape(-1, x.shape[1] * self.pac))
 
 
+class DualDiscriminator(nn.Module):
+    """Two independent PacGAN discriminators (D2GAN) in one module, so that optimisers, freezing, saving and
+    distributed wrappers treat them as one network. Scores: column 0 = D1 (rewards real rows, the KL side),
+    column 1 = D2 (rewards fakes, the reverse-KL side); trainers.losses turns them into the dual loss."""
+
+    def __init__(self, input_dim: int, hidden: tuple[int, ...] = (256, 256), pac: int = 10, dropout: float = 0.5):
+        super().__init__()
+        self.pac = pac
+        self.d1 = Discriminator(input_dim, hidden, pac, dropout)
+        self.d2 = Discriminator(input_dim, hidden, pac, dropout)
+
+    def forward(self, x):
+        """x: (batch, input_dim) -> (batch // pac, 2) scores."""
+        return torch.cat([self.d1(x), self.d2(x)], dim=1)
+
+
 class TargetClassifier(nn.Module):
     """Auxiliary classifier (after CTAB-GAN): learns P(target | other columns) on real rows; the generator
     is then penalised when its rows' features imply a different target than the one it generated."""

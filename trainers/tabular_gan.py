@@ -23,8 +23,9 @@ from .base import GenerativeModel
 from .conditioning import ConditionSampler
 from .encoding import TableEncoder, restore_dtype
 from .errors import ConfigError, DataError, ModelError
-from .losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
-from .networks import Discriminator, Generator, TargetClassifier, activate, condition_loss, discretize
+from .losses import DUAL_ALPHA, DUAL_BETA, LOSSES, discriminator_loss, generator_loss, gradient_penalty
+from .networks import (Discriminator, DualDiscriminator, Generator, TargetClassifier, activate, condition_loss,
+                       discretize)
 from .persistence import load_network, read_meta, save_model_dir
 from .progress import ProgressFn, staged
 from .runtime import seed_everything
@@ -53,6 +54,8 @@ class TabularGANConfig:
     discriminator_steps: int = 1
     gp_weight: float = 10.0
     gp_every: int = 1  # lazy regularization: penalty on every k-th critic step, weighted k times (1 = always)
+    dual_alpha: float = DUAL_ALPHA  # loss='dual': weight of D1's log term (the KL side: covers modes)
+    dual_beta: float = DUAL_BETA  # loss='dual': weight of D2's log term (the reverse-KL side: stays on modes)
     seed: int = 0
     fill_missing: str = "imputer"  # how holes are filled before training: "imputer" (GAIN) or "hotdeck"
     target: str | None = None  # a column to keep predictable: adds the auxiliary-classifier loss
@@ -68,6 +71,8 @@ class TabularGANConfig:
             raise ConfigError(f"--batch-size must be a positive multiple of pac={self.pac} (got {self.batch_size})")
         if self.gp_every < 1:
             raise ConfigError(f"gp_every must be >= 1 (got {self.gp_every})")
+        if not (self.dual_alpha > 0 and self.dual_beta > 0):
+            raise ConfigError(f"dual_alpha and dual_beta must be > 0 (got {self.dual_alpha}, {self.dual_beta})")
         if self.generator_block not in ("concat", "add"):
             raise ConfigError(f"generator_block must be 'concat' or 'add' (got {self.generator_block!r})")
         if self.fill_missing not in ("imputer", "hotdeck"):
@@ -157,7 +162,8 @@ class TabularGAN(GenerativeModel):
     def _build_networks(self) -> None:
         cfg, d, c = self.config, self.encoder.output_dim, self.sampler.dim
         self.generator = Generator(cfg.noise_dim, c, d, cfg.generator_hidden, cfg.generator_block)
-        self.discriminator = Discriminator(d + c, cfg.discriminator_hidden, cfg.pac)
+        critic = DualDiscriminator if cfg.loss == "dual" else Discriminator  # dual: D1 and D2 in one module
+        self.discriminator = critic(d + c, cfg.discriminator_hidden, cfg.pac)
 
     def _train(self, X: torch.Tensor, rng: np.random.Generator, progress: ProgressFn | None) -> None:
         cfg = self.config
@@ -194,7 +200,7 @@ class TabularGAN(GenerativeModel):
             with torch.set_grad_enabled(last):
                 raw = G(torch.randn(B, cfg.noise_dim), c)
                 fake = torch.cat([activate(raw, spans), c], dim=1)
-            loss_d = discriminator_loss(cfg.loss, D(real), D(fake.detach()))
+            loss_d = discriminator_loss(cfg.loss, D(real), D(fake.detach()), cfg.dual_alpha, cfg.dual_beta)
             self._critic_steps = getattr(self, "_critic_steps", 0) + 1
             if cfg.loss == "wgan-gp" and self._critic_steps % cfg.gp_every == 0:
                 loss_d = loss_d + gradient_penalty(D, real, fake.detach(), cfg.pac, cfg.gp_weight * cfg.gp_every)
@@ -214,7 +220,7 @@ class TabularGAN(GenerativeModel):
         frozen = [p for p in D.parameters()] + ([p for p in aux[0].parameters()] if aux else [])
         for p in frozen:  # the generator's backward needs gradients w.r.t. fakes, not w.r.t. D's weights
             p.requires_grad_(False)
-        loss_g = generator_loss(cfg.loss, D(fake)) + loss_c
+        loss_g = generator_loss(cfg.loss, D(fake), cfg.dual_beta) + loss_c
         if aux:
             clf, _, tspan, tmask = aux
             fake_x = fake[:, :self.encoder.output_dim]
