@@ -164,7 +164,8 @@ def run(args) -> int:
     options = pipeline_options(args.runner, args.direct_num_workers, args.direct_running_mode, args.beam_args,
                                streaming=not bounded)
     if bounded:
-        return _run_bounded(args, job, model_id, spec, real, sink, options, _info)
+        per_item = model.config.seq_len if kind == "timeseries" else 1  # a sequence is seq_len rows
+        return _run_bounded(args, job, model_id, spec, real, sink, options, _info, per_item)
     return _run_unbounded(args, job, model_id, spec, sink, options, _info)
 
 
@@ -198,7 +199,7 @@ def _describe(args) -> dict:
             "format": args.format}
 
 
-def _run_bounded(args, job, model_id, spec, real, sink, options, info) -> int:
+def _run_bounded(args, job, model_id, spec, real, sink, options, info, per_item: int = 1) -> int:
     from .stream import run_bounded
     from .stream_plan import plan_shards
     from .stream_sink import check_manifest, count_rows, prepare_sink
@@ -213,14 +214,15 @@ def _run_bounded(args, job, model_id, spec, real, sink, options, info) -> int:
     prepare_sink(sink, manifest)
     done = sum((sink / s.name).exists() for s in shards)
     info_extra = f" ({done} already complete)" if done else ""
-    info(args, f"stream: {total:,} rows from {model_id.name} version {model_id.version} in {len(shards)} shard(s)"
+    what = f"{total:,} sequences" if per_item > 1 else f"{total:,} rows"
+    info(args, f"stream: {what} from {model_id.name} version {model_id.version} in {len(shards)} shard(s)"
                f"{info_extra} -> {sink} [{args.runner}]")
     t0 = time.perf_counter()
     run_bounded(job, shards, sink, options)
     dt = time.perf_counter() - t0
     written = count_rows([sink / s.name for s in shards])
-    if written != total:
-        raise RuntimeError(f"sink holds {written} rows, planned {total}")  # a bug, not a user error
+    if written != total * per_item:
+        raise RuntimeError(f"sink holds {written} rows, planned {total * per_item}")  # a bug, not a user error
     info(args, f"stream: wrote {written:,} rows in {len(shards)} file(s) to {sink} ({written / max(dt, 1e-9):,.0f} rows/s)")
     return 0
 

@@ -190,18 +190,24 @@ def test_a_sink_of_another_job_is_refused(model_dir, tmp_path, capsys):
 
 # ------------------------------------------------------------------- unbounded + hot swap (real server)
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory, fitted_gan, adult_small):
-    """A real `mlflow server` holding model 'stream-adult': version 1 (alias champion) and version 2 (a
-    different fit, no alias yet)."""
+def registry(tmp_path_factory, fitted_gan):
+    """A real `mlflow server` holding model 'stream-adult': version 1 (alias champion) and version 2 (other
+    generator weights, no alias yet)."""
     from deploy.registry import log_generator, register
     from deploy.tracking import using
     from mlflow_server import running_server
     from trainers.tabular_gan import TabularGAN
     import mlflow
 
+    import torch
     d = tmp_path_factory.mktemp("stream-versions")
     fitted_gan.save(d / "v1")
-    TabularGAN(epochs=1, batch_size=200, seed=1, imputer_epochs=1).fit(adult_small).save(d / "v2")
+    v2 = TabularGAN.load(d / "v1")  # a different generator without another fit: weights moved by seeded noise
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in v2.generator.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    v2.save(d / "v2")
     with running_server(tmp_path_factory.mktemp("stream-mlflow")) as server:
         with using(server.uri):
             for path, alias in ((d / "v1", "champion"), (d / "v2", None)):
@@ -273,3 +279,34 @@ def test_unbounded_stream_writes_complete_windows_and_follows_the_alias(registry
     assert order[0] == "1" and order[-1] == "2" and order == sorted(order)  # switched once, never back
     assert all(w["meta_version"] == "2" for w in windows if w["end"] >= moved_at + check_s + 1.0)
     assert "moved from version 1 to 2" in stderr
+
+
+# -------------------------------------------------------------------------- episodes (time series)
+def test_episodes_from_a_time_series_model(model_dir, tmp_path, capsys):
+    ts = pytest.importorskip("trainers.timeseries_gan", reason="time-series GAN (issue 3) not in this checkout")
+    import numpy as np
+    rng = np.random.default_rng(0)
+    t = np.arange(20)
+    x = np.sin(0.3 * t[None, :, None] + rng.uniform(0, 3, (12, 1, 2))) + 0.05 * rng.standard_normal((12, 20, 2))
+    long = pd.DataFrame(x.reshape(-1, 2), columns=["f0", "f1"])
+    long.insert(0, "t", np.tile(t, 12))
+    long.insert(0, "id", np.repeat([f"s{i}" for i in range(12)], 20))
+    ts.TimeSeriesGAN(seq_len=6, id_col="id", time_col="t", epochs=2, batch_size=32, hidden=8, critic_hidden=8,
+                     seed=0).fit(long).save(tmp_path / "ts")
+
+    args = ["stream", tmp_path / "ts", "--format", "episodes", "--rows", 10, "--shard-rows", 4, "--seed", 2]
+    code, _, err = run([*args, "--sink", tmp_path / "ep"], capsys)
+    assert code == 0, err
+    files = shard_files(tmp_path / "ep")
+    assert len(files) == 3
+    df = pd.read_parquet(tmp_path / "ep").sort_values(["episode_id", "step"])
+    assert list(df.columns[:2]) == ["episode_id", "step"] and {"f0", "f1", "done", "model_version"} <= set(df.columns)
+    assert sorted(df["episode_id"].unique()) == list(range(10))  # numbered across shards, never colliding
+    assert (df.groupby("episode_id")["step"].apply(list) == pd.Series([list(range(6))] * 10)).all()
+    assert df["done"].sum() == 10 and df[df["done"]]["step"].eq(5).all()
+    code, _, err = run([*args, "--sink", tmp_path / "ep2"], capsys)
+    assert code == 0, err
+    assert [f.read_bytes() for f in files] == [f.read_bytes() for f in shard_files(tmp_path / "ep2")]
+
+    code, _, err = run(["stream", model_dir, "--format", "episodes", "--rows", 5, "--sink", tmp_path / "no"], capsys)
+    assert code == 2 and "needs a time-series model" in err and not (tmp_path / "no").exists()
