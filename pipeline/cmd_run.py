@@ -104,7 +104,8 @@ def _plan(job, uri: str, fingerprint: dict, skip: bool, why: str, streams) -> st
 def run(args) -> int:
     from deploy.tracking import data_fingerprint, resolve_uri
     from pipeline.cli import _info, cmd_train
-    from pipeline.job import FIT_TAG, job_lock, load_job, stream_namespaces, train_namespace, write_state
+    from pipeline.job import (FIT_TAG, job_lock, load_job, sink_for, stream_namespaces, train_namespace,
+                              write_state)
 
     job = load_job(args.job)
     train_args = train_namespace(job, quiet=args.quiet)  # every option checked before any work
@@ -122,21 +123,27 @@ def run(args) -> int:
                   "data_sha256": fingerprint["sha256"], "fit": None, "streams": [], "outcome": "running"}
         try:
             with infrastructure_errors():
-                skip, why = decide(job, _champion(job, uri, create_store=True), fingerprint)
+                champion = _champion(job, uri, create_store=True)
+                skip, why = decide(job, champion, fingerprint)
                 print(f"fit: {why}" if skip else f"fit: fitting ({why})", flush=True)
+                version = champion[0] if skip else None
                 if not skip:
                     cmd_train(train_args)  # gate refusal raises GateFailed (exit 3)
                     version = _tag_new_version(job, uri, FIT_TAG)
                     print(f"fit: registered {job.registry.name} version {version}, alias "
                           f"'{job.registry.alias}' -> {version}", flush=True)
                 record["fit"] = "skipped" if skip else "fitted"
+                record["version"] = version
                 for spec, ns in zip(job.streams, stream_args):
-                    _info(args, f"stream {job.model_uri} -> {spec.sink}")
+                    ns.sink = sink_for(spec.sink, job.registry.name, version)
+                    if spec.rate is None:  # a bounded stream reads exactly the version this run checked
+                        ns.model = f"models:/{job.registry.name}/{version}"  # (an unbounded one follows the alias)
+                    _info(args, f"stream {job.model_uri} (version {version}) -> {ns.sink}")
                     code = ns.func(ns)
                     if code:
-                        raise GanstreamError(f"stream into {spec.sink} exited with status {code}")
-                    record["streams"].append(spec.sink)
-                    print(f"stream: wrote {spec.sink}", flush=True)
+                        raise GanstreamError(f"stream into {ns.sink} exited with status {code}")
+                    record["streams"].append(ns.sink)
+                    print(f"stream: wrote {ns.sink}", flush=True)
             record["outcome"] = "done"
             print(f"job {job.name}: done ({'fit skipped' if skip else 'fit registered'}, "
                   f"{len(stream_args)} stream(s))", flush=True)

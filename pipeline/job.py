@@ -31,7 +31,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
+import sys
 import time
 import types
 import typing
@@ -88,6 +90,7 @@ class FitSpec:
     seed: int = 0
     workers: int | None = None
     ray_address: str | None = None
+    checkpoint_dir: str | None = None  # relative to the job file like every path
 
 
 @dataclass
@@ -151,8 +154,13 @@ class JobSpec:
         return f"models:/{self.registry.name}@{self.registry.alias}"
 
 
-PATH_KEYS = {("data", "path"), ("streams", "sink"), ("streams", "mix"), ("streams", "impute")}
-_PATH_FIELDS = {"state_dir"}
+# A bounded stream's sink belongs to one model version (the stream refuses to mix versions), so a sink
+# may name the version the job streams from: `sink: out/adult-v{version}`.
+SINK_PLACEHOLDERS = ("version", "name")
+
+
+def sink_for(sink: str, name: str, version: str) -> str:
+    return sink.replace("{version}", str(version)).replace("{name}", name)
 
 
 # ------------------------------------------------------------------------------------- validation
@@ -292,7 +300,13 @@ def load_job(path: str | os.PathLike) -> JobSpec:
     if not Path(job.data.path).exists():
         raise ConfigError(f"{src}: data.path: no such file or directory: {job.data.path}")
     job.state_dir = absolute(job.state_dir) if job.state_dir else str(base / ".ganstream" / job.name)
+    if job.fit.checkpoint_dir:
+        job.fit.checkpoint_dir = absolute(job.fit.checkpoint_dir)
     for i, s in enumerate(job.streams):
+        unknown = set(re.findall(r"{([^}]*)}", s.sink)) - set(SINK_PLACEHOLDERS)
+        if unknown:
+            raise ConfigError(f"{src}: streams[{i}].sink: unknown placeholder {{{sorted(unknown)[0]}}} "
+                              f"(known: {', '.join('{' + p + '}' for p in SINK_PLACEHOLDERS)})")
         s.sink = absolute(s.sink)
         for name in ("mix", "impute"):
             value = getattr(s, name)
@@ -400,11 +414,18 @@ def stream_namespaces(job: JobSpec, quiet: bool = False) -> list[argparse.Namesp
             s.missing_tokens = list(job.data.missing_tokens)
         items = [(f"streams[{i}].{f.name}", getattr(s, f.name)) for f in dataclasses.fields(s)
                  if f.name not in ("sink", "options")]
-        argv = ["--sink", s.sink, *_argv_for(stream, "stream", items, job.source)]
+        argv = ["--sink", sink_for(s.sink, job.registry.name, "0"), *_argv_for(stream, "stream", items, job.source)]
         if job.tracking.uri and "--tracking-uri" in _options(stream):
             argv += ["--tracking-uri", job.tracking.uri]
         head = ["--quiet"] if quiet else []
-        out.append(_parse(parser, [*head, "stream", job.model_uri, *argv, *s.options], job.source, f"streams[{i}]"))
+        ns = _parse(parser, [*head, "stream", job.model_uri, *argv, *s.options], job.source, f"streams[{i}]")
+        check = getattr(sys.modules.get(getattr(ns.func, "__module__", ""), None), "_check_combination", None)
+        if check is not None:  # the stream's own option-combination rules, before any fit
+            try:
+                check(ns)
+            except ConfigError as e:
+                raise ConfigError(f"{_where(job.source, f'streams[{i}]')}: {e}") from None
+        out.append(ns)
     return out
 
 

@@ -65,6 +65,10 @@ BAD_JOBS = [
     ({"gate": {"detection_aux": 0.9}}, "job.yaml: gate.detection_aux: unknown key (did you mean 'detection_auc'?)"),
     ({"gate": {"utility_ratio": ">= 0.5"}}, "job.yaml: gate.utility_ratio: needs model.target"),
     ({"streams": [{"rows": 10}]}, "job.yaml: streams[0].sink: required key is missing"),
+    ({"streams": [{"sink": "out-{date}", "rows": 10}]}, "job.yaml: streams[0].sink: unknown placeholder {date}"),
+    ({"streams": [{"sink": "out", "rows": "many"}]}, "job.yaml: streams[0].rows: expected an integer, got 'many'"),
+    ({"streams": [{"sink": "out", "rows": 5, "rate": 3.0}]}, "job.yaml: streams[0]: give --rows N (bounded job) or --rate R"),
+    ({"streams": [{"sink": "out", "rows": 5, "format": "csv"}]}, "job.yaml: streams[0].format: expected one of rows, episodes"),
 ]
 
 
@@ -133,7 +137,7 @@ def test_second_run_skips_the_fit_and_a_changed_input_refits(workdir, capsys):
 
 
 def test_streams_run_after_the_fit_or_are_refused_until_stream_exists(workdir, capsys):
-    job = write_job(workdir, streams=[{"sink": "out/stream", "rows": 50, "seed": 1}])
+    job = write_job(workdir, streams=[{"sink": "out/stream-v{version}", "rows": 50, "seed": 1}])
     has_stream = any(getattr(a, "choices", None) and "stream" in a.choices for a in build_parser()._actions)
     code, out, err = run(["run", job], capsys)
     if not has_stream:
@@ -141,8 +145,13 @@ def test_streams_run_after_the_fit_or_are_refused_until_stream_exists(workdir, c
         assert not (workdir / "state").exists()
     else:
         assert code == 0, err
-        files = sorted((workdir / "out" / "stream").rglob("*.parquet"))
+        files = sorted((workdir / "out" / "stream-v1").rglob("*.parquet"))
         assert files and sum(len(pd.read_parquet(f)) for f in files) == 50
+        assert "stream: wrote" in out and json.loads((workdir / "state" / "last_run.json").read_text())["version"] == "1"
+        first = [f.read_bytes() for f in files]
+        code, out, err = run(["run", job], capsys)  # unchanged data: no fit, the same stream again
+        assert code == 0 and "skipping the fit" in out, err
+        assert [f.read_bytes() for f in files] == first
 
 
 # ------------------------------------------------------------------------------- two real processes

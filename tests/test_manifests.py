@@ -176,6 +176,8 @@ def test_every_ganstream_command_parses_with_the_real_cli(where, argv):
         assert args.job == "/jobs/job.yaml"
     if args.command == "train":
         assert args.register, f"{where}: a cluster fit should register its model (nothing comes back from the pods)"
+        if where.startswith("rayjob"):  # join the RayJob's cluster, checkpoints on a volume every pod mounts
+            assert args.ray_address == "auto" and args.workers > 1 and args.checkpoint_dir.startswith("/checkpoints/")
 
 
 def test_versions_match_the_checkout():
