@@ -166,3 +166,24 @@ def test_bad_partitions_fail_before_any_training(hive, tmp_path, capsys):
     code = main(["--quiet", "train", str(data), "--epochs", "1", "--out", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert code == 2 and "day=2026-11-03/part-0.parquet: column 'k' is double, but int64" in err
+
+
+def test_batch_condition_sampler_uses_global_weights_and_rows_of_the_batch():
+    """Training-by-sampling on a streamed batch: a drawn condition always comes with a batch row that has it;
+    categories missing from the batch are never drawn; the others keep the global log-frequency weights."""
+    from trainers.encoding import TableEncoder
+    from trainers.ray_fit import BatchConditionSampler, global_sampler
+    from trainers.schema import infer_schema
+
+    rng = np.random.default_rng(0)
+    full = pd.DataFrame({"c": rng.choice(["a", "b", "rare"], 10_000, p=[0.7, 0.29, 0.01]), "x": rng.normal(size=10_000)})
+    encoder = TableEncoder("quantile", "indicator", small_integers=True).fit(full, infer_schema(full))
+    sampler = global_sampler(encoder, len(full))
+    batch = full[full["c"] != "rare"].iloc[:800].reset_index(drop=True)
+    X = encoder.transform(batch)
+    cond, span, g, rows = BatchConditionSampler(sampler, X, len(full)).sample_train(20_000, rng)
+    chosen = np.asarray(encoder.schema["c"].categories)[g]
+    assert (batch["c"].to_numpy()[rows] == chosen).all()
+    assert "rare" not in set(chosen)
+    w = np.log1p(np.array(encoder.schema["c"].frequencies) * len(full))[:2]
+    assert (chosen == "a").mean() == pytest.approx(w[0] / w.sum(), abs=0.02)

@@ -272,8 +272,9 @@ def gather_stats(src: PartitionedSource, ds, missing_tokens: Iterable[str], seed
     def summarize_batch(batch):
         return {"summary": np.array([summarize(to_frame(batch, columns, keys, tokens), seed, sample_rows)], dtype=object)}
 
-    fmt = "pandas" if src.table is not None else "pyarrow"
-    parts = [r["summary"] for r in ds.map_batches(summarize_batch, batch_format=fmt, batch_size=65536).take_all()]
+    if src.table is not None:  # a CSV is already in this process: summarising it here skips a Ray Data pass
+        return merge_summaries([summarize(to_frame(src.table, columns, keys, tokens), seed, sample_rows)], columns, sample_rows)
+    parts = [r["summary"] for r in ds.map_batches(summarize_batch, batch_format="pyarrow", batch_size=65536).take_all()]
     return merge_summaries(parts, columns, sample_rows)
 
 

@@ -70,6 +70,7 @@ class RayFitOptions:
     storage: str | None = None  # checkpoint directory (absolute); default: beside the model, <OUT>.checkpoints
     run_name: str = "ganstream"
     max_failures: int = MAX_FAILURES
+    max_steps_per_epoch: int | None = None  # benchmarks: stop stepping after this many steps, still stream every row
     pid_dir: str | None = None  # workers append "<PID> <start epoch>" to <pid_dir>/rank<r>.pid (the fault test kills one)
 
 
@@ -104,8 +105,7 @@ def global_sampler(encoder: TableEncoder, rows: int) -> ConditionSampler:
             p = np.asarray(spec.frequencies, dtype=np.float64) * (1.0 - spec.missing_rate)
             probs.append(np.append(p, spec.missing_rate) if span.width > len(p) else p)
     sampler = ConditionSampler(encoder.spans, probs)
-    logf = np.log1p(sampler.freq * rows)
-    sampler.log_freq = logf / np.maximum(logf.sum(axis=1, keepdims=True), 1e-12)
+    _exact_log_frequencies(sampler, rows)
     return sampler
 
 
@@ -188,7 +188,7 @@ def worker_config(model: TabularGAN, src: PartitionedSource, missing_tokens, opt
     return {"config": model.config.to_json(), "encoder": model.encoder.to_json(),
             "probs": [model.sampler.freq[j, :w].tolist() for j, w in enumerate(model.sampler.widths)],
             "rows": src.rows, "imputer": imputer, "columns": src.columns, "partition_keys": src.partition_keys,
-            "tokens": list(missing_tokens), "fit_id": fit_id, "pid_dir": opts.pid_dir, "run": opts.run_name, "queue": progress_queue}
+            "tokens": list(missing_tokens), "fit_id": fit_id, "pid_dir": opts.pid_dir, "run": opts.run_name, "max_steps": opts.max_steps_per_epoch, "queue": progress_queue}
 
 
 def _trainer(model, src, ds, missing_tokens, opts: RayFitOptions, per_cpu: float, storage: Path, queue):
@@ -356,24 +356,27 @@ def _train_worker(config: dict) -> None:
     torch.set_num_threads(1)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    model = _rebuild(config)
+    state = {"epoch": 0, "restarts": 0, "fit_id": config["fit_id"]}
+    checkpoint = ray.train.get_checkpoint()
+    old, tensors = None, None
+    if checkpoint:  # a restart after a failure, or --resume: the checkpoint's encoder and weights win
+        with checkpoint.as_directory() as d:
+            model = TabularGAN.load(Path(d) / MODEL_DIR)
+            old, tensors = read_checkpoint(Path(d))
+        model.config.epochs = TabularGANConfig.from_json(config["config"]).epochs  # --resume may extend the fit
+        _exact_log_frequencies(model.sampler, config["rows"])
+        state.update(epoch=old["epoch"], restarts=old["restarts"] + (old["fit_id"] == config["fit_id"]))
+    else:
+        model = _rebuild(config)
     cfg = model.config
     sampler = model.sampler
+    model.generator.train(); model.discriminator.train()
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
     aux = model._target_parts()
     optimizers = {"generator": opt_g, "discriminator": opt_d, **({"target": aux[1]} if aux else {})}
-    state = {"epoch": 0, "restarts": 0, "fit_id": config["fit_id"]}
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint:
-        with checkpoint.as_directory() as d:
-            saved = TabularGAN.load(Path(d) / MODEL_DIR)
-            model.generator.load_state_dict(saved.generator.state_dict())
-            model.discriminator.load_state_dict(saved.discriminator.state_dict())
-            model.history = saved.history
-            old, tensors = read_checkpoint(Path(d))
-            restore_optimizers(optimizers, tensors, old["param_groups"])
-        state.update(epoch=old["epoch"], restarts=old["restarts"] + (old["fit_id"] == config["fit_id"]))
+    if old is not None:
+        restore_optimizers(optimizers, tensors, old["param_groups"])
     if config["pid_dir"]:  # "<pid> <epoch resumed from>", one line per worker start
         with open(Path(config["pid_dir"]) / f"rank{rank}.pid", "a") as f:
             f.write(f"{os.getpid()} {state['epoch']}\n")
@@ -384,23 +387,33 @@ def _train_worker(config: dict) -> None:
         aux = (ray.train.torch.prepare_model(aux[0]), *aux[1:])
     shard = ray.train.get_dataset_shard("train")
     B, read_rows = cfg.batch_size, cfg.batch_size * READ_BATCHES
-    model.generator.train(); model.discriminator.train()
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         rng = np.random.default_rng([cfg.seed, rank, epoch])
         torch.manual_seed(cfg.seed * 100_003 + rank * 1009 + epoch)
         t0, rows, steps, sums = time.perf_counter(), 0, 0, {}
-        for batch in shard.iter_batches(batch_size=read_rows, batch_format="pyarrow"):
+        waited = prepared = 0.0  # seconds waiting for Ray Data / filling + encoding batches (the rest: steps)
+        batches = iter(shard.iter_batches(batch_size=read_rows, batch_format="pyarrow"))
+        while True:
+            t_wait = time.perf_counter()
+            batch = next(batches, None)
+            t_prep = time.perf_counter()
+            waited += t_prep - t_wait
+            if batch is None:
+                break
             X = encode_batch(model, to_frame(batch, config["columns"], config["partition_keys"], config["tokens"]), rng)
             model.sampler = BatchConditionSampler(sampler, X, config["rows"])
             Xt = torch.from_numpy(X)
-            for _ in range(len(X) // B):
+            prepared += time.perf_counter() - t_prep
+            cap = config.get("max_steps")
+            todo = len(X) // B if cap is None else min(len(X) // B, cap - steps)
+            for _ in range(todo):
                 for k, v in model.train_step(Xt, rng, opt_g, opt_d, aux).items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps += 1
             rows += len(X)
         seconds = time.perf_counter() - t0
         metrics = {"epoch": epoch, "epochs": cfg.epochs, **{k: v / max(steps, 1) for k, v in sums.items()},
-                   "rows_per_s": rows * world / seconds, "epoch_s": seconds, "restarts": state["restarts"],
+                   "rows_per_s": rows * world / seconds, "epoch_s": seconds, "data_wait_s": waited, "prepare_s": prepared, "steps": steps, "restarts": state["restarts"],
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         model.history.append(metrics)
         state["epoch"] = epoch
@@ -437,8 +450,7 @@ def _rebuild(config: dict) -> TabularGAN:
     model = TabularGAN(TabularGANConfig.from_json(config["config"]))
     model.encoder = TableEncoder.from_json(config["encoder"])
     model.sampler = ConditionSampler(model.encoder.spans, [np.asarray(p) for p in config["probs"]])
-    logf = np.log1p(model.sampler.freq * config["rows"])
-    model.sampler.log_freq = logf / np.maximum(logf.sum(axis=1, keepdims=True), 1e-12)
+    _exact_log_frequencies(model.sampler, config["rows"])
     if config["imputer"] is not None:
         model.imputer = TabularImputer.from_state(*config["imputer"])
     seed_everything(model.config.seed)  # same initial weights on every rank
@@ -446,16 +458,27 @@ def _rebuild(config: dict) -> TabularGAN:
     return model
 
 
+def _exact_log_frequencies(sampler: ConditionSampler, rows: int) -> None:
+    """Training-by-sampling weights log(1 + count): counts are frequencies x the table's row count."""
+    logf = np.log1p(sampler.freq * rows)
+    sampler.log_freq = logf / np.maximum(logf.sum(axis=1, keepdims=True), 1e-12)
+
+
 def encode_batch(model: TabularGAN, df: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     """Fill a batch's holes (imputer, or hot-deck when the sample had none to fit one on) and encode it;
     the indicators still mark the original holes."""
     mask = df.isna()
+    holes = mask.to_numpy().any(axis=1)
     completed = df
-    if mask.to_numpy().any():
-        if model.imputer is not None:
-            completed = model.imputer.transform(df, draws=1, seed=int(rng.integers(2**31)))[0]
-        else:
-            completed = hot_deck(df, rng)
+    if holes.any() and model.imputer is None:
+        completed = hot_deck(df, rng)
+    elif holes.any():  # the imputer fills row by row: run it on the rows with holes only (a few % usually)
+        filled = model.imputer.transform(df.loc[holes].reset_index(drop=True), draws=1, seed=int(rng.integers(2**31)))[0]
+        completed = df.copy()
+        for col in df.columns[mask.any().to_numpy()]:
+            values = completed[col].to_numpy(dtype=object if completed[col].dtype != np.float64 else np.float64, copy=True)
+            values[holes] = filled[col].to_numpy()
+            completed[col] = pd.Series(values, index=df.index).astype(filled[col].dtype, errors="ignore")
     return model.encoder.transform(completed, missing_mask=mask, rng=rng)
 
 
