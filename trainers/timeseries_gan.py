@@ -24,7 +24,7 @@ Why this design (and not TimeGAN's four networks):
 Everything runs on 1 CPU thread in minutes: the GRU is small, the loop over time steps is the only loop.
 
 Contract used by downstream code (Gym env, Beam `--format episodes`), keep it stable:
-- `sample(n_sequences, seed=0, length=None)` -> long DataFrame: `series_id` (0..n-1), `step` (0..length-1),
+- `sample(n_sequences, seed=0, length=None, clip=True)` -> long DataFrame: `series_id` (0..n-1), `step` (0..length-1),
   the feature columns in original units, then the static columns if the model has any.
 - `extend(history_df, horizon, draws, seed=0)` -> long DataFrame: `series_id` (the history's ids), `draw`
   (0..draws-1), `step` (continuing the history's steps: a history of h steps is continued at h..h+horizon-1),
@@ -71,9 +71,11 @@ class TimeSeriesGANConfig:
     warmup_share: float = 0.2  # first share of epochs: teacher-forced next-step training only (no critic)
     warmup_lr: float = 1e-3
     gp_weight: float = 10.0
-    supervised_weight: float = 1.0
+    supervised_weight: float = 10.0  # on the RMSE of next-step predictions (TimeGAN weights sqrt(MSE) too)
+    moment_weight: float = 10.0  # TimeGAN's moment loss: per-step mean/std of values and of step changes
     continuation_share: float = 0.5  # share of windows that keep a real prefix (trains `extend`)
     seed: int = 0
+    time_budget_s: float | None = None  # stop after the epoch that crosses it (benchmarks; not reproducible)
     loss: str = "wgan-gp"  # the only loss; named so tooling that prints `loss` works for every kind
 
     def validate(self) -> "TimeSeriesGANConfig":
@@ -200,7 +202,7 @@ class TimeSeriesGAN(GenerativeModel):
         self.training = {"series": len(data.ids), "series_used": int(long_enough.sum()),
                          "series_too_short": int((~long_enough).sum()), "windows": len(windows),
                          "features": len(self.layout.features), "missing_share": float(1 - mask.mean()),
-                         "seconds": time.perf_counter() - t0, "epochs": cfg.epochs,
+                         "seconds": time.perf_counter() - t0, "epochs": cfg.epochs, "epochs_run": len(self.history),
                          "final": self.history[-1] if self.history else {}}
         return self
 
@@ -225,6 +227,7 @@ class TimeSeriesGAN(GenerativeModel):
         steps_t = torch.arange(L)
         G.train(); D.train()
         warmup = int(cfg.warmup_share * cfg.epochs)
+        t_start = time.perf_counter()
         opt_w = torch.optim.Adam(G.parameters(), lr=cfg.warmup_lr)
         for epoch in range(1, cfg.epochs + 1):
             t_epoch = time.perf_counter()
@@ -254,7 +257,9 @@ class TimeSeriesGAN(GenerativeModel):
                     p.requires_grad_(False)
                 observed = prefix * m
                 sup = ((out - x) ** 2 * observed).sum() / observed.sum().clamp_min(1.0)
-                loss_g = -D(fake, m, s).mean() + cfg.supervised_weight * sup
+                moments = _moment_gap(fake, x, m)
+                loss_g = (-D(fake, m, s).mean() + cfg.supervised_weight * (sup + 1e-8).sqrt()
+                          + cfg.moment_weight * moments)
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
@@ -269,6 +274,8 @@ class TimeSeriesGAN(GenerativeModel):
             self.history.append(metrics)
             if progress:
                 progress(metrics)
+            if cfg.time_budget_s is not None and time.perf_counter() - t_start > cfg.time_budget_s:
+                break
         G.eval(); D.eval()
 
     def _supervised_step(self, X, M, S, rng, opt_g, B) -> float:
@@ -290,10 +297,12 @@ class TimeSeriesGAN(GenerativeModel):
         return self.config.gp_weight * ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
     # ------------------------------------------------------------- sample
-    def sample(self, n_sequences: int, seed: int = 0, length: int | None = None, chunk_size: int = 4096,
-               **_ignored) -> pd.DataFrame:
+    def sample(self, n_sequences: int, seed: int = 0, length: int | None = None, clip: bool = True,
+               chunk_size: int = 4096) -> pd.DataFrame:
         """`n_sequences` synthetic series of `length` steps (default --seq-len), long format: series_id, step,
-        features (original units), static columns. Same seed -> same frame."""
+        features (original units), static columns. Same seed -> same frame. clip=True keeps every feature in
+        its training range (what TimeGAN's sigmoid output does; the linear output layer can overshoot a
+        bound such as a sine's peak); `extend` never clips, so continuations can follow a trend out of it."""
         self._require_fitted()
         n = _positive(n_sequences, "number of sequences")
         T = self.config.seq_len if length is None else _positive(length, "length")
@@ -308,7 +317,8 @@ class TimeSeriesGAN(GenerativeModel):
                 m = min(chunk_size, n - start)
                 z0, z = self._noise(m, T, gen)
                 parts.append(self.generator(z0, z, static[start:start + m]).numpy())
-        values = self.scaler.inverse(np.concatenate(parts).astype(np.float64))  # [n, T, F]
+        values = np.concatenate(parts).astype(np.float64)  # [n, T, F], scaled
+        values = self.scaler.inverse(np.clip(values, 0.0, 1.0) if clip else values)
         out = self._long_frame(values, {"series_id": np.repeat(np.arange(n), T), "step": np.tile(np.arange(T), n)})
         if static_df is not None:
             for c in static_df.columns:
@@ -392,6 +402,22 @@ class TimeSeriesGAN(GenerativeModel):
         self.training, self.history = meta.get("training", {}), meta.get("history", [])
         self.generator.eval(); self.critic.eval()
         return self
+
+
+def _moment_gap(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute gap between per-(step, feature) batch means and stds of fake and real windows, for the
+    values and their step-to-step changes, counting observed real points only."""
+    def stats(x, w):
+        n = w.sum(0).clamp_min(1.0)
+        mean = (x * w).sum(0) / n
+        std = (((x - mean) ** 2 * w).sum(0) / n + 1e-6).sqrt()
+        return mean, std
+    dm = mask[:, 1:] * mask[:, :-1]
+    gap = 0.0
+    for f, r, w in ((fake, real, mask), (fake.diff(dim=1), real.diff(dim=1), dm)):
+        (mf, sf), (mr, sr) = stats(f, w), stats(r, w)
+        gap = gap + (mf - mr).abs().mean() + (sf - sr).abs().mean()
+    return gap
 
 
 def _positive(value, name: str) -> int:

@@ -1,0 +1,214 @@
+"""Time-series quality: TimeGAN's discriminative and predictive scores (Yoon et al. 2019, their protocol and
+network sizes), a VAR(1) baseline generator, and continuation scores (coverage of the K draws' band, CRPS).
+
+Protocol (as in TimeGAN's metrics code): both data sets are min-max scaled per column with the *real*
+data's range; windows of 24 steps, stride 1; as many synthetic windows as real ones.
+- discriminative: a 1-layer GRU (hidden = features/2) with a linear read-out of its last state classifies
+  real vs synthetic; trained on 80% of each (2000 Adam steps, batch 128), scored on the other 20%:
+  |accuracy - 0.5| (0 = indistinguishable).
+- predictive: a 1-layer GRU (hidden = features/2) reads features[:-1] at steps 0..T-2 and predicts the
+  last feature at steps 1..T-1 (sigmoid read-out, L1 loss, 5000 Adam steps, batch 128); trained on
+  synthetic windows, tested on all real windows: mean absolute error (train-on-synthetic, test-on-real).
+Both are repeated with different seeds and reported as mean ± std; the repeats train side by side as one
+block-diagonal GRU (ParallelGRUs), exactly independent, in about the time of one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+# ----------------------------------------------------------------------------------------- scaling, windows
+def minmax_by_real(real: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Scale arrays [..., F] per feature with the min and max of `real` (NaN ignored)."""
+    flat = real.reshape(-1, real.shape[-1])
+    lo, hi = np.nanmin(flat, axis=0), np.nanmax(flat, axis=0)
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    return [(a - lo) / span for a in (real, *others)]
+
+
+def windows_of(series: np.ndarray, seq_len: int = 24) -> np.ndarray:
+    """Windows [W, seq_len, F] of one series [T, F], stride 1 (a view copied once)."""
+    view = np.lib.stride_tricks.sliding_window_view(series, seq_len, axis=0)
+    return np.ascontiguousarray(view.transpose(0, 2, 1))
+
+
+# ------------------------------------------------------------------------------------------- TimeGAN scores
+class ParallelGRUs(nn.Module):
+    """R independent 1-layer GRUs (with linear read-outs) run as one block-diagonal GRU, so the R repeats
+    of a score train in the time of one (a tiny GRU's cost is per-op overhead, not arithmetic). Off-block
+    weights are zero in every forward and reset to zero after every optimiser step, so model r only ever
+    sees input block r: the R models are exactly independent (losses are summed, gradients never mix)."""
+
+    def __init__(self, repeats: int, n_in: int, hidden: int):
+        super().__init__()
+        self.R, self.n_in, self.H = repeats, n_in, hidden
+        self.gru = nn.GRU(repeats * n_in, repeats * hidden, num_layers=1, batch_first=True)
+        unit = torch.arange(repeats * hidden) // hidden
+        self.register_buffer("mask_ih", (unit[:, None] == (torch.arange(repeats * n_in) // n_in)[None, :]).float().repeat(3, 1))
+        self.register_buffer("mask_hh", (unit[:, None] == unit[None, :]).float().repeat(3, 1))
+        self.w = nn.Parameter(torch.randn(repeats, hidden) / hidden ** 0.5)
+        self.b = nn.Parameter(torch.zeros(repeats))
+        self.apply_masks()
+
+    @torch.no_grad()
+    def apply_masks(self) -> None:
+        self.gru.weight_ih_l0.mul_(self.mask_ih)
+        self.gru.weight_hh_l0.mul_(self.mask_hh)
+
+    def forward(self, x: torch.Tensor, per_step: bool) -> torch.Tensor:
+        """x [R, B, T, n_in] (model r reads x[r]) -> logits [R, B] (last state) or [R, B, T] (every step)."""
+        R, B, T, n = x.shape
+        seq, last = self.gru(x.permute(1, 2, 0, 3).reshape(B, T, R * n))
+        if per_step:
+            return torch.einsum("btrh,rh->rbt", seq.reshape(B, T, R, self.H), self.w) + self.b[:, None, None]
+        return torch.einsum("brh,rh->rb", last[-1].reshape(B, R, self.H), self.w) + self.b[:, None]
+
+
+def discriminative_scores(real: np.ndarray, fake: np.ndarray, repeats: int = 5, seed: int = 0,
+                          iterations: int = 2000, batch_size: int = 128) -> list[float]:
+    """|accuracy - 0.5| of a post-hoc GRU classifier on a held-out 20%, once per repeat (each repeat has its
+    own subsample, split, initialisation and batches). real/fake [n, T, F], already scaled."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    n = min(len(real), len(fake))
+    pool = torch.from_numpy(np.concatenate([real, fake])).float()
+    labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
+    cut = int(0.8 * n)
+    train, test = [], []
+    for _ in range(repeats):  # per repeat: n real and n fake windows, 80/20 split of each
+        r_idx, f_idx = rng.permutation(len(real))[:n], len(real) + rng.permutation(len(fake))[:n]
+        train.append(np.concatenate([r_idx[:cut], f_idx[:cut]]))
+        test.append(np.concatenate([r_idx[cut:], f_idx[cut:]]))
+    train, test = torch.from_numpy(np.stack(train)), torch.from_numpy(np.stack(test))
+    F = real.shape[2]
+    model = ParallelGRUs(repeats, F, max(1, F // 2))
+    opt = torch.optim.Adam(model.parameters())
+    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+    for _ in range(iterations):
+        pick = torch.gather(train, 1, torch.from_numpy(rng.integers(train.shape[1], size=(repeats, batch_size))))
+        loss = loss_fn(model(pool[pick], per_step=False), labels[pick]) / batch_size
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        model.apply_masks()
+    correct = torch.zeros(repeats)
+    with torch.inference_mode():
+        for start in range(0, test.shape[1], 4096):
+            chunk = test[:, start:start + 4096]
+            correct += ((model(pool[chunk], per_step=False) > 0).float() == labels[chunk]).float().sum(1)
+    return [abs(float(c) / test.shape[1] - 0.5) for c in correct]
+
+
+def predictive_scores(real: np.ndarray, fake: np.ndarray, repeats: int = 5, seed: int = 0,
+                      iterations: int = 5000, batch_size: int = 128) -> list[float]:
+    """MAE on all real windows of a GRU trained on synthetic ones to predict the last feature one step ahead
+    from the other features (train on synthetic, test on real), once per repeat."""
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    F = real.shape[2]
+    if F < 2:
+        raise ValueError("the predictive score needs at least 2 features (it predicts the last from the others)")
+    fake_t, real_t = torch.from_numpy(fake).float(), torch.from_numpy(real).float()
+    model = ParallelGRUs(repeats, F - 1, max(1, F // 2))
+    opt = torch.optim.Adam(model.parameters())
+    for _ in range(iterations):
+        xb = fake_t[torch.from_numpy(rng.integers(len(fake_t), size=(repeats, batch_size)))]  # [R, B, T, F]
+        pred = torch.sigmoid(model(xb[:, :, :-1, :-1], per_step=True))
+        loss = (pred - xb[:, :, 1:, -1]).abs().mean(dim=(1, 2)).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        model.apply_masks()
+    errors = torch.zeros(repeats)
+    with torch.inference_mode():
+        for start in range(0, len(real_t), 4096):
+            xb = real_t[start:start + 4096].unsqueeze(0).expand(repeats, -1, -1, -1)
+            pred = torch.sigmoid(model(xb[:, :, :-1, :-1], per_step=True))
+            errors += (pred - xb[:, :, 1:, -1]).abs().mean(2).sum(1)
+    return [float(e) / len(real_t) for e in errors]
+
+
+@dataclass
+class Repeated:
+    mean: float
+    std: float
+    values: list[float]
+
+    @classmethod
+    def of(cls, values: list[float]) -> "Repeated":
+        return cls(float(np.mean(values)), float(np.std(values)), [float(v) for v in values])
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.std:.3f}"
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean, "std": self.std, "values": self.values}
+
+
+# ------------------------------------------------------------------------------------------- VAR(1) baseline
+class VAR1:
+    """x_t = c + A x_{t-1} + e_t, e ~ N(0, Sigma), least squares on consecutive observed pairs of windows
+    [W, T, F] (AR(1) when F = 1). The floor any time-series generator has to beat; x_0 ~ N(mean, cov) of
+    the observed values, so the baseline stores no training rows either."""
+
+    def fit(self, windows: np.ndarray) -> "VAR1":
+        prev, nxt = windows[:, :-1].reshape(-1, windows.shape[2]), windows[:, 1:].reshape(-1, windows.shape[2])
+        ok = ~(np.isnan(prev).any(1) | np.isnan(nxt).any(1))
+        X = np.hstack([np.ones((ok.sum(), 1)), prev[ok]])
+        coef, *_ = np.linalg.lstsq(X, nxt[ok], rcond=None)
+        self.c, self.A = coef[0], coef[1:].T
+        resid = nxt[ok] - X @ coef
+        F = windows.shape[2]
+        self.noise_chol = np.linalg.cholesky(np.cov(resid.T).reshape(F, F) + 1e-9 * np.eye(F))
+        flat = windows.reshape(-1, F)
+        flat = flat[~np.isnan(flat).any(1)]
+        self.mean0 = flat.mean(0)
+        self.chol0 = np.linalg.cholesky(np.cov(flat.T).reshape(F, F) + 1e-9 * np.eye(F))
+        return self
+
+    def sample(self, n: int, seq_len: int, seed: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        F = len(self.c)
+        x0 = self.mean0 + rng.standard_normal((n, F)) @ self.chol0.T
+        return self.continue_from(x0, seq_len - 1, rng, include_start=True)
+
+    def extend(self, last: np.ndarray, horizon: int, draws: int, seed: int = 0) -> np.ndarray:
+        """Draws [n, draws, horizon, F] continuing from the last observed values [n, F]."""
+        rng = np.random.default_rng(seed)
+        n, F = last.shape
+        out = self.continue_from(np.repeat(last, draws, axis=0), horizon, rng, include_start=False)
+        return out.reshape(n, draws, horizon, F)
+
+    def continue_from(self, x: np.ndarray, steps: int, rng: np.random.Generator, include_start: bool) -> np.ndarray:
+        out = [x] if include_start else []
+        for _ in range(steps):  # a loop over time steps, vectorized over all series
+            x = self.c + x @ self.A.T + rng.standard_normal(x.shape) @ self.noise_chol.T
+            out.append(x)
+        return np.stack(out, 1)
+
+
+# ------------------------------------------------------------------------------------ continuation scores
+def band_coverage(real_future: np.ndarray, draws: np.ndarray, level: float = 0.8) -> dict:
+    """Share of real future points inside the draws' central `level` band, and the band's mean width.
+    real_future [n, k, F]; draws [n, K, k, F]. NaN real points are ignored."""
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    lo, hi = np.quantile(draws, lo_q, axis=1), np.quantile(draws, hi_q, axis=1)
+    ok = ~np.isnan(real_future)
+    inside = (real_future >= lo) & (real_future <= hi)
+    return {"level": level, "coverage": float(inside[ok].mean()), "mean_width": float((hi - lo)[ok].mean())}
+
+
+def crps(real_future: np.ndarray, draws: np.ndarray) -> float:
+    """Sample CRPS, E|X - y| - E|X - X'|/2, averaged over points (vectorized with sorted draws)."""
+    K = draws.shape[1]
+    term1 = np.abs(draws - real_future[:, None]).mean(1)
+    s = np.sort(draws, axis=1)
+    weights = (2 * np.arange(1, K + 1) - K - 1).reshape(1, K, *([1] * (draws.ndim - 2)))
+    term2 = (weights * s).sum(1) / (K * K)  # = E|X - X'| / 2
+    ok = ~np.isnan(real_future)
+    return float((term1 - term2)[ok].mean())
