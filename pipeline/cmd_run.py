@@ -54,6 +54,25 @@ def infrastructure_errors():
         raise
 
 
+def check_ray_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail at once (exit 4) when fit.ray_address names a host:port nobody answers on: Ray itself keeps
+    retrying a dead cluster address for minutes. `auto`/`local` and no address are left to Ray."""
+    import re
+    import socket
+    from pipeline.job import InfrastructureError
+    if not address or address in ("auto", "local"):
+        return
+    m = re.fullmatch(r"(?:ray://)?\[?([^\]/]+?)\]?:(\d+)/?", address.strip())
+    if not m:
+        return
+    try:
+        with socket.create_connection((m.group(1), int(m.group(2))), timeout=timeout):
+            pass
+    except OSError as e:
+        raise InfrastructureError(f"Ray cluster {address} is unreachable ({e.strerror or e}); start it or fix "
+                                  f"fit.ray_address") from None
+
+
 def _champion(job, uri: str, create_store: bool):
     """(version, tags) of the job's alias, or None. Without create_store an embedded sqlite store that does
     not exist yet is not created (a dry run writes nothing)."""
@@ -128,6 +147,7 @@ def run(args) -> int:
                 print(f"fit: {why}" if skip else f"fit: fitting ({why})", flush=True)
                 version = champion[0] if skip else None
                 if not skip:
+                    check_ray_reachable(job.fit.ray_address)
                     cmd_train(train_args)  # gate refusal raises GateFailed (exit 3)
                     version = _tag_new_version(job, uri, FIT_TAG)
                     print(f"fit: registered {job.registry.name} version {version}, alias "

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.cli import build_parser, main
+from pipeline.cli import main
 from conftest import ADULT
 from mlflow_server import free_port
 
@@ -105,53 +105,50 @@ def test_unreachable_tracking_server_is_an_infrastructure_failure(workdir, capsy
     assert record["outcome"].startswith("failed (exit 4)")
 
 
+def test_unreachable_ray_cluster_is_an_infrastructure_failure(workdir, capsys):
+    port = free_port()  # nothing listens there
+    job = write_job(workdir, fit={"epochs": 1, "ray_address": f"127.0.0.1:{port}"})
+    code, out, err = run(["run", job], capsys)
+    assert code == 4 and f"Ray cluster 127.0.0.1:{port} is unreachable" in err
+    assert not (workdir / "state" / "model").exists()
+
+
 # ------------------------------------------------------------------------------- real runs, in order
-def test_second_run_skips_the_fit_and_a_changed_input_refits(workdir, capsys):
+def test_second_run_skips_the_fit_and_streams_and_a_changed_input_refits(workdir, capsys):
     from mlflow import MlflowClient
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    job = write_job(workdir)
+    job = write_job(workdir, streams=[{"sink": "out/stream-v{version}", "rows": 50, "seed": 1}])
 
-    code, out, _ = run(["run", job], capsys)
-    assert code == 0, out
+    code, out, err = run(["run", job], capsys)
+    assert code == 0, err
     assert "fit: fitting (no jobmodel@champion yet)" in out and "alias 'champion' -> 1" in out
+    files = sorted((workdir / "out" / "stream-v1").glob("*.parquet"))
+    assert files and sum(len(pd.read_parquet(f)) for f in files) == 50 and "stream: wrote" in out
+    first = [f.read_bytes() for f in files]
 
-    code, out, _ = run(["run", job], capsys)
-    assert code == 0 and "skipping the fit" in out and "fit skipped" in out
+    code, out, err = run(["run", job], capsys)
+    assert code == 0 and "skipping the fit" in out and "fit skipped, 1 stream(s)" in out, err
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert len(client.search_model_versions("name='jobmodel'")) == 1
-    assert json.loads((workdir / "state" / "last_run.json").read_text())["fit"] == "skipped"
+    assert [f.read_bytes() for f in files] == first  # streamed again from the same version: same bytes
+    record = json.loads((workdir / "state" / "last_run.json").read_text())
+    assert record["fit"] == "skipped" and record["version"] == "1" and record["outcome"] == "done"
 
     code, out, _ = run(["run", job, "--dry-run"], capsys)
     assert code == 0 and "1. fit: SKIP - data unchanged" in out
 
     # The data changes (one row less) and the gate is made unpassable: the job refits, the gate refuses
-    # (exit 3), no version is added and the alias stays where it was.
+    # (exit 3), no version is added, the alias stays where it was and nothing is streamed.
     pd.read_csv(ADULT).iloc[:599].to_csv(workdir / "data.csv", index=False)
-    job = write_job(workdir, gate={**RELAXED_GATE, "detection_auc": "<= 0.01"})
+    job = write_job(workdir, gate={**RELAXED_GATE, "detection_auc": "<= 0.01"},
+                    streams=[{"sink": "out/stream-v{version}", "rows": 50, "seed": 1}])
     code, out, err = run(["run", job], capsys)
     assert code == 3, err
     assert "fit: fitting (data changed since jobmodel@champion" in out and "quality gate failed" in err
     assert len(client.search_model_versions("name='jobmodel'")) == 1
     assert str(client.get_model_version_by_alias("jobmodel", "champion").version) == "1"
     assert json.loads((workdir / "state" / "last_run.json").read_text())["outcome"].startswith("failed (exit 3)")
-
-
-def test_streams_run_after_the_fit_or_are_refused_until_stream_exists(workdir, capsys):
-    job = write_job(workdir, streams=[{"sink": "out/stream-v{version}", "rows": 50, "seed": 1}])
-    has_stream = any(getattr(a, "choices", None) and "stream" in a.choices for a in build_parser()._actions)
-    code, out, err = run(["run", job], capsys)
-    if not has_stream:
-        assert code == 2 and "streams are not built yet" in err
-        assert not (workdir / "state").exists()
-    else:
-        assert code == 0, err
-        files = sorted((workdir / "out" / "stream-v1").rglob("*.parquet"))
-        assert files and sum(len(pd.read_parquet(f)) for f in files) == 50
-        assert "stream: wrote" in out and json.loads((workdir / "state" / "last_run.json").read_text())["version"] == "1"
-        first = [f.read_bytes() for f in files]
-        code, out, err = run(["run", job], capsys)  # unchanged data: no fit, the same stream again
-        assert code == 0 and "skipping the fit" in out, err
-        assert [f.read_bytes() for f in files] == first
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == ["stream-v1"]
 
 
 # ------------------------------------------------------------------------------- two real processes

@@ -103,16 +103,14 @@ def test_reset_continues_a_real_history(ts_model_dir, stock):
 def test_loads_from_models_uri(ts_model_dir, tmp_path, monkeypatch):
     import mlflow
     from deploy.registry import log_generator
+    from deploy.tracking import using
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("GANSTREAM_CACHE_DIR", str(tmp_path / "cache"))
-    mlflow.set_tracking_uri(uri)
-    try:
+    with using(uri):
         with mlflow.start_run():
             info = log_generator(ts_model_dir)
         mv = mlflow.register_model(info.model_uri, "ts-env")
         mlflow.MlflowClient().set_registered_model_alias("ts-env", "champion", mv.version)
-    finally:
-        mlflow.set_tracking_uri(None)
     from_registry = make_env("models:/ts-env@champion", tracking_uri=uri)
     from_dir = make_env(ts_model_dir)
     assert np.array_equal(from_registry.reset(seed=3)[0], from_dir.reset(seed=3)[0])
