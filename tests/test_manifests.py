@@ -264,3 +264,27 @@ def test_dockerfile_installs_pinned_cpu_torch_first_then_the_package():
                 assert (REPO / src).exists(), f"Dockerfile copies {src}, which does not exist"
     assert 'ENTRYPOINT ["ganstream"]' in lines
     assert any(ln.startswith("USER ") and ln.split()[1] != "root" for ln in lines)
+
+
+def test_the_flink_stream_job_builds_portable_beam_options():
+    """The stream Job's Beam options, as the stream command builds them, point at the job server Service and
+    run the SDK harness in the TaskManagers' worker-pool sidecar (its port matches the sidecar's)."""
+    if not has_command("stream"):
+        pytest.skip("`ganstream stream` (issue 6) is not in this checkout")
+    from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
+
+    from pipeline.stream import pipeline_options
+    objs = {(o["kind"], o["metadata"]["name"]): o for _, o in ALL}
+    (job,) = [o for (kind, _), o in objs.items() if kind == "Job" and "stream" in o["metadata"]["name"]]
+    args = parse_cli([str(a) for a in job["spec"]["template"]["spec"]["containers"][0]["args"]], "stream-flink")
+    options = pipeline_options(args.runner, args.direct_num_workers, args.direct_running_mode, args.beam_args)
+    portable = options.view_as(PortableOptions)
+    assert options.view_as(StandardOptions).runner == "PortableRunner"
+    host, port = portable.job_endpoint.split(":")
+    service = objs[("Service", host)]
+    assert int(port) in {p["port"] for p in service["spec"]["ports"]}
+    assert portable.environment_type == "EXTERNAL"
+    flink = [o for (kind, _), o in objs.items() if kind == "FlinkDeployment"][0]
+    sidecar = flink["spec"]["taskManager"]["podTemplate"]["spec"]["containers"][0]
+    assert portable.environment_config == f"localhost:{sidecar['ports'][0]['containerPort']}"
+    assert f"--service_port={sidecar['ports'][0]['containerPort']}" in sidecar["command"]
