@@ -121,6 +121,13 @@ def test_bad_input(ts_model_dir, fitted_gan, tmp_path, stock):
         GeneratorEnv(ts_model_dir, reward_fn, gym.spaces.Discrete(3), window=SEQ_LEN)
     with pytest.raises(ConfigError, match="lacks the model's feature"):
         make_env(ts_model_dir, history=stock[["Open", "Close"]])
+    with pytest.raises(ConfigError, match="window must be >= 1"):
+        GeneratorEnv(ts_model_dir, reward_fn, gym.spaces.Discrete(3), window=0)
+    with pytest.raises(ConfigError, match="batch must be >= 1"):
+        make_env(ts_model_dir, batch=0)
+    env = GeneratorEnv(ts_model_dir, reward_fn, gym.spaces.Discrete(3), window=5, history=stock.iloc[:3])
+    with pytest.raises(ConfigError, match="fewer than window=5 steps"):
+        env.reset(seed=0)
     fitted_gan.save(tmp_path / "tabular")
     with pytest.raises(ModelError, match="needs a time-series generator"):
         make_env(tmp_path / "tabular")
@@ -184,6 +191,17 @@ def test_replay_feeder_reads_the_streams_episodes(ts_model_dir, tmp_path):
     pd.DataFrame({"x": [1.0]}).to_parquet(sink / "foreign.parquet")  # reported, not skipped silently
     with pytest.raises(DataError, match="not an episodes table"):
         EpisodeFeeder(sink).poll()
+
+
+def test_replay_bad_input(tmp_path):
+    with pytest.raises(DataError, match="no such stream sink"):
+        EpisodeFeeder(tmp_path / "missing").poll()
+    with pytest.raises(ConfigError, match="has no transition"):
+        episode_transitions(np.zeros((2, 3), np.float32), 2, lambda o: np.zeros(len(o), int), reward_fn)
+    with pytest.raises(ConfigError, match="empty"):
+        ReplayBuffer(3).sample(1, np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="more than window"):
+        ArrayEpisodeEnv([np.zeros((2, 3))], reward_fn, gym.spaces.Discrete(3), window=2)
 
 
 def test_replay_buffer_wraps_around():
