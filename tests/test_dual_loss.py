@@ -83,7 +83,7 @@ def test_dual_fits_samples_saves_and_loads(table, tmp_path, pac):
     assert set(a["group"]) <= {"a", "b", "c"} and a["x"].notna().all()
     model.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert meta["config"]["loss"] == "dual" and meta["config"]["dual_alpha"] == pytest.approx(0.2)
+    assert meta["config"]["loss"] == "dual" and meta["config"]["dual_alpha"] == pytest.approx(1.0)
     loaded = TabularGAN.load(tmp_path / "m")
     assert isinstance(loaded.discriminator, DualDiscriminator)
     for k, v in model.discriminator.state_dict().items():
