@@ -288,3 +288,12 @@ def test_the_flink_stream_job_builds_portable_beam_options():
     sidecar = flink["spec"]["taskManager"]["podTemplate"]["spec"]["containers"][0]
     assert portable.environment_config == f"localhost:{sidecar['ports'][0]['containerPort']}"
     assert f"--service_port={sidecar['ports'][0]['containerPort']}" in sidecar["command"]
+
+
+def test_the_build_context_leaves_the_venv_and_local_stores_out():
+    ignored = {ln.strip() for ln in (REPO / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
+               if ln.strip() and not ln.startswith("#")}
+    assert {".venv", ".git", "runs", "mlruns"} <= ignored
+    text = (REPO / "deploy" / "Dockerfile").read_text()
+    copied = {ln.split()[1].rstrip("/") for ln in text.splitlines() if ln.startswith("COPY ")}
+    assert not copied & ignored, "the Dockerfile copies something the build context leaves out"
