@@ -134,8 +134,11 @@ def test_sample_schema_units_and_determinism(ts_model, gappy):
     assert a["group"].groupby(a["series_id"]).nunique().eq(1).all() and set(a["group"]) <= {"fast", "slow"}
     assert not a[FEATURES].isna().any().any()
     lo, hi = gappy[FEATURES].min(), gappy[FEATURES].max()
+    assert ((a[FEATURES] >= lo - 1e-9) & (a[FEATURES] <= hi + 1e-9)).all().all()  # original units, training range
+    assert (a[FEATURES] < 0).any().any()  # not the [0, 1] scale the networks work in
+    free = ts_model.sample(200, seed=3, clip=False)[FEATURES]
     span = hi - lo
-    assert ((a[FEATURES] > lo - span) & (a[FEATURES] < hi + span)).all().all()  # original units, not [0, 1]
+    assert ((free > lo - span) & (free < hi + span)).all().all()
     pd.testing.assert_frame_equal(a, ts_model.sample(7, seed=3))
     assert not a[FEATURES].equals(ts_model.sample(7, seed=4)[FEATURES])
     assert len(ts_model.sample(2, seed=0, length=30)) == 60
