@@ -21,7 +21,6 @@ from trainers.errors import GanstreamError
 
 
 def add_parser(sub) -> None:
-    from pipeline.cli import _Parser  # noqa: F401  (same parser class as the other sub-commands)
     r = sub.add_parser("run", help="run a job file: fit (skipped when the data is unchanged), gate, register, stream",
                        description="Run a scheduled job declared in JOB.yaml (data, model, gate, registry, tracking, "
                        "streams; see examples/job.yaml). The fit is skipped when the registry alias already points to "

@@ -107,6 +107,7 @@ def test_loads_from_models_uri(ts_model_dir, tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("GANSTREAM_CACHE_DIR", str(tmp_path / "cache"))
     with using(uri):
+        mlflow.set_experiment("rl-env")  # not the experiment an earlier test left active in another store
         with mlflow.start_run():
             info = log_generator(ts_model_dir)
         mv = mlflow.register_model(info.model_uri, "ts-env")
