@@ -104,7 +104,14 @@ class ModelHandle:
         self._checked = 0.0
 
     def load(self) -> None:
+        """The pinned version; a follower takes the alias's version now (a worker that starts late must not
+        go back to the version the stream started with)."""
         from augment.loading import resolve_model
+        if self.follow:
+            self._checked = time.monotonic()
+            self._maybe_swap()
+            if self.model is not None:
+                return
         self.model = load_any(resolve_model(self.id.pinned, self.tracking_uri))
         self._checked = time.monotonic()
 
@@ -123,12 +130,13 @@ class ModelHandle:
             from deploy.tracking import resolve_uri
             uri = resolve_uri(self.tracking_uri)
             version = alias_version(uri, self.id.name, self.id.alias)
-            if version == self.version:
+            if version == self.version and self.model is not None:
                 return
             model = load_any(resolve_model(f"models:/{self.id.name}/{version}", uri))
         except Exception as e:  # a registry hiccup must not stop the stream: keep the current version
             self.log(f"stream: alias {self.id.ref} not checked ({type(e).__name__}: {str(e)[:160]}); "
                      f"staying on version {self.version}")
             return
-        self.log(f"stream: {self.id.ref} moved from version {self.version} to {version}; switched")
+        if version != self.version:
+            self.log(f"stream: {self.id.ref} moved from version {self.version} to {version}; switched")
         self.model, self.version = model, version

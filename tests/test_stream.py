@@ -310,3 +310,26 @@ def test_episodes_from_a_time_series_model(model_dir, tmp_path, capsys):
 
     code, _, err = run(["stream", model_dir, "--format", "episodes", "--rows", 5, "--sink", tmp_path / "no"], capsys)
     assert code == 2 and "needs a time-series model" in err and not (tmp_path / "no").exists()
+
+
+def test_stream_without_duration_stops_cleanly_on_sigint(model_dir, tmp_path):
+    sink = tmp_path / "endless"
+    env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "stream", str(model_dir), "--sink", str(sink),
+                             "--rate", "100", "--window-s", "0.5"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and len(list(sink.glob("window-*.parquet"))) < 3:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    err = proc.stderr.read().decode()
+    assert proc.returncode == 130 and "stopped by SIGINT" in err.strip().splitlines()[-1], err[-2000:]
+    files = list(sink.glob("window-*.parquet"))
+    assert len(files) >= 3 and all(pq.read_table(f).num_rows == 50 for f in files)
+    assert not [p for p in sink.iterdir() if p.name.startswith(".")]
