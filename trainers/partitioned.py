@@ -174,15 +174,20 @@ def _rows(f: str) -> int:
 
 
 # -------------------------------------------------------------------------------------------- reading
-def read_dataset(src: PartitionedSource):
-    """A lazy Ray Dataset over the source (blocks stream; nothing is gathered in the driver)."""
+def read_dataset(src: PartitionedSource, seed: int | None = None):
+    """A lazy Ray Dataset over the source (blocks stream; nothing is gathered in the driver). With a seed the
+    files are read in a seeded random order, so consecutive batches do not walk one partition after another
+    (an all-to-all block shuffle would instead hold back every block until all are read: no streaming)."""
     import ray.data
     from ray.data.datasource import Partitioning
 
     if src.table is not None:
         return ray.data.from_pandas(src.table)
+    files = list(src.files)
+    if seed is not None:
+        files = [files[i] for i in np.random.default_rng(seed).permutation(len(files))]
     partitioning = Partitioning("hive", base_dir=src.root) if src.partition_keys else None
-    return ray.data.read_parquet(src.files, partitioning=partitioning)
+    return ray.data.read_parquet(files, partitioning=partitioning)
 
 
 def to_frame(batch: pa.Table | pd.DataFrame, columns: list[str], partition_keys: list[str],

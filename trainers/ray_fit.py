@@ -6,7 +6,7 @@ and starts a TorchTrainer. Each worker:
 
 * rebuilds the same model (same seed -> same initial weights; DDP also broadcasts rank 0's), puts the
   generator, the discriminator (and the optional target classifier) through `prepare_model` separately;
-* streams its shard in read batches of READ_BATCHES x batch_size rows, fills holes with the imputer and
+* streams its shard in read batches of READ_BATCHES x batch_size rows (files in a seeded random order), fills holes with the imputer and
   encodes each batch with the fitted encoder (vectorized, one batch at a time);
 * runs `TabularGAN.train_step` -- the very step the in-process `fit` runs -- len(batch) // batch_size
   times per read batch, so one epoch visits every row once across the workers, as in-process;
@@ -17,9 +17,11 @@ Training-by-sampling on a stream: the whole table is not there to draw "a real r
 from. Each read batch gets its own `BatchConditionSampler`: conditions are still drawn with the GLOBAL
 log-frequencies (exact, from the merged counts), restricted to categories present in the batch, and the
 matching real row is drawn from the batch. A rare category is therefore up-weighted exactly as in-process
-whenever the batch holds it; read batches are large (8 steps' worth, after a block-order shuffle) so that
-most categories are present in most batches. Rows of a category absent from a batch are learnt in the
-batches that hold them.
+whenever the batch holds it; read batches are large (8 steps' worth, files in a seeded random order) so
+that most categories are present in most batches, and rows of a category absent from a batch are learnt
+in the batches that hold them. Known limit: a read batch comes from one or two files, so with large
+single-partition files the discriminator sees one partition per step (partitions alternate between
+steps); a local shuffle buffer would mix them at a CPU cost (not built).
 
 Determinism: sampling a fitted model is deterministic for a seed. The fit itself is deterministic with one
 worker; with several, which blocks reach which worker is decided by Ray Data at run time.
@@ -203,7 +205,7 @@ def _trainer(model, src, ds, missing_tokens, opts: RayFitOptions, per_cpu: float
         run_config=RunConfig(name=opts.run_name, storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=opts.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
-        datasets={"train": ds.randomize_block_order(seed=model.config.seed)})
+        datasets={"train": ds})
 
 
 def default_storage(out: str | os.PathLike) -> Path:
@@ -239,7 +241,7 @@ def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: RayFitOptions |
     t0 = time.perf_counter()
     with ray_cluster(opts.address):
         per_cpu = cpus_per_worker(opts.workers)
-        ds = read_dataset(src)
+        ds = read_dataset(src, seed=model.config.seed)
         info(f"Ray Train: {opts.workers} worker(s) x {per_cpu:g} CPU, {src.rows:,} rows in "
              f"{max(1, len(src.files))} file(s), checkpoints in {storage / opts.run_name}")
         sample = prepare_model(model, src, ds, missing_tokens, opts.workers, progress)
@@ -273,7 +275,7 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
         for v in values:
             sub = src.restrict(column, v)
             m = TabularGAN(TabularGANConfig.from_json(model.config.to_json()))
-            ds = read_dataset(sub)
+            ds = read_dataset(sub, seed=m.config.seed)
             prepare_model(m, sub, ds, missing_tokens, opts.workers, staged(progress, f"{column}={v}"))
             jobs.append((m, sub, ds, jobs_opts[v]))
         fitted = _run(jobs, missing_tokens, per_cpu, storage, progress)
@@ -391,6 +393,7 @@ def _train_worker(config: dict) -> None:
         rng = np.random.default_rng([cfg.seed, rank, epoch])
         torch.manual_seed(cfg.seed * 100_003 + rank * 1009 + epoch)
         t0, rows, steps, sums = time.perf_counter(), 0, 0, {}
+        peak_private = private_memory_mb()
         waited = prepared = 0.0  # seconds waiting for Ray Data / filling + encoding batches (the rest: steps)
         batches = iter(shard.iter_batches(batch_size=read_rows, batch_format="pyarrow"))
         while True:
@@ -404,6 +407,7 @@ def _train_worker(config: dict) -> None:
             model.sampler = BatchConditionSampler(sampler, X, config["rows"])
             Xt = torch.from_numpy(X)
             prepared += time.perf_counter() - t_prep
+            peak_private = max(peak_private, private_memory_mb())
             cap = config.get("max_steps")
             todo = len(X) // B if cap is None else min(len(X) // B, cap - steps)
             for _ in range(todo):
@@ -414,7 +418,8 @@ def _train_worker(config: dict) -> None:
         seconds = time.perf_counter() - t0
         metrics = {"epoch": epoch, "epochs": cfg.epochs, **{k: v / max(steps, 1) for k, v in sums.items()},
                    "rows_per_s": rows * world / seconds, "epoch_s": seconds, "data_wait_s": waited, "prepare_s": prepared, "steps": steps, "restarts": state["restarts"],
-                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                   "peak_private_mb": peak_private}
         model.history.append(metrics)
         state["epoch"] = epoch
         if rank == 0:
@@ -456,6 +461,20 @@ def _rebuild(config: dict) -> TabularGAN:
     seed_everything(model.config.seed)  # same initial weights on every rank
     model._build_networks()
     return model
+
+
+def private_memory_mb() -> float:
+    """This process's private resident memory (RssAnon). Peak RSS also counts the pages of Ray's shared
+    object store the worker has touched, which grows with how many blocks passed through it even though
+    each is released: private memory is what the worker itself holds."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def _exact_log_frequencies(sampler: ConditionSampler, rows: int) -> None:
