@@ -1,0 +1,205 @@
+"""Ray Train scaling: throughput with 1 and 2 workers, Ray's overhead against the same step run in-process,
+and peak memory per worker as the data grows from 1M to 5M rows.
+
+    .venv/bin/python benchmarks/ray_scaling.py [--rows 5000000] [--small-rows 1000000] [--timing-rows 100000]
+
+A hive-partitioned dataset (4 regions x days, 125k rows per file, 2% holes in one column) is generated once
+into $TMPDIR/ganstream-bench/ (reused when present); the 1M set hard-links the first days' files; the
+timing set holds the first --timing-rows/4 rows of each region's first file. Side by side, in one process
+on one Ray cluster:
+  * throughput / overhead (timing set, full epochs): in-process TabularGAN.fit on the set read whole,
+    the Ray Train path with 1 worker and with 2 workers. Epoch time is the trainers' own epoch_s (the epoch
+    loop only: the in-process fit encodes once before it, the Ray workers read, fill and encode every
+    batch inside it). The hole-filling imputer runs 1 epoch (one-off, outside the epoch time).
+  * memory (1M and 5M hive dirs, 2 workers): every row is streamed through each worker's data path (read,
+    fill, encode, condition pools) but only --memory-steps training steps run per epoch, so the 5M run
+    fits in a benchmark budget on a busy 2-core machine; peak RSS of a worker (rank 0) is compared.
+Timing runs fit --epochs (3) epochs; the epoch time reported is the mean of epochs 2.., the first (which
+also waits for Ray Data's pipeline to start) is shown apart. Writes benchmarks/results/ray_scaling.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("GANSTREAM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("GANSTREAM_RAY_KEEP", "1")  # one cluster for all runs of this script
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from trainers.ray_fit import RayFitOptions, fit_on_ray  # noqa: E402
+from trainers.tabular_gan import TabularGAN  # noqa: E402
+
+REGIONS = ("eu", "us", "apac", "latam")
+ROWS_PER_FILE = 125_000
+
+
+def partition(region: str, day: int, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng([REGIONS.index(region), day])
+    c = rng.choice(["a", "b", "c", "d", "e"], n, p=[0.4, 0.3, 0.15, 0.1, 0.05])
+    x1 = rng.normal(REGIONS.index(region), 1.0, n) + (c == "e") * 3.0
+    x2 = np.round(rng.lognormal(3.0, 1.0, n), 2)
+    x2[rng.random(n) < 0.02] = np.nan
+    return pd.DataFrame({"x1": x1, "x2": x2, "k": rng.integers(0, 10, n), "c": c, "flag": rng.random(n) < 0.3})
+
+
+def make_dataset(root: Path, rows: int) -> Path:
+    marker = root / "_complete"
+    if marker.exists():
+        return root
+    days = int(np.ceil(rows / ROWS_PER_FILE / len(REGIONS)))
+    for day in range(days):
+        for region in REGIONS:
+            d = root / f"region={region}" / f"day=2026-11-{day + 1:02d}"
+            d.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pandas(partition(region, day, ROWS_PER_FILE), preserve_index=False),
+                           d / "part-0.parquet")
+    marker.write_text(str(rows))
+    return root
+
+
+def subset(big: Path, small: Path, rows: int) -> Path:
+    """The first days of `big` (hard links: no second copy on disk)."""
+    if (small / "_complete").exists():
+        return small
+    days = rows // ROWS_PER_FILE // len(REGIONS)
+    for f in sorted(big.rglob("*.parquet")):
+        day = int(f.parent.name.split("-")[-1])
+        if day <= days:
+            target = small / f.relative_to(big)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                os.link(f, target)
+    (small / "_complete").write_text(str(rows))
+    return small
+
+
+def timing_set(big: Path, root: Path, rows: int) -> Path:
+    if (root / "_complete").exists():
+        return root
+    per = rows // len(REGIONS)
+    for region in REGIONS:
+        f = big / f"region={region}" / "day=2026-11-01" / "part-0.parquet"
+        target = root / f.relative_to(big)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pq.read_table(f).slice(0, per), target)
+    (root / "_complete").write_text(str(rows))
+    return root
+
+
+def read_hive(root: Path) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(f).assign(region=f.parent.parent.name.split("=")[1], day=f.parent.name.split("=")[1])
+                      for f in sorted(root.rglob("*.parquet"))], ignore_index=True)
+
+
+def summary(model, label: str, rows: int, workers: int | None, seconds: float) -> dict:
+    """Epoch time: the mean over epochs after the first when there are several (steady state: the first Ray
+    epoch also waits for Ray Data's pipeline to start), else the one epoch; the first is kept apart."""
+    hist = model.history
+    steady = hist[1:] or hist
+    h = hist[-1]
+    steps = h.get("steps") or max(1, rows // model.config.batch_size)
+    mean = lambda k: float(np.mean([e.get(k, 0.0) for e in steady]))  # noqa: E731
+    return {"run": label, "rows": rows, "workers": workers, "epochs": len(hist), "first_epoch_s": hist[0]["epoch_s"],
+            "epoch_s": mean("epoch_s"), "data_wait_s": mean("data_wait_s"), "prepare_s": mean("prepare_s"),
+            "steps_per_worker": steps, "rows_per_s": mean("rows_per_s"),
+            "peak_rss_mb_per_worker": h.get("peak_rss_mb"), "peak_private_mb_per_worker": h.get("peak_private_mb"),
+            "total_s": seconds}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=5_000_000)
+    p.add_argument("--small-rows", type=int, default=1_000_000)
+    p.add_argument("--timing-rows", type=int, default=100_000)
+    p.add_argument("--memory-steps", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=3, help="epochs of the timing runs (memory runs: 1)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "ganstream-bench"))
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "ray_scaling.json"))
+    p.add_argument("--skip", action="append", default=[], help="skip runs: inprocess, ray1, ray2, memory")
+    args = p.parse_args()
+    base = Path(args.dir)
+    t0 = time.perf_counter()
+    big = make_dataset(base / f"hive_{args.rows}", args.rows)
+    small = subset(big, base / f"hive_{args.small_rows}", args.small_rows)
+    timing = timing_set(big, base / f"timing_{args.timing_rows}", args.timing_rows)
+    print(f"datasets ready in {time.perf_counter() - t0:.0f}s: {big} ({args.rows:,} rows), {small}, {timing}", flush=True)
+    cfg = dict(epochs=args.epochs, batch_size=args.batch_size, seed=0, imputer_epochs=1)
+    ckpt = base / "checkpoints"
+    rows = []
+
+    def record(r):
+        rows.append(r)
+        print(r, flush=True)
+
+    if "inprocess" not in args.skip:
+        table = read_hive(timing)
+        t = time.perf_counter()
+        model = TabularGAN(**cfg).fit(table)
+        record({**summary(model, "in-process", len(table), None, time.perf_counter() - t),
+                "peak_rss_mb_per_worker": None})
+    for label, workers in (("ray-1", 1), ("ray-2", 2)):
+        if label.replace("-", "") in args.skip:
+            continue
+        t = time.perf_counter()
+        model = fit_on_ray(TabularGAN(**cfg), str(timing), opts=RayFitOptions(workers=workers, storage=str(ckpt), run_name=label))
+        record(summary(model, label, args.timing_rows, workers, time.perf_counter() - t))
+    if "memory" not in args.skip:
+        for label, data, n in (("memory 1M", small, args.small_rows), ("memory 5M", big, args.rows)):
+            t = time.perf_counter()
+            opts = RayFitOptions(workers=2, storage=str(ckpt), run_name=label.replace(" ", "-"),
+                                 max_steps_per_epoch=args.memory_steps)
+            model = fit_on_ray(TabularGAN(**{**cfg, "epochs": 1}), str(data), opts=opts)
+            record(summary(model, label, n, 2, time.perf_counter() - t))
+
+    by = {r["run"]: r for r in rows}
+    ratios = {}
+    if "in-process" in by and "ray-1" in by:
+        ratios["ray1_over_inprocess_epoch_s"] = by["ray-1"]["epoch_s"] / by["in-process"]["epoch_s"]
+    if "ray-1" in by and "ray-2" in by:
+        ratios["ray2_over_ray1_rows_per_s"] = by["ray-2"]["rows_per_s"] / by["ray-1"]["rows_per_s"]
+    if "memory 1M" in by and "memory 5M" in by:
+        ratios["rss_5m_over_1m"] = by["memory 5M"]["peak_rss_mb_per_worker"] / by["memory 1M"]["peak_rss_mb_per_worker"]
+        ratios["private_5m_over_1m"] = (by["memory 5M"]["peak_private_mb_per_worker"]
+                                        / by["memory 1M"]["peak_private_mb_per_worker"])
+    print(f"\n{'run':<12}{'rows':>11}{'workers':>8}{'steps/w':>8}{'1st ep s':>9}{'epoch s':>9}{'wait s':>8}"
+          f"{'rows/s':>9}{'RSS/worker MB':>15}{'private MB':>12}{'total s':>9}")
+    for r in rows:
+        rss = f"{r['peak_rss_mb_per_worker']:.0f}" if r["peak_rss_mb_per_worker"] else "-"
+        priv = f"{r['peak_private_mb_per_worker']:.0f}" if r.get("peak_private_mb_per_worker") else "-"
+        print(f"{r['run']:<12}{r['rows']:>11,}{str(r['workers'] or '-'):>8}{r['steps_per_worker']:>8}"
+              f"{r['first_epoch_s']:>9.1f}{r['epoch_s']:>9.1f}{r['data_wait_s']:>8.1f}{r['rows_per_s']:>9,.0f}{rss:>15}"
+              f"{priv:>12}{r['total_s']:>9.0f}")
+    for k, v in ratios.items():
+        print(f"{k}: {v:.3f}")
+    load = os.getloadavg()
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared",
+              "load_avg_at_end": load, "config": {**cfg, "rows": args.rows, "small_rows": args.small_rows,
+                                                  "timing_rows": args.timing_rows, "memory_steps": args.memory_steps},
+              "runs": rows, "ratios": ratios}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    print(f"wrote {args.out} (load average at end: {load[0]:.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
