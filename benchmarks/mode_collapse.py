@@ -240,14 +240,15 @@ def plot(results: list[dict], out_dir: Path, docs_dir: Path, stem: str = "mode_c
                 for r in rs:
                     if label(r) == loss and r["pac"] == pac:
                         real, syn = np.asarray(r["plot"]["real"]), np.asarray(r["plot"]["synthetic"])
-                        ax.scatter(syn[:, 0], syn[:, 1], s=2, c="tab:red", alpha=0.4, label="synthetic")
-                        ax.scatter(real[:, 0], real[:, 1], s=14, facecolors="none", edgecolors="k",
-                                   linewidths=0.4, label="real")
+                        ax.scatter(real[:, 0], real[:, 1], s=60, c="0.75", alpha=0.3, linewidths=0, label="real")
+                        ax.scatter(syn[:, 0], syn[:, 1], s=2, c="tab:red", alpha=0.6, label="synthetic")
                         ax.set_title(f"{loss}, pac={pac}\n{r['modes_captured']}/{r['modes']} modes, "
                                      f"{r['hq_percent']:.0f}% HQ", fontsize=9)
+                if not ax.collections:
+                    ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim); ax.set_aspect("equal"); ax.tick_params(labelsize=7)
         axes[0][0].legend(loc="lower left", fontsize=7, markerscale=4)
-        fig.suptitle(f"{ds}: real (black rings) vs synthetic (red), seed {rs[0]['seed']}", fontsize=10)
+        fig.suptitle(f"{ds}: real (grey halo) vs synthetic (red dots), seed {rs[0]['seed']}", fontsize=10)
         fig.tight_layout()
         path = out_dir / f"{stem}_{ds}.png"
         fig.savefig(path, dpi=90)

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 LOSSES = ("wgan-gp", "non-saturating", "minimax", "dual")
-# D2GAN's 2-D reference setting. Its paper's smaller 0.2 / 0.1 dropped modes here (benchmarks/RESULTS.md,
-# mode collapse: grid 23-25/25 modes at 81-86% high-quality samples, ring 4-7/8, vs 25/25 at 98.6% with 1 / 1).
+# D2GAN's 2-D reference setting. The smaller 0.2 / 0.1 dropped modes here (benchmarks/RESULTS.md, mode
+# collapse, 3 seeds: grid 15-25/25 modes at 71-86% high-quality samples, ring 4-7/8; 1 / 1 kept all of them).
 DUAL_ALPHA = 1.0
 DUAL_BETA = 1.0
 
