@@ -158,7 +158,7 @@ def run(args) -> int:
     uri = resolve_uri(args.tracking_uri) if model_id.ref.startswith(("models:/", "runs:/")) else None
     real_path = str(Path(args.mix or args.impute).resolve()) if real is not None else None
     job = StreamJob(model_id, uri, seed=args.seed, missing=args.missing, real_path=real_path,
-                    missing_tokens=tuple(args.missing_token), mark_synthetic=bool(args.mix),
+                    missing_tokens=tuple(args.missing_token), mark_synthetic=bool(args.mix), episodes=args.format == "episodes",
                     follow_alias=not bounded, swap_check_s=args.swap_check_s, threads=torch.get_num_threads())
     from .stream import pipeline_options
     options = pipeline_options(args.runner, args.direct_num_workers, args.direct_running_mode, args.beam_args,

@@ -6,13 +6,16 @@ unbounded: PeriodicImpulse(every window) -> ParDo(GenerateWindow) -> WindowInto(
            each impulse fires when a window closes and makes that window's rows (rate x window seconds) as
            one batch, stamped with the window's start; the window's file is renamed into place complete.
 
-Why one impulse per window and no GroupByKey: on the in-process runners the watermark of PeriodicImpulse
-only advances when the impulse stops, so a GroupByKey per window would release every window at the very
-end of the stream (measured: all files at t=end). Making each window's rows in one element keeps the files
-appearing as their windows close, on every runner, and the rate is exact by construction (window_rows).
+Why one impulse per window and no GroupByKey (measured with Beam 2.77 here): with `--streaming`, the
+in-process BundleBasedDirectRunner rejects PeriodicImpulse ("_GroupByKeyOnly was not replaced"); the
+DirectRunner's fallback after its failed Prism download runs it, but a GroupByKey per window there released
+every window only when the impulse stopped (all files at t=end). The FnApiRunner runs PeriodicImpulse in real
+time. One element per window keeps files appearing as their windows close without relying on a runner's
+watermark, and the rate is exact by construction (window_rows).
 
 Runner: `FnApiRunner` by default: in-process, offline, no attempt to fetch Prism (the DirectRunner and
-Beam's default try to download Prism first, ../shared/STACK.md). Any other Beam option passes through.
+Beam's default try to download Prism first, ../shared/STACK.md). `--streaming` is added for other runners
+(Flink, Dataflow, ...) in unbounded mode; any other Beam option passes through (not run here).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 from trainers.errors import ConfigError
 
 from .stream_frames import ShardMaker, StreamJob
-from .stream_plan import SYNTHETIC, Part, Shard, split_even, window_rows
+from .stream_plan import EPISODES, SYNTHETIC, Part, Shard, split_even, window_rows
 from .stream_sink import write_parquet_atomic
 
 DEFAULT_RUNNER = "FnApiRunner"
@@ -53,7 +56,7 @@ def beam():
 
 
 def pipeline_options(runner: str, num_workers: int, running_mode: str, extra: str = "", streaming: bool = False):
-    b = beam()
+    beam()  # the quiet import first
     from apache_beam.options.pipeline_options import PipelineOptions
     argv = [f"--runner={runner}"]
     if runner in IN_PROCESS_RUNNERS:
@@ -64,7 +67,6 @@ def pipeline_options(runner: str, num_workers: int, running_mode: str, extra: st
         argv += shlex.split(extra or "")
     except ValueError as e:
         raise ConfigError(f"--beam-args: {e}") from None
-    del b
     return PipelineOptions(argv)
 
 
@@ -105,6 +107,8 @@ def _make_dofns():
             if self.balance:
                 col, classes = self.balance
                 parts = tuple(Part(SYNTHETIC, c, condition=(col, v)) for v, c in zip(classes, split_even(n, len(classes))) if c)
+            elif self.job.episodes:  # episode ids continue across windows (cumulative floors, as window_rows)
+                parts = (Part(EPISODES, n, start=int(self.rate * k * self.window_s + 1e-9)),)
             else:
                 parts = (Part(SYNTHETIC, n),)
             start = self.t0 + k * self.window_s

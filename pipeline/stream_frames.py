@@ -27,6 +27,7 @@ class StreamJob:
     real_path: str | None = None       # --mix / --impute: the real table
     missing_tokens: tuple = ()
     mark_synthetic: bool = False       # add the is_synthetic column (--mix)
+    episodes: bool = False             # --format episodes (time-series models)
     follow_alias: bool = False         # unbounded streams follow models:/NAME@ALIAS
     swap_check_s: float = 10.0
     threads: int | None = None

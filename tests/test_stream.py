@@ -308,6 +308,13 @@ def test_episodes_from_a_time_series_model(model_dir, tmp_path, capsys):
     assert code == 0, err
     assert [f.read_bytes() for f in files] == [f.read_bytes() for f in shard_files(tmp_path / "ep2")]
 
+    code, _, err = run(["stream", tmp_path / "ts", "--format", "episodes", "--rate", 4, "--window-s", 0.5,
+                        "--duration", 1.5, "--sink", tmp_path / "live"], capsys)  # unbounded: ids go on across windows
+    assert code == 0, err
+    live = pd.read_parquet(tmp_path / "live")
+    assert len(list((tmp_path / "live").glob("window-*.parquet"))) == 3
+    assert sorted(live["episode_id"].unique()) == list(range(6)) and live["done"].sum() == 6
+
     code, _, err = run(["stream", model_dir, "--format", "episodes", "--rows", 5, "--sink", tmp_path / "no"], capsys)
     assert code == 2 and "needs a time-series model" in err and not (tmp_path / "no").exists()
 
