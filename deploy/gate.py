@@ -23,6 +23,14 @@ tables the rarest categories are too few to judge), e.g. for augmentation of rar
 * rare_category_ratio >= 0.5     the rarest 10% of those categories get at least half their real share
 * mode_coverage >= 0.9           k-means clusters of the numeric columns that receive samples
 * mode_reverse_kl <= 0.1         KL(synthetic || real) of the cluster-assignment histograms
+
+Time-series fits (`--kind timeseries`) are gated on `augment.ts_report` figures instead (TimeGAN protocol at
+a tracking budget). Defaults, chosen to refuse broken or barely-trained fits (a 1-epoch fit on sines or
+stocks scores a discriminative score near 0.5: the classifier separates real from synthetic every time):
+
+* discriminative_score <= 0.4    |accuracy - 0.5| of a GRU telling real from synthetic windows
+* predictive_ratio <= 1.5        forecaster trained on synthetic vs on real windows, MAE on real (1 = as good)
+* marginal_mean_distance <= 0.3  per-feature KS, averaged
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ GATE_EXIT_CODE = 3
 
 KEYS = ("detection_auc", "marginal_mean_distance", "association_distance", "utility_ratio", "dcr_ratio",
         "exact_copies", "exact_copy_rate", "category_coverage", "rare_category_ratio", "mode_coverage",
-        "mode_reverse_kl")
+        "mode_reverse_kl", "discriminative_score", "predictive_score", "predictive_ratio")
 
 DEFAULTS: dict[str, tuple[str, float]] = {
     "detection_auc": ("<=", 0.99),
@@ -45,6 +53,12 @@ DEFAULTS: dict[str, tuple[str, float]] = {
     "utility_ratio": (">=", 0.5),
     "dcr_ratio": (">=", 0.8),
     "exact_copy_rate": ("<=", 0.05),
+}
+
+TIMESERIES_DEFAULTS: dict[str, tuple[str, float]] = {
+    "discriminative_score": ("<=", 0.4),
+    "predictive_ratio": ("<=", 1.5),
+    "marginal_mean_distance": ("<=", 0.3),
 }
 
 _OPS = {"<=": operator.le, ">=": operator.ge}
@@ -75,9 +89,11 @@ class GateResult:
         return "; ".join(parts)
 
 
-def parse_gates(specs: list[str] | None, target: str | None = None) -> dict[str, tuple[str, float]]:
-    """Defaults updated by `--gate` specs. Raises ConfigError on a malformed spec or unknown key."""
-    gates = dict(DEFAULTS)
+def parse_gates(specs: list[str] | None, target: str | None = None,
+                kind: str = "tabular") -> dict[str, tuple[str, float]]:
+    """Defaults of the model kind updated by `--gate` specs. Raises ConfigError on a malformed spec or
+    unknown key."""
+    gates = dict(TIMESERIES_DEFAULTS if kind == "timeseries" else DEFAULTS)
     for spec in specs or []:
         text = spec.replace(" ", "")
         m = re.fullmatch(r"([a-z_]+)(<=|>=)([-+0-9.eE]+)", text)
@@ -113,6 +129,7 @@ def figures(report: dict) -> dict[str, float | None]:
         "exact_copies": privacy.get("exact_copies"),
         "exact_copy_rate": privacy.get("exact_copy_rate"),
         **{k: coverage.get(k) for k in ("category_coverage", "rare_category_ratio", "mode_coverage", "mode_reverse_kl")},
+        **{k: report.get(k) for k in ("discriminative_score", "predictive_score", "predictive_ratio")},
     }
 
 

@@ -7,10 +7,18 @@ packages travel with the model as `code_paths` (plain source), and the weights s
 `model.json` + `*.safetensors` under the artifact key `model_dir`. Loading therefore executes our source
 and reads JSON + safetensors; nothing is unpickled.
 
-Input of `predict`: a DataFrame with a `rows` column (required) and optionally `seed`, `condition`
-("column=value") and `missing` ("keep"/"fill"); one request per input row, the outputs concatenated.
+Input of `predict`, by what the DataFrame holds:
+* a `rows` column: sampling requests, one per input row, outputs concatenated. Tabular models also read
+  `seed`, `condition` ("column=value") and `missing` ("keep"/"fill"); time-series models read `seed` and
+  return `rows` sequences in long format (series_id, step, features).
+* anything else is data: a tabular model imputes its missing cells (params `draws`, `seed`; with draws > 1
+  a leading `draw` column); a time-series model continues it as a history (params `horizon` (required),
+  `draws` (default 1), `seed`) and returns series_id, draw, step, features.
 
-    mlflow.pyfunc.load_model("models:/adult@champion").predict(pd.DataFrame({"rows": [1000], "seed": [0]}))
+    gen = mlflow.pyfunc.load_model("models:/adult@champion")
+    gen.predict(pd.DataFrame({"rows": [1000], "seed": [0]}))          # 1000 synthetic rows
+    gen.predict(table_with_holes, params={"draws": 3})                 # 3 imputations
+    mlflow.pyfunc.load_model("models:/stocks@champion").predict(history, params={"horizon": 10, "draws": 20})
 """
 
 from __future__ import annotations
@@ -44,6 +52,15 @@ def code_paths() -> list[str]:
     return [str(here), str(Path(trainers.__file__).resolve().parent)]
 
 
+def signature():
+    """No input schema (the input is free-form: requests or data), but declared params: MLflow passes
+    `params` to predict only when the signature declares them (0 = not given)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ParamSchema, ParamSpec
+    return ModelSignature(inputs=None, outputs=None, params=ParamSchema(
+        [ParamSpec("draws", "long", 1), ParamSpec("horizon", "long", 0), ParamSpec("seed", "long", 0)]))
+
+
 def _text(value, default):
     if value is None:
         return default
@@ -68,9 +85,18 @@ class GanstreamGenerator(mlflow.pyfunc.PythonModel):
 
         if isinstance(model_input, dict):
             model_input = pd.DataFrame(model_input)
-        if not isinstance(model_input, pd.DataFrame) or "rows" not in model_input.columns:
-            raise ConfigError("input must be a DataFrame with a 'rows' column (and optionally 'seed', "
-                              "'condition' as 'column=value', 'missing' as 'keep' or 'fill')")
+        if not isinstance(model_input, pd.DataFrame):
+            raise ConfigError("input must be a DataFrame: a 'rows' column to sample (optionally 'seed', "
+                              "'condition' as 'column=value', 'missing' as 'keep' or 'fill'), or data to impute / extend")
+        if "rows" not in model_input.columns:
+            return self._transform(model_input, params or {})
+        if self.model.kind == "timeseries":  # series ids run on across requests, so they stay unique
+            frames, offset = [], 0
+            for _, req in model_input.iterrows():
+                frame = self.model.sample(int(req["rows"]), seed=int(_text(req.get("seed"), 0)))
+                frames.append(frame.assign(series_id=frame["series_id"] + offset))
+                offset += int(req["rows"])
+            return pd.concat(frames, ignore_index=True)
         parts = []
         for _, req in model_input.iterrows():
             condition = _text(req.get("condition"), None)
@@ -82,3 +108,17 @@ class GanstreamGenerator(mlflow.pyfunc.PythonModel):
             parts.append(self.model.sample(int(req["rows"]), seed=int(_text(req.get("seed"), 0)),
                                            condition=condition, missing=str(_text(req.get("missing"), "keep"))))
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def _transform(self, data: pd.DataFrame, params: dict) -> pd.DataFrame:
+        """Data in, data out: imputation for tabular models, continuation for time-series models."""
+        from trainers.errors import ConfigError
+        seed, draws = int(params.get("seed", 0)), int(params.get("draws", 1))
+        if self.model.kind == "timeseries":
+            if int(params.get("horizon", 0)) < 1:
+                raise ConfigError("continuing a history needs params={'horizon': k} (and optionally 'draws', 'seed')")
+            return self.model.extend(data, horizon=int(params["horizon"]), draws=draws, seed=seed)
+        filled = self.model.impute(data, draws=draws, seed=seed)
+        if draws == 1:
+            return filled[0]
+        out = pd.concat([d.assign(draw=k) for k, d in enumerate(filled)], ignore_index=True)
+        return out[["draw", *data.columns]]

@@ -38,11 +38,14 @@ def log_generator(model_dir: str | Path, name: str = "generator"):
     """Log `model_dir` to the active run as a pyfunc model (models-from-code, no pickle). Returns ModelInfo."""
     import mlflow
 
-    from .pyfunc_model import ARTIFACT_KEY, code_paths, entry_script
-    with tempfile.TemporaryDirectory(prefix="ganstream-pyfunc-") as tmp:
+    import warnings
+
+    from .pyfunc_model import ARTIFACT_KEY, code_paths, entry_script, signature
+    with tempfile.TemporaryDirectory(prefix="ganstream-pyfunc-") as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")  # free-form input by design
         return mlflow.pyfunc.log_model(
             name=name, python_model=str(entry_script(tmp)), artifacts={ARTIFACT_KEY: str(Path(model_dir).resolve())},
-            code_paths=code_paths(), pip_requirements=pip_requirements())
+            code_paths=code_paths(), pip_requirements=pip_requirements(), signature=signature())
 
 
 def _wait_ready(client, name: str, version: str, timeout: float = 60.0):
@@ -69,8 +72,9 @@ def register(model_info, name: str, alias: str | None, tags: dict[str, str], inf
         _wait_ready(client, name, version)
         loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         probe = loaded.predict(pd.DataFrame({"rows": [5], "seed": [0]}))
-        if len(probe) != 5:
-            raise ModelError(f"registered version {name}/{version} returned {len(probe)} rows for 5")
+        got = probe["series_id"].nunique() if "series_id" in probe.columns else len(probe)  # sequences or rows
+        if got != 5:
+            raise ModelError(f"registered version {name}/{version} returned {got} rows/sequences for 5")
         if alias:
             client.set_registered_model_alias(name, alias, version)
     except BaseException:

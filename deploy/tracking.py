@@ -11,6 +11,8 @@ What a run records:
   training data (at most 10,000 rows): detection_auc, marginal_mean_distance, association_distance,
   utility_ratio (with --target), dcr_ratio, exact_copies, exact_copy_rate; train_seconds
 * artifacts: plots/loss_curves.png, plots/marginals.png, plots/associations.png, quality_report.json
+  (time series: the TimeGAN scores of augment/ts_report.py, and plots/series.png instead of marginals and
+  associations)
 * tags: lineage (data path + sha256, code version + git commit, seed) and the gate verdict
   (gate=passed|failed, gate.summary, gate.failures)
 
@@ -188,13 +190,14 @@ def lineage_tags(data_path: str, seed: int) -> dict[str, str]:
 # -------------------------------------------------------------------------------------------- plots
 def plot_losses(history: list[dict]):
     import matplotlib
+    import numpy as np
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4))
     epochs = [h["epoch"] for h in history]
-    for key in ("d_loss", "g_loss", "cond_loss", "target_loss"):
-        if history and key in history[0]:
-            ax.plot(epochs, [h[key] for h in history], label=key, marker="." if len(epochs) < 30 else None)
+    for key in ("d_loss", "g_loss", "cond_loss", "target_loss", "sup_loss", "wdist"):
+        if history and key in history[-1]:
+            ax.plot(epochs, [h.get(key, np.nan) for h in history], label=key, marker="." if len(epochs) < 30 else None)
     ax.set_xlabel("epoch"); ax.set_ylabel("loss"); ax.set_title("training losses"); ax.legend()
     fig.tight_layout()
     return fig
@@ -272,13 +275,29 @@ def _history_metrics(history: list[dict]):
 
 
 def quality(model, table, target: str | None, seed: int):
-    """quality_report of the model against its training data (subsampled to REPORT_MAX_ROWS)."""
+    """quality_report of the model against its training data (subsampled to REPORT_MAX_ROWS); for a
+    time-series model the TimeGAN-protocol report of augment/ts_report.py (real/synthetic are then None)."""
+    if model.kind == "timeseries":
+        from augment.ts_report import timeseries_quality_report
+        return None, None, timeseries_quality_report(model, table, seed=seed)
     from augment.metrics import quality_report
     real = table[model.encoder.schema.names]
     if len(real) > REPORT_MAX_ROWS:
         real = real.sample(REPORT_MAX_ROWS, random_state=seed).reset_index(drop=True)
     synthetic = model.sample(len(real), seed=seed)
     return real, synthetic, quality_report(real, synthetic, target=target, seed=seed)
+
+
+def _plots(model, table, real, synthetic, seed: int) -> dict:
+    """name -> figure factory (figures are made one at a time and closed after logging)."""
+    plots = {"loss_curves": lambda: plot_losses(model.history)}
+    if model.kind == "timeseries":
+        from augment.ts_report import plot_series
+        plots["series"] = lambda: plot_series(model, table, seed=seed)
+    else:
+        plots.update(marginals=lambda: plot_marginals(real, synthetic),
+                     associations=lambda: plot_associations(real, synthetic))
+    return plots
 
 
 def log_training_run(model, table, args, gates: dict, info=None) -> dict:
@@ -301,16 +320,15 @@ def log_training_run(model, table, args, gates: dict, info=None) -> dict:
     for i in range(0, len(metrics), 1000):  # MLflow accepts at most 1000 metrics per batch
         client.log_batch(run.info.run_id, metrics=metrics[i:i + 1000])
     t0 = time.perf_counter()
-    real, synthetic, report = quality(model, table, args.target, args.seed)
+    real, synthetic, report = quality(model, table, getattr(args, "target", None), args.seed)
     if info:
-        info(f"quality report on {len(real):,} training rows: {time.perf_counter() - t0:.1f}s")
+        what = (f"{report.get('windows_real', 0):,} training windows" if real is None else f"{len(real):,} training rows")
+        info(f"quality report on {what}: {time.perf_counter() - t0:.1f}s")
     figs = gate_mod.figures(report)
     mlflow.log_metrics({**{k: float(v) for k, v in figs.items() if v is not None},
                         "train_seconds": float(model.training.get("seconds", 0.0))})
     mlflow.log_dict(report, "quality_report.json")
-    for name, make in (("loss_curves", lambda: plot_losses(model.history)),
-                       ("marginals", lambda: plot_marginals(real, synthetic)),
-                       ("associations", lambda: plot_associations(real, synthetic))):
+    for name, make in _plots(model, table, real, synthetic, args.seed).items():
         fig = make()
         mlflow.log_figure(fig, f"plots/{name}.png")
         plt.close(fig)
@@ -336,7 +354,8 @@ class TrainTracking:
         from . import gate as gate_mod
         self.args = args
         self.info = info_printer(args)
-        self.gates = gate_mod.parse_gates(getattr(args, "gate", None), args.target)
+        self.gates = gate_mod.parse_gates(getattr(args, "gate", None), getattr(args, "target", None),
+                                          kind=getattr(args, "kind", "tabular"))
         self.uri = resolve_uri(getattr(args, "tracking_uri", None))
         if getattr(args, "quiet", False):
             import logging

@@ -210,15 +210,11 @@ def new_model(args):
 
 
 def _new_timeseries_model(args):
-    from deploy.tracking import tracking_requested
     from trainers.timeseries_gan import TimeSeriesGAN, TimeSeriesGANConfig
     if _given(args, TABULAR_ONLY):
         raise ConfigError(f"{', '.join(_given(args, TABULAR_ONLY))} apply to tabular models only, not --kind timeseries")
     if args.seq_len is None:
         raise ConfigError("--kind timeseries needs --seq-len L (the window length the model learns)")
-    if tracking_requested(args):
-        raise ConfigError("MLflow tracking/registration of time-series fits is not supported yet: drop "
-                          "--register/--tracking-uri/--experiment (and unset MLFLOW_TRACKING_URI)")
     cfg = TimeSeriesGANConfig(seq_len=args.seq_len, id_col=args.id_col, time_col=args.time_col,
                               static_cols=tuple(args.static_col), epochs=args.epochs, seed=args.seed,
                               batch_size=args.batch_size or TimeSeriesGANConfig.batch_size).validate()

@@ -58,6 +58,14 @@ def test_register_then_load_champion_and_sample(at, small_csv, tmp_path, capsys)
     assert len(rows) == 300 and list(rows.columns) == columns
     rich = gen.predict(pd.DataFrame({"rows": [40], "seed": [1], "condition": ["sex=Female"], "missing": ["fill"]}))
     assert len(rich) == 40 and (rich["sex"].str.strip() == "Female").all() and not rich.isna().any().any()
+    holes = pd.read_csv(small_csv, na_values=[" ?"]).head(200)
+    assert holes.isna().any().any()
+    filled = gen.predict(holes, params={"draws": 2, "seed": 1})  # data in: the generator's imputer fills it
+    assert list(filled.columns) == ["draw", *columns] and len(filled) == 400 and not filled.isna().any().any()
+    observed = holes.notna()
+    for k in (0, 1):
+        draw = filled[filled["draw"] == k].drop(columns="draw").reset_index(drop=True)
+        assert ((draw == holes) | ~observed).all().all()  # observed cells untouched
 
     # the registered model is the trained one: same rows as the local model directory for the same seed
     for ref, name in ((at.model, "local.csv"), ("models:/adult@champion", "champion.csv"),
