@@ -88,23 +88,29 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
 
 @contextlib.contextmanager
 def using(uri: str):
-    """Point MLflow's fluent API at `uri` for the block, then restore the previous global setting
-    (mlflow.set_tracking_uri also writes $MLFLOW_TRACKING_URI, which must not leak to later commands)."""
+    """Point MLflow's fluent API at `uri` for the block, then restore the previous global setting:
+    mlflow.set_tracking_uri writes $MLFLOW_TRACKING_URI and mlflow.set_experiment writes a module global and
+    $MLFLOW_EXPERIMENT_ID; an experiment id of one store must not leak into a later command on another
+    (it fails there with "No Experiment with id=...")."""
     _bound_http_retries()
     check_reachable(uri)
     import mlflow
+    from mlflow.tracking import fluent
     from mlflow.tracking._tracking_service import utils
-    old_uri, old_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")}
+    old_uri, old_experiment = utils._tracking_uri, fluent._active_experiment_id
     mlflow.set_tracking_uri(uri)
     try:
         with mlflow_errors(uri):
             yield
     finally:
         mlflow.set_tracking_uri(old_uri)
-        if old_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old_env
+        fluent._active_experiment_id = old_experiment
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _short(msg: str) -> str:

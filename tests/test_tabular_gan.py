@@ -107,9 +107,11 @@ def test_training_by_sampling_oversamples_rare_categories(adult_small):
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_losses_push_in_the_right_direction(loss):
-    width = 2 if loss == "dual" else 1  # dual: one score column per discriminator
-    real, fake = torch.full((8, width), 2.0), torch.full((8, width), -2.0)
-    better_fake = torch.full((8, width), 1.0)
+    if loss == "dual":  # column 0: D1, high on real rows; column 1: D2, high on fakes
+        real, fake = torch.tensor([[2.0, -2.0]]).repeat(8, 1), torch.tensor([[-2.0, 2.0]]).repeat(8, 1)
+        better_fake = torch.tensor([[1.0, -1.0]]).repeat(8, 1)
+    else:
+        real, fake, better_fake = torch.full((8, 1), 2.0), torch.full((8, 1), -2.0), torch.full((8, 1), 1.0)
     assert generator_loss(loss, better_fake) < generator_loss(loss, fake)
     assert discriminator_loss(loss, real, fake) < discriminator_loss(loss, fake, real)
 

@@ -151,18 +151,29 @@ def _quiet_ray_data() -> None:
     logging.getLogger("ray.train").setLevel(logging.ERROR)
 
 
-def cpus_per_worker(total_workers: int) -> float:
-    """CPUs to ask per worker so that READ_CPUS stay free for Ray Data's readers. Fails fast when the
-    cluster cannot give every worker MIN_WORKER_CPUS: Ray would otherwise wait forever for resources."""
+def cpus_per_worker(total_workers: int, wait_s: float | None = None) -> float:
+    """CPUs to ask per worker so that READ_CPUS stay free for Ray Data's readers. Fails at once when the
+    cluster is too small for every worker to get MIN_WORKER_CPUS (Ray would otherwise wait forever for
+    resources); when it is big enough but busy (tasks of an earlier job still finishing, another fit), waits
+    up to `wait_s` ($GANSTREAM_RAY_WAIT_S, default 30) for CPUs to free, then fails with the same message."""
+    import time
+
     import ray
-    available = float(ray.available_resources().get("CPU", 0.0))
-    per = min(1.0, (available - READ_CPUS) / total_workers)
-    if per < MIN_WORKER_CPUS:
-        need = READ_CPUS + MIN_WORKER_CPUS * total_workers
-        raise DistributedFitError(f"{total_workers} worker(s) need at least {need:g} free CPUs on the Ray cluster "
-                                  f"({MIN_WORKER_CPUS:g} per worker + {READ_CPUS:g} for reading), but only "
-                                  f"{available:g} are free: lower --workers")
-    return round(per, 3)
+    need = READ_CPUS + MIN_WORKER_CPUS * total_workers
+    wait_s = float(os.environ.get("GANSTREAM_RAY_WAIT_S", "30")) if wait_s is None else wait_s
+    total = float(ray.cluster_resources().get("CPU", 0.0))
+    deadline = time.monotonic() + (wait_s if total >= need else 0.0)
+    while True:
+        available = float(ray.available_resources().get("CPU", 0.0))
+        per = min(1.0, (available - READ_CPUS) / total_workers)
+        if per >= MIN_WORKER_CPUS:
+            return round(per, 3)
+        if time.monotonic() >= deadline:
+            busy = f" ({total - available:g} of {total:g} busy)" if total >= need else f" (the cluster has {total:g})"
+            raise DistributedFitError(f"{total_workers} worker(s) need at least {need:g} free CPUs on the Ray cluster "
+                                      f"({MIN_WORKER_CPUS:g} per worker + {READ_CPUS:g} for reading), but only "
+                                      f"{available:g} are free{busy}: lower --workers")
+        time.sleep(0.5)
 
 
 # ------------------------------------------------------------------------------------- driver side
