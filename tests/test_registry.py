@@ -234,7 +234,10 @@ def test_server_dying_after_the_fit_fails_in_bounded_time(tmp_path, small_csv, m
     finally:
         killer.join(timeout=30)
         s.stop()
-    assert code == 2 and "ganstream train: error: MLflow at " + s.uri in err, err
+    # Which request meets the frozen server first is a race (the post-fit reachability probe, or a logging /
+    # registry call): both end in one line naming the server, which is what a user needs.
+    assert code == 2 and err.startswith("ganstream train: error: ") and s.uri in err, err
+    assert "unreachable (timed out)" in err or "MLflow at " + s.uri in err, err
     assert "stopped answering" in err and "nothing was registered" in err
     after_fit = t_fail - (out / "model.json").stat().st_mtime
     print(f"failed {after_fit:.1f}s after the model was written: {err.strip().splitlines()[-1]}")
@@ -301,7 +304,10 @@ def test_server_hanging_during_registration_fails_in_bounded_time(tmp_path, smal
     finally:
         freezer.join(timeout=30)
         _thaw_and_stop(s)
-    assert code == 2 and "ganstream train: error: MLflow at " + s.uri in err, err
+    # Which request meets the frozen server first is a race (the post-fit reachability probe, or a logging /
+    # registry call): both end in one line naming the server, which is what a user needs.
+    assert code == 2 and err.startswith("ganstream train: error: ") and s.uri in err, err
+    assert "unreachable (timed out)" in err or "MLflow at " + s.uri in err, err
     assert len(err.strip().splitlines()) == 1
     print(f"failed {t_fail - (out / 'model.json').stat().st_mtime:.1f}s after the fit: {err.strip()}")
     assert t_fail - (out / "model.json").stat().st_mtime < 60
