@@ -384,8 +384,7 @@ def _train_worker(config: dict) -> None:
     cfg = model.config
     sampler = model.sampler
     model.generator.train(); model.discriminator.train()
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay)
+    opt_g, opt_d = model.optimizers()
     aux = model._target_parts()
     optimizers = {"generator": opt_g, "discriminator": opt_d, **({"target": aux[1]} if aux else {})}
     if old is not None:
