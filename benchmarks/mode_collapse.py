@@ -53,6 +53,13 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=40, help="epochs per 2-D fit (default 40 = 800 steps at batch 500)")
     p.add_argument("--longtail-epochs", type=int, default=10, help="epochs per long-tail fit (default 10 = 400 steps)")
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--encodings", nargs="+", default=["mode"], choices=["quantile", "mode"],
+                   help="numeric encodings of the 2-D fits (TabularGAN numeric_encoding; default mode)")
+    p.add_argument("--mode-conditions", choices=["on", "off"], default="on",
+                   help="numeric encoding 'mode': training-by-sampling also conditions on the mode spans (default on, "
+                   "the model's default)")
+    p.add_argument("--longtail-eval-epochs", type=int, nargs="*", default=[],
+                   help="long tail: also score after these epochs (the same fit, sampled mid-training)")
     p.add_argument("--dual-alpha", type=float, default=None, help="loss 'dual': alpha (default: the model's)")
     p.add_argument("--dual-beta", type=float, default=None, help="loss 'dual': beta (default: the model's)")
     p.add_argument("--eval-samples", type=int, default=2500, help="samples scored per 2-D fit (PacGAN: 2500)")
@@ -132,24 +139,47 @@ def run_one(task: dict) -> dict:
     from trainers.tabular_gan import TabularGAN
     ds, loss, pac, seed = task["dataset"], task["loss"], task["pac"], task["seed"]
     real = long_tail(task["rows"], seed) if ds == "longtail" else mixture(ds, task["rows"], seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     dual = {k: task[k] for k in ("dual_alpha", "dual_beta") if task.get(k) is not None}
-    model = TabularGAN(epochs=task["epochs"], batch_size=task["batch_size"], loss=loss, pac=pac, seed=seed, **dual).fit(real)
-    fit_s = time.perf_counter() - t0
+    model = TabularGAN(epochs=task["epochs"], batch_size=task["batch_size"], loss=loss, pac=pac, seed=seed,
+                       numeric_encoding=task["encoding"], condition_on_modes=task["condition_on_modes"], **dual)
+    curve, eval_cpu = [], 0.0
+
+    def checkpoint(metrics: dict) -> None:
+        """Long tail: score the generator mid-fit (sampling uses its own seeded RNGs, so the fit's own
+        random stream is untouched; the generator is put back in training mode)."""
+        nonlocal eval_cpu
+        if ds == "longtail" and metrics["epoch"] in task["eval_epochs"] and metrics["epoch"] < task["epochs"]:
+            c = time.process_time()
+            figs = score_long_tail(real, model.sample(LONG_TAIL["oversample"] * len(real), seed=seed))
+            pinned = score_long_tail(real, model.sample(LONG_TAIL["oversample"] * len(real), seed=seed, pin_conditions=True))
+            figs.update({f"pinned_{k}": v for k, v in pinned.items()})
+            model.generator.train()
+            curve.append({"epoch": metrics["epoch"], "steps": metrics["epoch"] * (len(real) // task["batch_size"]), **figs})
+            eval_cpu += time.process_time() - c
+
+    model.fit(real, progress=checkpoint)
+    fit_s, fit_cpu_s = time.perf_counter() - t0, time.process_time() - c0 - eval_cpu
     if ds == "longtail":
         synthetic = model.sample(LONG_TAIL["oversample"] * len(real), seed=seed)
         figures = score_long_tail(real, synthetic)
+        pinned = score_long_tail(real, model.sample(LONG_TAIL["oversample"] * len(real), seed=seed, pin_conditions=True))
+        figures.update({f"pinned_{k}": v for k, v in pinned.items()})
+        curve.append({"epoch": task["epochs"], "steps": task["epochs"] * (len(real) // task["batch_size"]), **figures})
+        figures["curve"] = curve
         plot = {"real": real["category"].value_counts().to_numpy().tolist(),
                 "synthetic": synthetic["category"].value_counts().to_numpy().tolist()}
     else:
         synthetic = model.sample(task["eval_samples"], seed=seed)
         xy = synthetic[["x", "y"]].to_numpy()
         figures = score_modes(xy, ds)
+        pinned = score_modes(model.sample(task["eval_samples"], seed=seed, pin_conditions=True)[["x", "y"]].to_numpy(), ds)
+        figures.update({f"pinned_{k}": v for k, v in pinned.items()})
         plot = {"real": real.to_numpy()[:2500].tolist(), "synthetic": xy.tolist()}
     if loss == "dual":
         figures.update(dual_alpha=model.config.dual_alpha, dual_beta=model.config.dual_beta)
-    return {**{k: task[k] for k in ("dataset", "loss", "pac", "seed", "epochs")}, **figures,
-            "fit_s": fit_s, "plot": plot if seed == task["plot_seed"] else None}
+    return {**{k: task[k] for k in ("dataset", "loss", "pac", "seed", "epochs", "encoding", "condition_on_modes")},
+            **figures, "fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "plot": plot if seed == task["plot_seed"] else None}
 
 
 def tasks(args) -> list[dict]:
@@ -158,16 +188,18 @@ def tasks(args) -> list[dict]:
     out = []
     for ds in args.datasets:
         pacs = args.longtail_pacs if ds == "longtail" else args.pacs
-        for loss in args.losses:
-            for pac in pacs:
-                for seed in args.seeds:
-                    lt = ds == "longtail"
-                    out.append({"dataset": ds, "loss": loss, "pac": pac, "seed": seed,
-                                "rows": args.longtail_rows if lt else args.rows,
-                                "epochs": args.longtail_epochs if lt else args.epochs,
-                                "batch_size": args.batch_size, "eval_samples": args.eval_samples,
-                                "dual_alpha": args.dual_alpha, "dual_beta": args.dual_beta,
-                                "plot_seed": args.seeds[0]})
+        for loss, pac, encoding in [(l, p, e) for l in args.losses for p in pacs
+                                    for e in (["quantile"] if ds == "longtail" else args.encodings)]:
+            for seed in args.seeds:
+                lt = ds == "longtail"
+                out.append({"dataset": ds, "loss": loss, "pac": pac, "seed": seed, "encoding": encoding,
+                            "condition_on_modes": args.mode_conditions == "on" and encoding == "mode",
+                            "eval_epochs": args.longtail_eval_epochs,
+                            "rows": args.longtail_rows if lt else args.rows,
+                            "epochs": args.longtail_epochs if lt else args.epochs,
+                            "batch_size": args.batch_size, "eval_samples": args.eval_samples,
+                            "dual_alpha": args.dual_alpha, "dual_beta": args.dual_beta,
+                            "plot_seed": args.seeds[0]})
     default_pac = max(args.pacs)
     return sorted(out, key=lambda t: (0 if t["dataset"] != "longtail" and t["pac"] == default_pac
                                       else 1 if t["dataset"] == "longtail" else 2, t["seed"]))
@@ -178,15 +210,24 @@ def label(r: dict) -> str:
     return f"dual {r['dual_alpha']:g}/{r['dual_beta']:g}" if r["loss"] == "dual" else r["loss"]
 
 
+def encoding_label(r: dict) -> str:
+    """Fits from before the encoding option used the quantile encoder."""
+    enc = r.get("encoding", "quantile")
+    return enc + ("+cond" if r.get("condition_on_modes") else "") if r["dataset"] != "longtail" else "-"
+
+
 def summarize(results: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for r in results:
-        groups.setdefault((r["dataset"], label(r), r["pac"]), []).append(r)
+        groups.setdefault((r["dataset"], label(r), r["pac"], encoding_label(r), r["epochs"]), []).append(r)
     rows = []
-    for (ds, loss, pac), rs in groups.items():
+    for (ds, loss, pac, encoding, epochs), rs in groups.items():
         keys = (["frequent", "frequent_appearing", "frequent_within_2x", "worst_fold", "all_appearing"]
                 if ds == "longtail" else ["modes_captured", "hq_percent", "reverse_kl"])
-        row = {"dataset": ds, "loss": loss, "pac": pac, "seeds": len(rs), "fit_s_mean": float(np.mean([r["fit_s"] for r in rs]))}
+        row = {"dataset": ds, "loss": loss, "pac": pac, "encoding": encoding, "epochs": epochs, "seeds": len(rs),
+               "seed_list": [r["seed"] for r in rs], "fit_s_mean": float(np.mean([r["fit_s"] for r in rs])),
+               "fit_cpu_s_mean": (float(np.mean([r["fit_cpu_s"] for r in rs])) if all("fit_cpu_s" in r for r in rs)
+                                  else None)}
         for k in keys:
             v = np.array([np.nan if r[k] is None else r[k] for r in rs], dtype=float)
             row[k] = {"mean": float(np.nanmean(v)) if np.isfinite(v).any() else None,
@@ -205,18 +246,23 @@ def _ms(d: dict, digits: int = 2) -> str:
 def print_table(rows: list[dict]) -> None:
     two_d = [r for r in rows if r["dataset"] != "longtail"]
     if two_d:
-        print(f"{'data':<5} {'loss':<15} {'pac':>3}  {'modes captured':>16} {'min':>4}  {'% HQ':>13}  {'reverse KL':>13}  {'fit s':>6}")
+        print(f"{'data':<5} {'loss':<15} {'pac':>3} {'encoding':<11} {'ep':>3} {'seeds':>5}  {'modes captured':>16} {'min':>4}  "
+              f"{'% HQ':>13} {'min':>5}  {'reverse KL':>13} {'max':>6}  {'fit s':>6} {'cpu s':>6}")
         for r in two_d:
-            print(f"{r['dataset']:<5} {r['loss']:<15} {r['pac']:>3}  {_ms(r['modes_captured'], 1):>16} "
-                  f"{r['modes_captured']['min']:>4.0f}  {_ms(r['hq_percent'], 1):>13}  {_ms(r['reverse_kl'], 3):>13}  "
-                  f"{r['fit_s_mean']:>6.1f}")
+            cpu = "n/a" if r.get("fit_cpu_s_mean") is None else f"{r['fit_cpu_s_mean']:.1f}"
+            print(f"{r['dataset']:<5} {r['loss']:<15} {r['pac']:>3} {r.get('encoding', 'quantile'):<11} "
+                  f"{r.get('epochs', 0):>3} {r['seeds']:>5}  {_ms(r['modes_captured'], 1):>16} "
+                  f"{r['modes_captured']['min']:>4.0f}  {_ms(r['hq_percent'], 1):>13} {r['hq_percent']['min']:>5.1f}  "
+                  f"{_ms(r['reverse_kl'], 3):>13} {r['reverse_kl']['max']:>6.3f}  {r['fit_s_mean']:>6.1f} {cpu:>6}")
     lt = [r for r in rows if r["dataset"] == "longtail"]
     if lt:
-        print(f"\n{'long tail':<15} {'pac':>3}  {'>=10-row cats appearing':>24}  {'within 2x':>14}  {'worst fold':>12}  {'fit s':>6}")
+        print(f"\n{'long tail':<15} {'pac':>3} {'ep':>4} {'seeds':>5}  {'>=10-row cats appearing':>24}  {'within 2x':>14}  "
+              f"{'worst fold':>12}  {'fit s':>6} {'cpu s':>6}")
         for r in lt:
             n = r["frequent"]["mean"]
-            print(f"{r['loss']:<15} {r['pac']:>3}  {_ms(r['frequent_appearing'], 1):>18} /{n:>4.0f}  "
-                  f"{_ms(r['frequent_within_2x'], 1):>14}  {_ms(r['worst_fold'], 2):>12}  {r['fit_s_mean']:>6.1f}")
+            cpu = "n/a" if r.get("fit_cpu_s_mean") is None else f"{r['fit_cpu_s_mean']:.1f}"
+            print(f"{r['loss']:<15} {r['pac']:>3} {r.get('epochs', 0):>4} {r['seeds']:>5}  {_ms(r['frequent_appearing'], 1):>18} /{n:>4.0f}  "
+                  f"{_ms(r['frequent_within_2x'], 1):>14}  {_ms(r['worst_fold'], 2):>12}  {r['fit_s_mean']:>6.1f} {cpu:>6}")
 
 
 def plot(results: list[dict], out_dir: Path, docs_dir: Path, stem: str = "mode_collapse") -> list[str]:

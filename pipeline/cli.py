@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "dual: two discriminators penalising both KL and reverse KL, see docs/mode_collapse.md)")
     t.add_argument("--pac", type=_positive_int("--pac"), default=10, help="samples per discriminator input, PacGAN packing (default: 10)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument("--numeric-encoding", choices=["quantile", "mode"], default=None,
+                   help="tabular numeric columns: 'quantile' (per-column CDF to a normal) or 'mode' (Gaussian-mixture "
+                   "mode one-hot + offset, learns dependences between numeric modes; docs/mode_collapse.md) "
+                   "(default: the model's)")
     ts = t.add_argument_group("time series (--kind timeseries)")
     ts.add_argument("--seq-len", type=_positive_int("--seq-len"), metavar="L",
                     help="window length the model learns (required with --kind timeseries; series shorter than L are skipped)")
@@ -186,7 +190,8 @@ def _load_tabular(path: str, args=None):
 
 
 # Options that only the tabular GAN understands: given (not default) with --kind timeseries they are an error.
-TABULAR_ONLY = {"loss": "--loss", "pac": "--pac", "target": "--target", "imputer_epochs": "--imputer-epochs"}
+TABULAR_ONLY = {"loss": "--loss", "pac": "--pac", "target": "--target", "imputer_epochs": "--imputer-epochs",
+                "numeric_encoding": "--numeric-encoding"}
 TIMESERIES_ONLY = {"seq_len": "--seq-len", "id_col": "--id-col", "time_col": "--time-col", "static_col": "--static-col"}
 
 
@@ -205,7 +210,9 @@ def new_model(args):
         args.batch_size = 500
     from trainers.tabular_gan import TabularGAN, TabularGANConfig
     cfg = TabularGANConfig(epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, pac=args.pac,
-                           seed=args.seed, target=args.target, imputer_epochs=args.imputer_epochs or 0).validate()
+                           seed=args.seed, target=args.target, imputer_epochs=args.imputer_epochs or 0,
+                           **({"numeric_encoding": args.numeric_encoding}
+                              if getattr(args, "numeric_encoding", None) else {})).validate()
     return TabularGAN(cfg)
 
 

@@ -31,12 +31,13 @@ def real():
     return ring_table(4000, 0)
 
 
-@pytest.fixture(scope="module")
-def collapsed_model_dirs(tmp_path_factory, real):
+@pytest.fixture(scope="module", params=["quantile", "mode"])
+def collapsed_model_dirs(tmp_path_factory, real, request):
     """A briefly fitted model, and the same model with its generator's output layer pinned: every sample is
-    the same point (one ring mode) and the most common category, whatever the noise and condition."""
+    the same point (one ring mode) and the most common category, whatever the noise and condition (for
+    both numeric encodings: with "mode", the point's numeric modes are softmax spans pinned like categories)."""
     root = tmp_path_factory.mktemp("coverage")
-    model = TabularGAN(epochs=1, batch_size=200, pac=10, seed=0).fit(real)
+    model = TabularGAN(epochs=1, batch_size=200, pac=10, seed=0, numeric_encoding=request.param).fit(real)
     model.save(root / "fitted")
     enc = model.encoder
     mode = pd.DataFrame({"x": [RING[0, 0]], "y": [RING[0, 1]], "kind": ["k00"]})
@@ -48,6 +49,8 @@ def collapsed_model_dirs(tmp_path_factory, real):
         for s in enc.spans:
             if s.kind == "continuous":
                 head.bias[s.start] = target[s.start]
+            elif s.kind == "bounded":  # the generator's tanh output: pin its pre-activation
+                head.bias[s.start] = torch.atanh(target[s.start].clamp(-0.999, 0.999))
     model.save(root / "collapsed")
     return root / "fitted", root / "collapsed"
 
@@ -127,3 +130,36 @@ def test_evaluate_shows_coverage(real, collapsed_model_dirs, tmp_path, capsys):
     assert main(["--quiet", "evaluate", str(collapsed), "--real", str(data), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)["coverage"]["summary"]
     assert s["mode_coverage"] <= 0.25 and s["category_coverage"] < 0.1
+
+
+def test_train_with_mode_encoding_on_ray(real, tmp_path):
+    """`train --numeric-encoding mode` on the default (Ray) path: the mixture is fitted on the statistics
+    pass's bounded sample, the condition sampler gets the mode spans' frequencies, and the model samples."""
+    data = tmp_path / "ring.parquet"
+    real.to_parquet(data)
+    out = tmp_path / "model"
+    assert main(["--quiet", "train", str(data), "--kind", "tabular", "--numeric-encoding", "mode", "--epochs", "1",
+                 "--batch-size", "200", "--out", str(out)]) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["config"]["numeric_encoding"] == "mode" and meta["encoder"]["numeric"] == "mode"
+    np.testing.assert_allclose(meta["encoder"]["numeric_params"]["x"]["means"], [-2, -2 ** 0.5, 0, 2 ** 0.5, 2], atol=0.02)
+    model = TabularGAN.load(out)
+    assert [s.role for s in model.sampler.spans] == ["mode", "mode", "category"]
+    assert model.sampler.freq[0, :5] == pytest.approx([1 / 8, 1 / 4, 1 / 4, 1 / 4, 1 / 8], abs=0.03)
+    samples = model.sample(300, seed=0)
+    assert samples["x"].between(real["x"].min(), real["x"].max()).all() and samples["kind"].isin(real["kind"]).all()
+
+
+def test_pinned_conditions_give_the_conditioned_column_its_real_shares(real):
+    """With one categorical column every row's condition is drawn from the real shares; pinning writes it
+    into the output, so the shares match even for a barely trained generator (whose own draw does not)."""
+    table = real[["kind", "x"]]
+    model = TabularGAN(epochs=1, batch_size=200, seed=0, numeric_encoding="quantile").fit(table)
+    share = table["kind"].value_counts(normalize=True)
+    frequent = share.index[share * 20_000 >= 200]
+    pinned = model.sample(20_000, seed=4, pin_conditions=True)
+    fold = pinned["kind"].value_counts(normalize=True).reindex(frequent) / share[frequent]
+    assert fold.between(0.8, 1.25).all(), fold.describe()
+    pd.testing.assert_frame_equal(pinned, model.sample(20_000, seed=4, pin_conditions=True))
+    free = model.sample(20_000, seed=4)["kind"].value_counts(normalize=True).reindex(frequent, fill_value=0)
+    assert not (free / share[frequent]).between(0.8, 1.25).all()  # what pinning corrects after 20 steps

@@ -1,4 +1,7 @@
-"""Encoder round trip: any mixed table with holes in every column type decodes to itself."""
+"""Encoder round trip: any mixed table with holes in every column type decodes to itself (quantile, minmax
+and mode-specific numeric encodings); the mode encoding's mixture, JSON form and model plumbing."""
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -7,6 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trainers.encoding import TableEncoder
+from trainers.errors import ConfigError
+from trainers.mode_encoding import _squash, _unsquash
 from trainers.errors import DataError
 from trainers.schema import infer_schema
 
@@ -48,11 +53,82 @@ def assert_same_table(a: pd.DataFrame, b: pd.DataFrame, float_cols=("f",)):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_tables())
 def test_round_trip_with_missing_values_in_every_column_type(df):
-    for numeric in ("quantile", "minmax"):
-        enc = TableEncoder(numeric, "indicator", small_integers=(numeric == "quantile")).fit(df)
+    for numeric in ("quantile", "minmax", "mode"):
+        enc = TableEncoder(numeric, "indicator", small_integers=(numeric != "minmax")).fit(df)
         X = enc.transform(df)
         assert X.shape == (len(df), enc.output_dim) and np.isfinite(X).all()
         assert_same_table(df, enc.inverse_transform(X, missing="keep"))
+
+
+def ring(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    theta = np.pi / 4 * rng.integers(0, 8, n)
+    noise = 0.02 * rng.standard_normal((n, 2))
+    return pd.DataFrame({"x": 2 * np.cos(theta) + noise[:, 0], "y": 2 * np.sin(theta) + noise[:, 1]})
+
+
+def test_mode_encoding_finds_the_ring_modes_and_lays_out_one_hot_modes():
+    """The ring's x (and y) marginal has 5 modes at 0, +-sqrt(2), +-2: the mixture finds exactly those, and
+    each numeric column becomes a bounded offset plus a softmax span over its modes."""
+    df = ring(4000)
+    enc = TableEncoder("mode").fit(df)
+    for col in ("x", "y"):
+        p = enc.numeric_params[col]
+        np.testing.assert_allclose(p["means"], [-2, -np.sqrt(2), 0, np.sqrt(2), 2], atol=0.01)
+        assert max(p["stds"]) < 0.03
+        value, mode = enc.column_spans(col)
+        assert (value.kind, value.width, mode.role, mode.kind, mode.width) == ("bounded", 1, "mode", "softmax", 5)
+    X = enc.transform(df, rng=np.random.default_rng(1))
+    x_mode = X[:, 1:6].argmax(axis=1)
+    y_mode = X[:, 7:12].argmax(axis=1)
+    assert len(set(zip(x_mode, y_mode))) == 8  # the 8 ring modes are 8 of the 25 mode pairs
+    assert np.abs(X[:, [0, 6]]).max() < 1
+    np.testing.assert_allclose(enc.inverse_transform(X).to_numpy(), df.to_numpy(), atol=1e-5)
+
+
+def test_mode_encoder_is_seeded_json_serialisable_and_keeps_tails(adult_small):
+    a = TableEncoder("mode", small_integers=True, seed=3).fit(adult_small)
+    b = TableEncoder("mode", small_integers=True, seed=3).fit(adult_small)
+    assert a.numeric_params == b.numeric_params
+    back = TableEncoder.from_json(json.loads(json.dumps(a.to_json())))
+    assert back.spans == a.spans
+    X = a.transform(adult_small, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(X, back.transform(adult_small, rng=np.random.default_rng(0)))
+    # every value (fnlwgt's far tail included) decodes to itself, with its int64 dtype and its holes
+    pd.testing.assert_frame_equal(back.inverse_transform(X), adult_small)
+    d = np.linspace(-50, 50, 1001)
+    np.testing.assert_allclose(_unsquash(_squash(d)), d, rtol=1e-9, atol=1e-12)
+    assert np.abs(_squash(d)).max() < 1 and (np.diff(_squash(d)) > 0).all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(mixed_tables())
+def test_nan_mode_with_mode_encoding_marks_the_missing_cells(df):
+    enc = TableEncoder("mode", "nan").fit(df)
+    X = enc.transform(df)
+    for name in ("f", "i"):
+        spans = enc.column_spans(name)
+        block = X[:, spans[0].start:spans[-1].stop]
+        assert (np.isnan(block).all(axis=1) == df[name].isna().to_numpy()).all()
+        assert not np.isnan(block[df[name].notna().to_numpy()]).any()
+
+
+def test_mode_encoding_in_the_gan_conditions_on_modes_but_never_offers_them_as_conditions(adult_small):
+    from trainers.tabular_gan import TabularGAN
+    model = TabularGAN(epochs=1, batch_size=200, seed=0, numeric_encoding="mode", fill_missing="hotdeck")
+    model.fit(adult_small)
+    roles = {s.role for s in model.sampler.spans}
+    assert roles == {"category", "mode"}  # adult_small's holes are in categorical columns (an extra category)
+    assert "mode" not in {s.role for s in TabularGAN(epochs=1, batch_size=200, numeric_encoding="mode",
+                                                      condition_on_modes=False).fit(adult_small).sampler.spans}
+    out = model.sample(500, seed=1)
+    assert list(out.dtypes) == list(adult_small.dtypes)
+    for col in ("age", "hours-per-week"):  # decoded inside the observed range, whole numbers
+        assert out[col].between(adult_small[col].min(), adult_small[col].max()).all()
+    with pytest.raises(ConfigError, match="conditions need a categorical"):
+        model.sample(10, condition={"age": 30})
+    with pytest.raises(ConfigError, match="numeric_encoding"):
+        TabularGAN(numeric_encoding="cdf").config.validate()
 
 
 @settings(max_examples=30, deadline=None)

@@ -82,6 +82,21 @@ class ConditionSampler:
             return np.zeros((n, 0), dtype=np.float32)
         return self.one_hot(self._draw(self.freq, n, rng)[1])
 
+    def pin(self, encoded: np.ndarray, cond: np.ndarray) -> np.ndarray:
+        """Write each row's condition into its span of a discretized generator output, in place: the drawn
+        category replaces whatever the generator emitted there. Sampling with conditions drawn by true
+        frequency then gets each conditioned column's marginal exactly, however well the generator learned
+        to honour the condition (one assignment per span: loops over columns, never rows)."""
+        if not self.spans:
+            return encoded
+        g = cond.argmax(axis=1)
+        span = np.searchsorted(self.offsets, g, side="right") - 1
+        for j, s in enumerate(self.spans):
+            rows = np.flatnonzero(span == j)
+            encoded[rows, s.start:s.stop] = 0.0
+            encoded[rows, s.start + g[rows] - self.offsets[j]] = 1.0
+        return encoded
+
     def fixed(self, span_index: int, category: int, n: int) -> np.ndarray:
         return self.one_hot(np.full(n, self.offsets[span_index] + category, dtype=np.int64))
 

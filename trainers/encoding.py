@@ -5,7 +5,11 @@ marginal becomes N(0, 1), which is what a generator fed Gaussian noise learns mo
 (the stored quantile function) can only produce values inside the observed range. Point masses (e.g. the
 92% zeros of capital-gain) are spread over their CDF interval (randomized probability integral transform),
 and the inverse maps that whole interval back to the exact value. "minmax" mode scales to [0, 1] instead:
-the imputer uses it because GAIN's RMSE is defined on min-max scaled data.
+the imputer uses it because GAIN's RMSE is defined on min-max scaled data. "mode" mode is mode-specific
+normalisation (trainers/mode_encoding.py): a Gaussian mixture per column, a value becomes its mode (a
+one-hot span, role "mode") plus a bounded offset inside that mode (kind "bounded": a tanh output) — the
+quantile transform keeps every marginal but hides which mode a value is in, so dependences between the
+modes of different columns (the 8-Gaussian ring) are hard to learn through it.
 
 Categoricals and booleans are one-hot. Missing values either get an indicator ("indicator" mode: an extra
 one-hot category for discrete columns, an [observed, missing] pair for numeric ones) or become NaN holes
@@ -25,18 +29,21 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from .errors import DataError
+from .mode_encoding import decode_modes, encode_modes, fit_modes, heaviest_mode, mode_count
 from .schema import ColumnSpec, TableSchema, check_compatible, infer_schema
 
 MAX_QUANTILES = 1000
+NUMERIC_ENCODINGS = ("quantile", "minmax", "mode")
 
 
 @dataclass(frozen=True)
 class Span:
-    """A block of encoded dimensions: `continuous` (one value) or `softmax` (one-hot group)."""
+    """A block of encoded dimensions: `continuous` (one unbounded value), `bounded` (one value in (-1, 1):
+    a mode's offset) or `softmax` (one-hot group: categories, missing indicator, or a numeric mode)."""
 
     column: str
-    role: str  # "value" | "category" | "missing"
-    kind: str  # "continuous" | "softmax"
+    role: str  # "value" | "category" | "missing" | "mode"
+    kind: str  # "continuous" | "bounded" | "softmax"
     start: int
     width: int
 
@@ -48,14 +55,16 @@ class Span:
 class TableEncoder:
     """fit(df) learns per-column transforms; transform/inverse_transform map between table and matrix."""
 
-    def __init__(self, numeric: str = "quantile", missing: str = "indicator", small_integers: bool = False):
-        if numeric not in ("quantile", "minmax"):
-            raise ValueError(f"numeric must be 'quantile' or 'minmax', not {numeric!r}")
+    def __init__(self, numeric: str = "quantile", missing: str = "indicator", small_integers: bool = False,
+                 seed: int = 0):
+        if numeric not in NUMERIC_ENCODINGS:
+            raise ValueError(f"numeric must be one of {', '.join(NUMERIC_ENCODINGS)}, not {numeric!r}")
         if missing not in ("indicator", "nan"):
             raise ValueError(f"missing must be 'indicator' or 'nan', not {missing!r}")
         self.numeric = numeric
         self.missing = missing
         self.small_integers = small_integers
+        self.seed = seed  # numeric="mode": the mixture fit's sample and initialisation
         self.schema: TableSchema | None = None
         self.numeric_params: dict[str, dict] = {}
         self.spans: list[Span] = []
@@ -78,6 +87,13 @@ class TableEncoder:
     def _fit_numeric(self, spec: ColumnSpec, values: np.ndarray) -> dict:
         if self.numeric == "minmax":
             return {"min": float(values.min()), "max": float(values.max())}
+        if self.numeric == "mode":
+            params = fit_modes(values, seed=self.seed)
+            if spec.kind == "integer":
+                support = np.unique(values)
+                if support.size <= MAX_QUANTILES:
+                    params["support"] = [float(v) for v in support]
+            return params
         n_q = int(min(MAX_QUANTILES, max(2, values.size)))
         params = {"quantiles": [float(q) for q in np.quantile(values, np.linspace(0.0, 1.0, n_q))]}
         if spec.kind == "integer":
@@ -94,6 +110,14 @@ class TableEncoder:
                 width = len(spec.categories) + (1 if with_indicator else 0)
                 spans.append(Span(spec.name, "category", "softmax", pos, width))
                 pos += width
+            elif self.numeric == "mode":
+                k = mode_count(self.numeric_params[spec.name])
+                spans.append(Span(spec.name, "value", "bounded", pos, 1))
+                spans.append(Span(spec.name, "mode", "softmax", pos + 1, k))
+                pos += 1 + k
+                if with_indicator:
+                    spans.append(Span(spec.name, "missing", "softmax", pos, 2))
+                    pos += 2
             else:
                 spans.append(Span(spec.name, "value", "continuous", pos, 1))
                 pos += 1
@@ -123,7 +147,11 @@ class TableEncoder:
             spec = self.schema[span.column]
             col = df[spec.name]
             miss = (missing_mask[spec.name] if missing_mask is not None else col.isna()).to_numpy(dtype=bool)
-            if span.role == "value":
+            if span.role == "mode":
+                continue  # written together with its column's value span
+            if span.role == "value" and self.numeric == "mode":
+                self._encode_modes(spec, col, miss, out, rng)
+            elif span.role == "value":
                 values = col.to_numpy(dtype=np.float64, na_value=np.nan)
                 enc = self._encode_numeric(spec, values, rng)
                 if self.missing == "nan":
@@ -156,6 +184,22 @@ class TableEncoder:
             examples = pd.unique(col[unknown].astype(str))[:3]
             raise DataError(f"column '{spec.name}' has value(s) the model never saw: {', '.join(map(repr, examples))}")
         return codes
+
+    def _encode_modes(self, spec: ColumnSpec, col: pd.Series, miss: np.ndarray, out: np.ndarray,
+                      rng: np.random.Generator) -> None:
+        """Offset into the value span, one-hot into the mode span. A missing cell gets offset 0 and the
+        heaviest mode (indicator mode: a valid one-hot the indicator overrides) or NaN everywhere ("nan")."""
+        p = self.numeric_params[spec.name]
+        spans = {s.role: s for s in self.column_spans(spec.name)}
+        value, mode_span = spans["value"], spans["mode"]
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        hole = np.isnan(values)
+        offset, mode = encode_modes(p, np.where(hole, p["means"][heaviest_mode(p)], values), rng)
+        offset[hole], mode[hole] = 0.0, heaviest_mode(p)
+        out[:, value.start] = offset
+        out[np.arange(len(values)), mode_span.start + mode] = 1.0
+        if self.missing == "nan":
+            out[miss | hole, value.start:mode_span.stop] = np.nan
 
     def _encode_numeric(self, spec: ColumnSpec, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         p = self.numeric_params[spec.name]
@@ -196,6 +240,14 @@ class TableEncoder:
                     miss = block.argmax(axis=1) == k
                 codes = block[:, :k].argmax(axis=1)
                 values = pd.Series(np.asarray(spec.categories, dtype=object)[codes], dtype=object)
+            elif self.numeric == "mode":
+                s, m = spans["value"], spans["mode"]
+                x = decode_modes(self.numeric_params[spec.name], data[:, s.start].astype(np.float64),
+                                 data[:, m.start:m.stop].argmax(axis=1))
+                values = pd.Series(self._round(spec, x))
+                if "missing" in spans:
+                    mm = spans["missing"]
+                    miss = data[:, mm.start:mm.stop].argmax(axis=1) == 1
             else:
                 s = spans["value"]
                 values = pd.Series(self._decode_numeric(spec, data[:, s.start].astype(np.float64)))
@@ -220,6 +272,13 @@ class TableEncoder:
             x = np.round(x)
         return x
 
+    def _round(self, spec: ColumnSpec, x: np.ndarray) -> np.ndarray:
+        """Integer columns decode to a value that occurred (when few distinct ones did) or to a whole number."""
+        p = self.numeric_params[spec.name]
+        if "support" in p:
+            return _nearest(np.asarray(p["support"]), x)
+        return np.round(x) if spec.kind == "integer" else x
+
     # --------------------------------------------------------- persistence
     def _require_fit(self):
         if self.schema is None:
@@ -228,12 +287,13 @@ class TableEncoder:
     def to_json(self) -> dict:
         self._require_fit()
         return {"numeric": self.numeric, "missing": self.missing, "small_integers": self.small_integers,
-                "schema": self.schema.to_json(),
+                "seed": self.seed, "schema": self.schema.to_json(),
                 "numeric_params": self.numeric_params}
 
     @classmethod
     def from_json(cls, d: dict) -> "TableEncoder":
-        enc = cls(numeric=d["numeric"], missing=d["missing"], small_integers=d.get("small_integers", False))
+        enc = cls(numeric=d["numeric"], missing=d["missing"], small_integers=d.get("small_integers", False),
+                  seed=d.get("seed", 0))
         enc.schema = TableSchema.from_json(d["schema"])
         enc.numeric_params = d["numeric_params"]
         enc.spans = enc._layout()

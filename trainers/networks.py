@@ -109,25 +109,32 @@ class TargetClassifier(nn.Module):
 
 
 def activate(raw: torch.Tensor, spans: list[Span], tau: float = 0.2) -> torch.Tensor:
-    """Training-time output: continuous dims pass through, softmax spans become Gumbel-softmax samples
-    (differentiable, nearly one-hot) so the discriminator cannot tell fakes by their softness."""
+    """Training-time output: continuous dims pass through, bounded dims (a numeric mode's offset) go through
+    tanh, softmax spans become Gumbel-softmax samples (differentiable, nearly one-hot) so the discriminator
+    cannot tell fakes by their softness."""
     parts = []
     for s in spans:
         block = raw[:, s.start:s.stop]
-        parts.append(block if s.kind == "continuous" else F.gumbel_softmax(block, tau=tau))
+        if s.kind == "softmax":
+            block = F.gumbel_softmax(block, tau=tau)
+        elif s.kind == "bounded":
+            block = torch.tanh(block)
+        parts.append(block)
     return torch.cat(parts, dim=1)
 
 
 def discretize(raw: torch.Tensor, spans: list[Span], generator: torch.Generator) -> torch.Tensor:
     """Sampling-time output: each softmax span becomes an exact one-hot categorical draw (Gumbel-max with a
     seeded generator, so sampling is reproducible); continuous dims pass through. One noise draw for the
-    whole matrix, then one argmax per span (a loop over columns, never rows)."""
+    whole matrix, then one argmax per span (a loop over columns, never rows); bounded dims get their tanh."""
     u = torch.rand(raw.shape, generator=generator).clamp_(1e-10, 1.0)
     noisy = raw - torch.log(-torch.log(u))
     out = raw.clone()
     rows = torch.arange(raw.shape[0])
     for s in spans:
-        if s.kind == "softmax":
+        if s.kind == "bounded":
+            out[:, s.start:s.stop] = torch.tanh(raw[:, s.start:s.stop])
+        elif s.kind == "softmax":
             idx = noisy[:, s.start:s.stop].argmax(dim=1)
             out[:, s.start:s.stop] = 0.0
             out[rows, s.start + idx] = 1.0

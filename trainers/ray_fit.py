@@ -94,19 +94,24 @@ class BatchConditionSampler(ConditionSampler):
             self.log_freq = logf / logf.sum(axis=1, keepdims=True)
 
 
-def global_sampler(encoder: TableEncoder, rows: int) -> ConditionSampler:
-    """Exact category frequencies of every softmax span, from the schema's merged counts."""
-    probs = []
-    for span in encoder.spans:
+def global_sampler(encoder: TableEncoder, rows: int, spans=None) -> ConditionSampler:
+    """Exact category frequencies of every softmax span of `spans` (default: all of the encoder's), from the
+    schema's merged counts; a numeric mode span's from its mixture weights (holes encode as the heaviest mode)."""
+    probs, spans = [], encoder.spans if spans is None else spans
+    for span in spans:
         if span.kind != "softmax":
             continue
         spec = encoder.schema[span.column]
-        if span.role == "missing":
+        if span.role == "mode":
+            w = np.asarray(encoder.numeric_params[span.column]["weights"]) * (1.0 - spec.missing_rate)
+            w[int(np.argmax(w))] += spec.missing_rate
+            probs.append(w)
+        elif span.role == "missing":
             probs.append(np.array([1.0 - spec.missing_rate, spec.missing_rate]))
         else:
             p = np.asarray(spec.frequencies, dtype=np.float64) * (1.0 - spec.missing_rate)
             probs.append(np.append(p, spec.missing_rate) if span.width > len(p) else p)
-    sampler = ConditionSampler(encoder.spans, probs)
+    sampler = ConditionSampler(spans, probs)
     _exact_log_frequencies(sampler, rows)
     return sampler
 
@@ -190,8 +195,8 @@ def prepare_model(model: TabularGAN, src: PartitionedSource, ds, missing_tokens,
                         f"{cfg.batch_size} rows each: lower --batch-size or --workers")
     rng = seed_everything(cfg.seed)
     model._fill_holes(stats.sample, schema, rng, progress)  # fits model.imputer on the sample
-    model.encoder = TableEncoder("quantile", "indicator", small_integers=True).fit(stats.sample, schema)
-    model.sampler = global_sampler(model.encoder, stats.rows)
+    model.encoder = model.new_encoder().fit(stats.sample, schema)  # numeric modes: mixture fit on the same sample
+    model.sampler = global_sampler(model.encoder, stats.rows, model.condition_spans())
     return stats.sample
 
 
@@ -464,7 +469,7 @@ def _rebuild(config: dict) -> TabularGAN:
 
     model = TabularGAN(TabularGANConfig.from_json(config["config"]))
     model.encoder = TableEncoder.from_json(config["encoder"])
-    model.sampler = ConditionSampler(model.encoder.spans, [np.asarray(p) for p in config["probs"]])
+    model.sampler = ConditionSampler(model.condition_spans(), [np.asarray(p) for p in config["probs"]])
     _exact_log_frequencies(model.sampler, config["rows"])
     if config["imputer"] is not None:
         model.imputer = TabularImputer.from_state(*config["imputer"])

@@ -61,6 +61,8 @@ class TabularGANConfig:
     target: str | None = None  # a column to keep predictable: adds the auxiliary-classifier loss
     target_weight: float = 1.0
     imputer_epochs: int = field(default=0)  # 0: FILL_IMPUTER_STEPS steps
+    numeric_encoding: str = "quantile"  # "quantile" (per-column CDF -> N(0,1)) or "mode" (mixture mode one-hot + offset)
+    condition_on_modes: bool = True  # numeric="mode": training-by-sampling also conditions on numeric modes (ring: 96% vs 37% HQ)
 
     def validate(self) -> "TabularGANConfig":
         if self.loss not in LOSSES:
@@ -75,6 +77,8 @@ class TabularGANConfig:
             raise ConfigError(f"dual_alpha and dual_beta must be > 0 (got {self.dual_alpha}, {self.dual_beta})")
         if self.generator_block not in ("concat", "add"):
             raise ConfigError(f"generator_block must be 'concat' or 'add' (got {self.generator_block!r})")
+        if self.numeric_encoding not in ("quantile", "mode"):
+            raise ConfigError(f"numeric_encoding must be 'quantile' or 'mode' (got {self.numeric_encoding!r})")
         if self.fill_missing not in ("imputer", "hotdeck"):
             raise ConfigError(f"fill_missing must be 'imputer' or 'hotdeck' (got {self.fill_missing!r})")
         return self
@@ -115,14 +119,22 @@ class TabularGAN(GenerativeModel):
         if len(table) < cfg.batch_size:
             raise DataError(f"table has {len(table)} rows, fewer than --batch-size {cfg.batch_size}: lower the batch size")
         completed = self._fill_holes(table, schema, rng, progress)
-        self.encoder = TableEncoder("quantile", "indicator", small_integers=True).fit(table, schema)
+        self.encoder = self.new_encoder().fit(table, schema)
         X = self.encoder.transform(completed, missing_mask=table.isna(), rng=rng)
-        self.sampler = ConditionSampler.from_data(X, self.encoder.spans)
+        self.sampler = ConditionSampler.from_data(X, self.condition_spans())
         self._build_networks()
         self._train(torch.from_numpy(X), rng, progress)
         self.training = {"rows": len(table), "columns": table.shape[1], "seconds": time.perf_counter() - t0,
                          "epochs": cfg.epochs, "final": self.history[-1] if self.history else {}}
         return self
+
+    def new_encoder(self) -> TableEncoder:
+        return TableEncoder(self.config.numeric_encoding, "indicator", small_integers=True, seed=self.config.seed)
+
+    def condition_spans(self) -> list:
+        """Spans the condition vector is built from: categories and missing indicators; a numeric column's
+        mode span only with condition_on_modes (a mode is never a user-facing `--condition` value)."""
+        return [s for s in self.encoder.spans if s.role != "mode" or self.config.condition_on_modes]
 
     def _fill_holes(self, table: pd.DataFrame, schema, rng: np.random.Generator,
                     progress: ProgressFn | None = None) -> pd.DataFrame:
@@ -246,10 +258,11 @@ class TabularGAN(GenerativeModel):
 
     # ------------------------------------------------------------- sample
     def sample(self, n: int, seed: int = 0, condition: dict | None = None, missing: str = "keep",
-               chunk_size: int = 8192) -> pd.DataFrame:
+               chunk_size: int = 8192, pin_conditions: bool = False) -> pd.DataFrame:
         """`n` synthetic rows. condition={column: value} makes every row carry that value (the generator is
         conditioned on it, and the column is then set exactly — no rejection loop). missing='keep' gives
-        realistic holes, 'fill' complete rows."""
+        realistic holes, 'fill' complete rows. pin_conditions: unconditional rows keep the category their
+        (true-frequency) condition drew in the conditioned column, instead of the generator's own draw."""
         self._require_fitted()
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise ConfigError(f"number of rows must be a positive integer (got {n!r})")
@@ -266,7 +279,8 @@ class TabularGAN(GenerativeModel):
                 cond = self.sampler.fixed(fixed[0], fixed[1], m) if fixed else self.sampler.sample_original(m, rng)
                 z = torch.randn(m, self.config.noise_dim, generator=gen)
                 raw = self.generator(z, torch.from_numpy(cond))
-                parts.append(discretize(raw, self.encoder.spans, gen).numpy())
+                block = discretize(raw, self.encoder.spans, gen).numpy()
+                parts.append(self.sampler.pin(block, cond) if pin_conditions and not fixed else block)
         out = self.encoder.inverse_transform(np.concatenate(parts), missing=missing)
         if fixed:
             spec = self.encoder.schema[fixed[2]]
@@ -324,7 +338,7 @@ class TabularGAN(GenerativeModel):
         try:
             self = cls(TabularGANConfig.from_json(meta["config"]))
             self.encoder = TableEncoder.from_json(meta["encoder"])
-            self.sampler = ConditionSampler(self.encoder.spans, [np.asarray(p) for p in meta["condition_probs"]])
+            self.sampler = ConditionSampler(self.condition_spans(), [np.asarray(p) for p in meta["condition_probs"]])
             self._build_networks()
             self.generator.load_state_dict(load_network(path, "generator"))
             self.discriminator.load_state_dict(load_network(path, "discriminator"))
