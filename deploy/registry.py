@@ -87,6 +87,25 @@ def register(model_info, name: str, alias: str | None, tags: dict[str, str], inf
     return version
 
 
+def partition_model_name(name: str, value: str) -> str:
+    """The registered model of one partition of `train --per-partition COL --register NAME`: NAME-VALUE, with
+    every run of characters other than letters, digits, '_', '.' and '-' in VALUE replaced by '_'."""
+    import re
+    return f"{name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', value) or '_'}"
+
+
+def partition_model_names(name: str, values: list[str]) -> dict[str, str]:
+    """value -> registered model name; two values that would share a name are refused (ConfigError)."""
+    from trainers.errors import ConfigError
+    names = {v: partition_model_name(name, v) for v in values}
+    seen: dict[str, str] = {}
+    for v, n in names.items():
+        if n in seen:
+            raise ConfigError(f"partition values {seen[n]!r} and {v!r} would both be registered as '{n}'")
+        seen[n] = v
+    return names
+
+
 # ------------------------------------------------------------------------------------------ reading
 def _client(uri: str):
     from mlflow import MlflowClient

@@ -372,31 +372,69 @@ class TrainTracking:
             mlflow.set_experiment(self.experiment)
 
     def finish(self, model, table, model_dir) -> int:
-        import mlflow
-
         from . import gate as gate_mod
+        if getattr(model, "kind", None) == "partitioned":
+            return self.finish_partitions(model, model_dir)
         args, t0 = self.args, time.perf_counter()
-        registered = None
-        with using(self.uri):
-            mlflow.set_experiment(self.experiment)
-            with mlflow.start_run(run_name=f"train-{Path(str(args.data)).stem}") as run:
-                out = log_training_run(model, table, args, self.gates, info=self.info)
-                result = out["gate"]
-                self.info(f"tracking: run {run.info.run_id} in experiment '{self.experiment}' at {self.uri}")
-                self.info(f"gate {'passed' if result.passed else 'FAILED'}: {result.summary()}")
-                if args.register and result.passed:
-                    from . import registry
-                    t1 = time.perf_counter()
-                    info = registry.log_generator(model_dir)
-                    tags = {**out["lineage"], "gate": "passed", "gate.summary": result.summary()[:5000],
-                            "run_id": run.info.run_id,
-                            **{f"gate.{k}": f"{v:.6g}" for k, v in out["figures"].items() if v is not None}}
-                    registered = registry.register(info, args.register, args.promote, tags, info=self.info)
-                    mlflow.set_tag("registered_version", f"{args.register}/{registered}")
-                    self.info(f"registering + verifying took {time.perf_counter() - t1:.1f}s")
+        result, run_id, _ = self._track_one(model, table, model_dir, args.register, f"train-{Path(str(args.data)).stem}")
         self.info(f"tracking added {time.perf_counter() - t0:.1f}s")
         if args.register and not result.passed:
             raise gate_mod.GateFailed(f"quality gate failed, '{args.register}' not registered, alias "
                                       f"'{args.promote}' unchanged: {'; '.join(result.failures)} "
-                                      f"(run {run.info.run_id}; relax with --gate KEY<=VALUE or KEY=off)")
+                                      f"(run {run_id}; relax with --gate KEY<=VALUE or KEY=off)")
         return 0
+
+    def finish_partitions(self, models, model_dir) -> int:
+        """--per-partition: one run per partition value, each gated and (with --register NAME) registered as
+        its own model NAME-VALUE (deploy/registry.py) exactly as a single fit is. A partition that fails the
+        gate gets no version; the others are still registered; then exit 3 naming the failed partitions."""
+        from . import gate as gate_mod
+        from .registry import partition_model_names
+        args, t0, col = self.args, time.perf_counter(), models.column
+        names = partition_model_names(args.register, list(models.models)) if args.register else {}
+        failed, registered = [], []
+        for value in sorted(models.models):
+            m = models.models[value]
+            result, run_id, version = self._track_one(
+                m, getattr(m, "stats_sample", None), Path(model_dir) / f"{col}={value}", names.get(value),
+                f"train-{Path(str(args.data)).stem}-{col}={value}", {"partition.column": col, "partition.value": value})
+            if version:
+                registered.append(f"{col}={value} -> {names[value]} version {version}")
+            elif not result.passed:
+                failed.append(f"{col}={value} ({'; '.join(result.failures)}; run {run_id})")
+        self.info(f"tracking added {time.perf_counter() - t0:.1f}s")
+        if args.register and failed:
+            raise gate_mod.GateFailed(f"quality gate failed for {len(failed)} of {len(models.models)} partitions, "
+                                      f"not registered, their alias '{args.promote}' unchanged: {', '.join(failed)}; "
+                                      f"registered: {', '.join(registered) or 'none'} "
+                                      f"(relax with --gate KEY<=VALUE or KEY=off)")
+        return 0
+
+    def _track_one(self, model, table, model_dir, register_name: str | None, run_name: str, tags=None):
+        """One MLflow run: log the fit, gate it, and register it as `register_name` when it passes.
+        Returns (gate result, run id, registered version or None)."""
+        import mlflow
+
+        args = self.args
+        registered = None
+        with using(self.uri):
+            mlflow.set_experiment(self.experiment)
+            with mlflow.start_run(run_name=run_name) as run:
+                if tags:
+                    mlflow.set_tags(tags)
+                out = log_training_run(model, table, args, self.gates, info=self.info)
+                result = out["gate"]
+                what = f" ({', '.join(f'{k}={v}' for k, v in tags.items())})" if tags else ""
+                self.info(f"tracking: run {run.info.run_id}{what} in experiment '{self.experiment}' at {self.uri}")
+                self.info(f"gate {'passed' if result.passed else 'FAILED'}: {result.summary()}")
+                if register_name and result.passed:
+                    from . import registry
+                    t1 = time.perf_counter()
+                    info = registry.log_generator(model_dir)
+                    version_tags = {**out["lineage"], **(tags or {}), "gate": "passed",
+                                    "gate.summary": result.summary()[:5000], "run_id": run.info.run_id,
+                                    **{f"gate.{k}": f"{v:.6g}" for k, v in out["figures"].items() if v is not None}}
+                    registered = registry.register(info, register_name, args.promote, version_tags, info=self.info)
+                    mlflow.set_tag("registered_version", f"{register_name}/{registered}")
+                    self.info(f"registering + verifying took {time.perf_counter() - t1:.1f}s")
+        return result, run.info.run_id, registered

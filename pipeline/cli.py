@@ -259,6 +259,9 @@ def cmd_train(args) -> int:
     model = new_model(args)
     cfg = model.config
     table = None if fits_on_ray(model) else read_table(args.data, args.missing_token)
+    if table is None:  # a dead --ray-address fails here, before a tracking run exists (Ray would retry for minutes)
+        from trainers.ray_address import check_ray_address
+        check_ray_address(args.ray_address)
     tracking = None
     from deploy.tracking import tracking_requested
     if tracking_requested(args):

@@ -54,22 +54,14 @@ def infrastructure_errors():
 
 
 def check_ray_reachable(address: str | None, timeout: float = 5.0) -> None:
-    """Fail at once (exit 4) when fit.ray_address names a host:port nobody answers on: Ray itself keeps
-    retrying a dead cluster address for minutes. `auto`/`local` and no address are left to Ray."""
-    import re
-    import socket
+    """Fail at once (exit 4) when fit.ray_address names a host:port where no Ray cluster answers: Ray itself
+    keeps retrying a dead cluster address for minutes. The probe is `train`'s own (trainers/ray_address.py)."""
     from pipeline.job import InfrastructureError
-    if not address or address in ("auto", "local"):
-        return
-    m = re.fullmatch(r"(?:ray://)?\[?([^\]/]+?)\]?:(\d+)/?", address.strip())
-    if not m:
-        return
+    from trainers.ray_address import RayUnreachable, check_ray_address
     try:
-        with socket.create_connection((m.group(1), int(m.group(2))), timeout=timeout):
-            pass
-    except OSError as e:
-        raise InfrastructureError(f"Ray cluster {address} is unreachable ({e.strerror or e}); start it or fix "
-                                  f"fit.ray_address") from None
+        check_ray_address(address, fix="fit.ray_address", timeout=timeout)
+    except RayUnreachable as e:
+        raise InfrastructureError(str(e)) from None
 
 
 def _champion(job, uri: str, create_store: bool):

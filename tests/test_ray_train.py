@@ -1,18 +1,26 @@
 """Ray Train fits on a real local Ray cluster (one per test session, see conftest.py) and real hive-
 partitioned Parquet: 1 vs 2 workers give the same quality, a worker SIGKILLed mid-fit is replaced and the
-fit resumes from its last checkpoint, --resume continues a finished/interrupted fit, --per-partition fits
-one model per partition value, and bad requests fail fast with one line. Small data, tiny networks."""
+fit resumes from its last checkpoint, --resume continues a finished fit exactly as if it had not stopped
+(generator, discriminator, optimisers and --target's classifier all restored), --per-partition fits and
+registers one model per partition value, and bad requests (a dead --ray-address too) fail fast with one
+line. Small data, tiny networks."""
 
 import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from augment.metrics import association_distance, marginal_distances, mean_marginal_distance
 from pipeline.cli import main
@@ -63,7 +71,8 @@ def quality(model, real) -> dict:
 def one_worker(hive, tmp_path_factory):
     """A 1-worker fit through the CLI (the default path), reused by the quality and --resume tests."""
     out = tmp_path_factory.mktemp("one") / "model"
-    assert main(["train", str(hive), "--epochs", "3", *CLI_SMALL, "--workers", "1", "--out", str(out)]) == 0
+    assert main(["train", str(hive), "--epochs", "3", *CLI_SMALL, "--workers", "1", "--target", "c",
+                 "--worker-cache-mb", "0", "--out", str(out)]) == 0
     return out
 
 
@@ -71,7 +80,7 @@ def test_cli_fit_writes_a_model_with_checkpoints(one_worker, real):
     model = TabularGAN.load(one_worker)
     assert [h["epoch"] for h in model.history] == [1, 2, 3]
     assert model.training["backend"] == "ray" and model.training["workers"] == 1
-    assert all(h["rows_per_s"] > 0 and h["peak_rss_mb"] > 0 for h in model.history)
+    assert all(h["rows_per_s"] > 0 and h["peak_rss_mb"] > 0 and "target_loss" in h for h in model.history)
     assert set(model.encoder.schema.names) == {"x", "k", "c", "region", "day"}
     assert model.encoder.schema["region"].categories == ["eu", "us"]
     ckpts = sorted((one_worker.parent / "model.checkpoints" / "ganstream").glob("checkpoint_*"))
@@ -92,7 +101,7 @@ def test_two_workers_match_one_worker_quality_and_survive_a_killed_worker(hive, 
 
     def fit():
         try:
-            result["model"] = fit_on_ray(TabularGAN(epochs=3, **SMALL), hive, opts=opts)
+            result["model"] = fit_on_ray(TabularGAN(epochs=3, target="c", **SMALL), hive, opts=opts)
         except BaseException as e:  # surfaced below
             result["error"] = e
 
@@ -121,26 +130,151 @@ def test_two_workers_match_one_worker_quality_and_survive_a_killed_worker(hive, 
     assert q2["marginal"] < 0.3, q2
 
 
-def test_resume_continues_the_fit(one_worker, hive, tmp_path):
+def test_resume_continues_the_fit_exactly(one_worker, hive, tmp_path):
+    """A 2-epoch fit, then --resume to 3 epochs, must train epoch 3 exactly as the 3-epoch fit did (1 worker
+    is reproducible): it only can if the checkpoint brought back G, D, both Adam states AND --target's
+    auxiliary classifier with its optimiser (a fresh classifier gives another target_loss)."""
     out = tmp_path / "model"
-    import shutil
-    shutil.copytree(one_worker.parent / "model.checkpoints", tmp_path / "model.checkpoints")
-    first = TabularGAN.load(one_worker).history
-    assert main(["--quiet", "train", str(hive), "--epochs", "4", *CLI_SMALL, "--resume", "--out", str(out)]) == 0
-    history = TabularGAN.load(out).history
-    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
-    assert [h["d_loss"] for h in history[:3]] == [h["d_loss"] for h in first], "epochs 1-3 come from the checkpoint"
+    args = ["--quiet", "train", str(hive), *CLI_SMALL, "--target", "c", "--worker-cache-mb", "0", "--out", str(out)]
+    assert main([*args, "--epochs", "2"]) == 0
+    assert main([*args, "--epochs", "3", "--resume"]) == 0
+    straight, resumed = TabularGAN.load(one_worker), TabularGAN.load(out)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    losses = ("d_loss", "g_loss", "cond_loss", "target_loss")
+    for a, b in zip(straight.history, resumed.history):
+        assert {k: a[k] for k in losses} == {k: b[k] for k in losses}, (a["epoch"], a, b)
+    for name, weight in straight.generator.state_dict().items():
+        assert torch.equal(weight, resumed.generator.state_dict()[name]), name
 
 
-def test_per_partition_fits_one_model_per_value(hive, tmp_path):
+@pytest.fixture(scope="module")
+def two_regions(tmp_path_factory):
+    """region=us: continuous x, a generator never copies a row; region=eu: 8 distinct rows only, so nearly every
+    synthetic row is an exact copy of a training row and the exact-copy gate (<= 5%) must refuse it."""
+    root = tmp_path_factory.mktemp("two_regions")
+    rng = np.random.default_rng(5)
+    n = 400
+    tables = {"us": pd.DataFrame({"x": rng.normal(0, 1, n), "k": rng.integers(0, 2, n), "c": rng.choice(["a", "b"], n)}),
+              "eu": pd.DataFrame({"x": rng.choice([1.5, 2.5], n), "k": rng.integers(0, 2, n), "c": rng.choice(["a", "b"], n)})}
+    for region, df in tables.items():
+        (root / f"region={region}").mkdir()
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), root / f"region={region}" / "part-0.parquet")
+    return root
+
+
+def test_per_partition_fits_and_registers_one_model_per_value(two_regions, tmp_path, monkeypatch, capsys):
+    """--per-partition region --register NAME: each partition is its own MLflow run and, if it passes the gate,
+    a version of NAME-<value>; region=eu fails the gate: no version, exit 3, and the message names it."""
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = tmp_path / "by_region"
-    assert main(["--quiet", "train", str(hive), "--epochs", "1", *CLI_SMALL, "--per-partition", "region",
-                 "--out", str(out)]) == 0
-    for region in ("eu", "us"):
+    code = main(["--quiet", "train", str(two_regions), "--epochs", "2", *CLI_SMALL, "--per-partition", "region",
+                 "--out", str(out), "--tracking-uri", uri, "--register", "sales",
+                 "--gate", "detection_auc=off", "--gate", "marginal_mean_distance=off", "--gate", "dcr_ratio=off"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    last = err.strip().splitlines()[-1]  # (MLflow itself prints its "Created version" lines for region=us)
+    assert err.count("error:") == 1 and "quality gate failed for 1 of 2 partitions" in last, err
+    assert "region=eu (exact_copy_rate=" in last and "region=us -> sales-us version 1" in last, err
+
+    for region in ("eu", "us"):  # both fitted and written; only one registered
         model = TabularGAN.load(out / f"region={region}")
-        assert model.encoder.schema["region"].categories == [region]
-        assert model.training["rows"] == 3000
-        assert (model.sample(50, seed=0)["region"] == region).all()
+        assert model.encoder.schema["region"].categories == [region] and model.training["rows"] == 400
+        assert [h["cached"] for h in model.history] == [False, True], "epoch 2 trains on the worker's cached shard"
+    client = MlflowClient(uri, uri)
+    assert {m.name for m in client.search_registered_models()} == {"sales-us"}
+    version = client.get_model_version_by_alias("sales-us", "champion")
+    assert str(version.version) == "1" and version.tags["partition.value"] == "us"
+    runs = client.search_runs([client.get_experiment_by_name("ganstream").experiment_id])
+    assert sorted(r.data.tags["partition.value"] for r in runs) == ["eu", "us"]
+    assert {r.data.tags["partition.value"]: r.data.tags["gate"] for r in runs} == {"eu": "failed", "us": "passed"}
+
+    import mlflow
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    rows = mlflow.pyfunc.load_model("models:/sales-us@champion").predict(pd.DataFrame({"rows": [20], "seed": [0]}))
+    assert len(rows) == 20 and (rows["region"] == "us").all()
+
+
+def test_partition_model_names_are_sanitised_and_unique():
+    from deploy.registry import partition_model_names
+    from trainers.errors import ConfigError
+
+    assert partition_model_names("m", ["eu", "us west", "a/b"]) == {"eu": "m-eu", "us west": "m-us_west", "a/b": "m-a_b"}
+    with pytest.raises(ConfigError, match="'a/b' and 'a:b' would both be registered as 'm-a_b'"):
+        partition_model_names("m", ["a/b", "a:b"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train_at(address: str, hive, tmp_path, capsys):
+    """`train --ray-address ADDR` (tracked, to show no MLflow store is created): (exit code, stderr, seconds)."""
+    t0 = time.monotonic()
+    code = main(["--quiet", "train", str(hive), "--epochs", "1", "--ray-address", address, "--out", str(tmp_path / "m"),
+                 "--register", "never", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    return code, capsys.readouterr().err, time.monotonic() - t0
+
+
+def test_dead_ray_address_fails_fast_and_writes_nothing(hive, tmp_path, capsys):
+    """Ray itself retries a dead address for ~2 minutes. Nothing listening, and a port that accepts but is not
+    Ray: one line naming the address, exit 2, within seconds, no model, checkpoints or tracking store. The
+    session's own Ray cluster is untouched (later tests keep using it)."""
+    import ray
+    was_up = ray.is_initialized()
+    port = _free_port()
+    code, err, seconds = _train_at(f"127.0.0.1:{port}", hive, tmp_path, capsys)
+    assert code == 2 and seconds < 30, (code, seconds, err)
+    assert err.count("\n") == 1 and f"Ray cluster 127.0.0.1:{port} is unreachable" in err and "--ray-address" in err, err
+    with socket.socket() as silent:  # accepts connections, never speaks gRPC
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"ray://127.0.0.1:{silent.getsockname()[1]}"
+        code, err, seconds = _train_at(address, hive, tmp_path, capsys)
+    assert code == 2 and seconds < 30 and f"Ray cluster {address} is unreachable" in err, (code, seconds, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no model, checkpoint dir or MLflow store"
+    assert ray.is_initialized() == was_up
+
+
+def test_stopped_ray_head_fails_fast(hive, tmp_path, capsys):
+    """A real Ray head (`ray start --head`, its own temp dir, so no other process is pointed at it) passes the
+    probe while it runs; once its processes are killed, `train --ray-address` to it fails in seconds."""
+    from trainers.ray_address import check_ray_address
+
+    port = _free_port()
+    temp = Path(f"/tmp/gsr-{os.getpid()}")
+    env = {**os.environ, "RAY_TMPDIR": str(temp), "RAY_ADDRESS": ""}
+    head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", f"--port={port}",
+                             "--num-cpus=0", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                check_ray_address(f"127.0.0.1:{port}")
+                break
+            except Exception:
+                assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not come up"
+                time.sleep(1)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # the head and every process it started (its own session)
+            try:
+                os.killpg(head.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                head.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                continue
+        shutil.rmtree(temp, ignore_errors=True)
+    time.sleep(1)
+    code, err, seconds = _train_at(f"127.0.0.1:{port}", hive, tmp_path, capsys)
+    assert code == 2 and seconds < 30 and f"Ray cluster 127.0.0.1:{port} is unreachable" in err, (code, seconds, err)
+    assert not (tmp_path / "m").exists() and not (tmp_path / "m.checkpoints").exists()
 
 
 @pytest.mark.parametrize("args, message", [

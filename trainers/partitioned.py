@@ -36,6 +36,7 @@ from .schema import MAX_CATEGORIES, SMALL_INTEGER_LEVELS, TableSchema, _python_v
 from .table_io import normalize_missing, read_table
 
 SAMPLE_ROWS = 50_000  # rows the encoder's quantiles and the hole-filling imputer are fitted on
+READ_BLOCK_BYTES = 16 * 2**20  # Ray Data block size cap (see read_dataset)
 
 
 @dataclass
@@ -177,7 +178,12 @@ def _rows(f: str) -> int:
 def read_dataset(src: PartitionedSource, seed: int | None = None):
     """A lazy Ray Dataset over the source (blocks stream; nothing is gathered in the driver). With a seed the
     files are read in a seeded random order, so consecutive batches do not walk one partition after another
-    (an all-to-all block shuffle would instead hold back every block until all are read: no streaming)."""
+    (an all-to-all block shuffle would instead hold back every block until all are read: no streaming).
+
+    Blocks are capped at READ_BLOCK_BYTES. Ray Data's default cap (128 MiB) let a read task merge files into
+    blocks that grew with the data up to the cap (measured: 26 MB per block at 1M rows, 130 MB at 5M), and a
+    training worker holds the whole block its current batch is sliced from: that was the growth of a
+    worker's private memory with the data (benchmarks/RESULTS.md, "Ray Train scaling")."""
     import ray.data
     from ray.data.datasource import Partitioning
 
@@ -187,7 +193,9 @@ def read_dataset(src: PartitionedSource, seed: int | None = None):
     if seed is not None:
         files = [files[i] for i in np.random.default_rng(seed).permutation(len(files))]
     partitioning = Partitioning("hive", base_dir=src.root) if src.partition_keys else None
-    return ray.data.read_parquet(files, partitioning=partitioning)
+    ds = ray.data.read_parquet(files, partitioning=partitioning)
+    ds.context.target_max_block_size = READ_BLOCK_BYTES
+    return ds
 
 
 def to_frame(batch: pa.Table | pd.DataFrame, columns: list[str], partition_keys: list[str],

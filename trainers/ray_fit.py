@@ -10,6 +10,9 @@ and starts a TorchTrainer. Each worker:
   encodes each batch with the fitted encoder (vectorized, one batch at a time);
 * runs `TabularGAN.train_step` -- the very step the in-process `fit` runs -- len(batch) // batch_size
   times per read batch, so one epoch visits every row once across the workers, as in-process;
+* keeps its encoded shard after the first epoch when it fits a memory budget (`shard_cache_rows`,
+  --worker-cache-mb): later epochs then train on it in memory, as the in-process fit does on its encoded
+  table, instead of restarting Ray Data's read pipeline (~10 s per epoch measured) to read it again;
 * after each epoch, rank 0 writes a checkpoint (model dir + optimiser states, trainers/ray_checkpoint.py)
   and all ranks `report`; a worker that dies makes Ray Train restart the group (FailureConfig) from it.
 
@@ -50,7 +53,8 @@ from .encoding import TableEncoder
 from .errors import ConfigError, DataError, GanstreamError
 from .partitioned import PartitionedSource, gather_stats, read_dataset, schema_from_stats, to_frame
 from .progress import ProgressFn, staged
-from .ray_checkpoint import MODEL_DIR, read_checkpoint, restore_optimizers, write_checkpoint
+from .ray_address import check_ray_address
+from .ray_checkpoint import MODEL_DIR, read_checkpoint, read_networks, restore_optimizers, write_checkpoint
 from .runtime import seed_everything
 from .tabular_gan import TabularGAN, TabularGANConfig, hot_deck
 
@@ -58,6 +62,8 @@ READ_BATCHES = 8  # steps' worth of rows per read batch: condition pools come fr
 READ_CPUS = 1.0  # CPUs left free for Ray Data's read tasks (none left -> read_parquet hangs, STACK.md)
 MIN_WORKER_CPUS = 0.25  # below this a worker would be starved: refuse instead of crawling
 MAX_FAILURES = 2  # worker-group restarts from the last checkpoint before the fit fails
+TARGET_CLASSIFIER = "target_classifier"  # checkpoint name of --target's auxiliary classifier
+CACHE_MB = 256.0  # default memory budget per worker for its encoded shard (see `shard_cache_rows`)
 
 
 class DistributedFitError(GanstreamError):
@@ -73,6 +79,7 @@ class RayFitOptions:
     run_name: str = "ganstream"
     max_failures: int = MAX_FAILURES
     max_steps_per_epoch: int | None = None  # benchmarks: stop stepping after this many steps, still stream every row
+    cache_mb: float = CACHE_MB  # keep a worker's encoded shard after its first epoch when it fits (0: always stream)
     pid_dir: str | None = None  # workers append "<PID> <start epoch>" to <pid_dir>/rank<r>.pid (the fault test kills one)
 
 
@@ -206,14 +213,29 @@ def worker_config(model: TabularGAN, src: PartitionedSource, missing_tokens, opt
     return {"config": model.config.to_json(), "encoder": model.encoder.to_json(),
             "probs": [model.sampler.freq[j, :w].tolist() for j, w in enumerate(model.sampler.widths)],
             "rows": src.rows, "imputer": imputer, "columns": src.columns, "partition_keys": src.partition_keys,
-            "tokens": list(missing_tokens), "fit_id": fit_id, "pid_dir": opts.pid_dir, "run": opts.run_name, "max_steps": opts.max_steps_per_epoch, "queue": progress_queue}
+            "tokens": list(missing_tokens), "fit_id": fit_id, "pid_dir": opts.pid_dir, "run": opts.run_name,
+            "max_steps": opts.max_steps_per_epoch, "queue": progress_queue,
+            "cache_rows": shard_cache_rows(src.rows, opts.workers, model.encoder.output_dim, opts.cache_mb)}
+
+
+def shard_cache_rows(rows: int, workers: int, width: int, budget_mb: float) -> int:
+    """Rows a worker may keep encoded after its first epoch (0: stream every epoch). Ray Data restarts the
+    read pipeline at every epoch (~10 s per epoch measured, whatever the epoch's size); a shard whose encoded
+    form (float32, plus the condition sampler's row pools) fits the budget is instead read once, and later
+    epochs train on it in memory as the in-process fit does. Every rank computes the same answer from the
+    same numbers, so all ranks take the same path (DDP needs the same number of steps on every rank)."""
+    per_worker = -(-rows // workers)
+    bytes_per_row = 4 * width + 8 * 2 * max(1, width // 4)  # X + codes/pool indices (generous)
+    return per_worker if budget_mb > 0 and per_worker * bytes_per_row <= budget_mb * 2**20 else 0
 
 
 def _trainer(model, src, ds, missing_tokens, opts: RayFitOptions, per_cpu: float, storage: Path, queue):
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     fit_id = uuid.uuid4().hex
+    ingest = DataConfig.default_ingest_options()
+    ingest.preserve_order = True  # blocks in the (seeded) file order: a 1-worker fit is reproducible
     return TorchTrainer(
         _train_worker,
         train_loop_config=worker_config(model, src, missing_tokens, opts, fit_id, queue),
@@ -221,7 +243,7 @@ def _trainer(model, src, ds, missing_tokens, opts: RayFitOptions, per_cpu: float
         run_config=RunConfig(name=opts.run_name, storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=opts.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
-        datasets={"train": ds})
+        datasets={"train": ds}, dataset_config=DataConfig(execution_options=ingest))
 
 
 def default_storage(out: str | os.PathLike) -> Path:
@@ -248,6 +270,7 @@ def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: RayFitOptions |
 
     opts = opts or RayFitOptions()
     model.config.validate()
+    check_ray_address(opts.address)  # before anything is written: Ray alone retries a dead address for minutes
     src = discover(data, missing_tokens)
     if src.skipped:
         info(f"skipping {len(src.skipped)} empty Parquet file(s): {', '.join(src.skipped[:3])}"
@@ -276,6 +299,7 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
 
     opts = opts or RayFitOptions()
     model.config.validate()
+    check_ray_address(opts.address)
     src = discover(data, missing_tokens)
     values = src.partition_values(column)
     storage = Path(opts.storage).resolve() if opts.storage else default_storage(out or "model")
@@ -287,17 +311,18 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
         per_cpu = cpus_per_worker(opts.workers * len(values))
         info(f"Ray Train: {len(values)} models ({column}={', '.join(values)}), {opts.workers} worker(s) each "
              f"x {per_cpu:g} CPU, checkpoints in {storage}")
-        jobs = []
+        jobs, samples = [], []
         for v in values:
             sub = src.restrict(column, v)
             m = TabularGAN(TabularGANConfig.from_json(model.config.to_json()))
             ds = read_dataset(sub, seed=m.config.seed)
-            prepare_model(m, sub, ds, missing_tokens, opts.workers, staged(progress, f"{column}={v}"))
+            samples.append(prepare_model(m, sub, ds, missing_tokens, opts.workers, staged(progress, f"{column}={v}")))
             jobs.append((m, sub, ds, jobs_opts[v]))
         fitted = _run(jobs, missing_tokens, per_cpu, storage, progress)
     seconds = time.perf_counter() - t0
-    for m in fitted:
+    for m, sample in zip(fitted, samples):
         m.training.update(seconds=seconds, workers=opts.workers, backend="ray")
+        m.stats_sample = sample  # this partition's bounded sample, for its quality report
     return dict(zip(values, fitted))
 
 
@@ -376,11 +401,12 @@ def _train_worker(config: dict) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     state = {"epoch": 0, "restarts": 0, "fit_id": config["fit_id"]}
     checkpoint = ray.train.get_checkpoint()
-    old, tensors = None, None
+    old, tensors, networks = None, None, {}
     if checkpoint:  # a restart after a failure, or --resume: the checkpoint's encoder and weights win
         with checkpoint.as_directory() as d:
             model = TabularGAN.load(Path(d) / MODEL_DIR)
             old, tensors = read_checkpoint(Path(d))
+            networks = read_networks(Path(d))
         model.config.epochs = TabularGANConfig.from_json(config["config"]).epochs  # --resume may extend the fit
         _exact_log_frequencies(model.sampler, config["rows"])
         state.update(epoch=old["epoch"], restarts=old["restarts"] + (old["fit_id"] == config["fit_id"]))
@@ -392,6 +418,8 @@ def _train_worker(config: dict) -> None:
     opt_g, opt_d = model.optimizers()
     aux = model._target_parts()
     optimizers = {"generator": opt_g, "discriminator": opt_d, **({"target": aux[1]} if aux else {})}
+    if aux and TARGET_CLASSIFIER in networks:
+        aux[0].load_state_dict(networks[TARGET_CLASSIFIER])
     if old is not None:
         restore_optimizers(optimizers, tensors, old["param_groups"])
     if config["pid_dir"]:  # "<pid> <epoch resumed from>", one line per worker start
@@ -404,39 +432,42 @@ def _train_worker(config: dict) -> None:
         aux = (ray.train.torch.prepare_model(aux[0]), *aux[1:])
     shard = ray.train.get_dataset_shard("train")
     B, read_rows = cfg.batch_size, cfg.batch_size * READ_BATCHES
+    cache = ShardCache(config["cache_rows"]) if config["cache_rows"] and cfg.epochs - state["epoch"] > 1 else None
+    reported = 0.0  # seconds the previous epoch's checkpoint + report took (outside epoch_s)
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         rng = np.random.default_rng([cfg.seed, rank, epoch])
         torch.manual_seed(cfg.seed * 100_003 + rank * 1009 + epoch)
-        t0, rows, steps, sums = time.perf_counter(), 0, 0, {}
+        t0, cpu0, rows, steps, sums = time.perf_counter(), time.process_time(), 0, 0, {}
         peak_private = private_memory_mb()
-        waited = prepared = 0.0  # seconds waiting for Ray Data / filling + encoding batches (the rest: steps)
-        batches = iter(shard.iter_batches(batch_size=read_rows, batch_format="pyarrow"))
-        while True:
-            t_wait = time.perf_counter()
-            batch = next(batches, None)
-            t_prep = time.perf_counter()
-            waited += t_prep - t_wait
-            if batch is None:
-                break
-            X = encode_batch(model, to_frame(batch, config["columns"], config["partition_keys"], config["tokens"]), rng)
-            model.sampler = BatchConditionSampler(sampler, X, config["rows"])
-            Xt = torch.from_numpy(X)
-            prepared += time.perf_counter() - t_prep
+        timer = {"waited": 0.0, "prepared": 0.0}  # seconds waiting for Ray Data / filling + encoding (the rest: steps)
+        cached = cache is not None and cache.ready
+        if cached:
+            batches = cache.epoch()  # the whole shard, in memory: no read pipeline to restart
+        else:
+            batches = _streamed_batches(shard, model, sampler, config, rng, read_rows, timer, cache)
+        for Xt, batch_sampler in batches:
+            model.sampler = batch_sampler
             peak_private = max(peak_private, private_memory_mb())
             cap = config.get("max_steps")
-            todo = len(X) // B if cap is None else min(len(X) // B, cap - steps)
+            todo = len(Xt) // B if cap is None else min(len(Xt) // B, cap - steps)
             for _ in range(todo):
                 for k, v in model.train_step(Xt, rng, opt_g, opt_d, aux).items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps += 1
-            rows += len(X)
+            rows += len(Xt)
+        if cache is not None and not cache.ready:
+            cache.seal(sampler, config["rows"])
+        waited, prepared = timer["waited"], timer["prepared"]
         seconds = time.perf_counter() - t0
         metrics = {"epoch": epoch, "epochs": cfg.epochs, **{k: v / max(steps, 1) for k, v in sums.items()},
-                   "rows_per_s": rows * world / seconds, "epoch_s": seconds, "data_wait_s": waited, "prepare_s": prepared, "steps": steps, "restarts": state["restarts"],
+                   "rows_per_s": rows * world / seconds, "epoch_s": seconds,
+                   "epoch_cpu_s": time.process_time() - cpu0, "checkpoint_s": reported, "data_wait_s": waited,
+                   "prepare_s": prepared, "steps": steps, "restarts": state["restarts"],
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                   "peak_private_mb": peak_private}
+                   "peak_private_mb": peak_private, "cached": cached}
         model.history.append(metrics)
         state["epoch"] = epoch
+        t_report = time.perf_counter()
         if rank == 0:
             if config["queue"] is not None:
                 try:
@@ -447,10 +478,12 @@ def _train_worker(config: dict) -> None:
                 with _plain_networks(model, plain, sampler):
                     model.training = {"rows": config["rows"], "columns": len(config["columns"]), "epochs": cfg.epochs,
                                       "final": metrics, "restarts": state["restarts"], "workers": world}
-                    write_checkpoint(Path(tmp), model, optimizers, state)
+                    write_checkpoint(Path(tmp), model, optimizers, state,
+                                     {TARGET_CLASSIFIER: plain[2][0]} if plain[2] else None)
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
         else:
             ray.train.report(metrics)
+        reported = time.perf_counter() - t_report
 
 
 @contextmanager
@@ -462,6 +495,53 @@ def _plain_networks(model: TabularGAN, plain, sampler):
         yield
     finally:
         model.generator, model.discriminator, model.sampler = wrapped
+
+
+def _streamed_batches(shard, model, sampler, config, rng, read_rows: int, timer: dict, cache):
+    """This epoch's read batches from Ray Data, filled and encoded, each with its own condition sampler;
+    copied into `cache` (when given) as they pass."""
+    batches = iter(shard.iter_batches(batch_size=read_rows, batch_format="pyarrow"))
+    while True:
+        t_wait = time.perf_counter()
+        batch = next(batches, None)
+        t_prep = time.perf_counter()
+        timer["waited"] += t_prep - t_wait
+        if batch is None:
+            return
+        X = encode_batch(model, to_frame(batch, config["columns"], config["partition_keys"], config["tokens"]), rng)
+        del batch
+        if cache is not None:
+            cache.add(X)
+        batch_sampler = BatchConditionSampler(sampler, X, config["rows"])
+        timer["prepared"] += time.perf_counter() - t_prep
+        yield torch.from_numpy(X), batch_sampler
+
+
+class ShardCache:
+    """A worker's encoded shard, kept after the first epoch it streams (see `shard_cache_rows`). Later
+    epochs train on it as the in-process fit trains on its encoded table: one condition sampler over all
+    the shard's rows (so a step's conditions and rows come from every partition the shard holds, not from
+    one read batch), the holes filled and the numbers encoded once."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.rows, self.X, self.sampler = capacity, 0, None, None
+
+    @property
+    def ready(self) -> bool:
+        return self.sampler is not None
+
+    def add(self, X: np.ndarray) -> None:
+        if self.X is None:
+            self.X = np.empty((self.capacity, X.shape[1]), dtype=X.dtype)
+        self.X[self.rows:self.rows + len(X)] = X  # equal shards: never more than ceil(rows / workers)
+        self.rows += len(X)
+
+    def seal(self, global_sampler: ConditionSampler, total_rows: int) -> None:
+        self.X = self.X[:self.rows]
+        self.sampler = BatchConditionSampler(global_sampler, self.X, total_rows)
+
+    def epoch(self):
+        yield torch.from_numpy(self.X), self.sampler
 
 
 def _rebuild(config: dict) -> TabularGAN:
@@ -519,7 +599,8 @@ def encode_batch(model: TabularGAN, df: pd.DataFrame, rng: np.random.Generator) 
 class PerPartitionModels:
     """The result of --per-partition: one fitted model per partition value, saved as MODEL_DIR/COL=VALUE/
     (each an ordinary model directory) plus a model.json of kind 'partitioned' listing them, written
-    atomically as one directory. Registering each in MLflow is not built yet."""
+    atomically as one directory. With tracking, each is its own MLflow run and, with --register NAME, its own
+    registered model NAME-VALUE (deploy/tracking.py `finish_partitions`)."""
 
     kind = "partitioned"
 
