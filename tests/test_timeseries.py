@@ -203,3 +203,54 @@ def test_bad_options_and_short_series():
         TimeSeriesGAN(seq_len=1, epochs=1).fit(df)
     with pytest.raises(ModelError, match="not fitted"):
         TimeSeriesGAN().sample(3)
+
+
+# ------------------------------------------------------------------- critic inputs, budgets, old model dirs
+def test_critic_differences_are_masked_and_standardised():
+    import torch
+
+    from trainers.timeseries_critic import ConvCritic, differences
+    x = torch.tensor([[0.0, 1.0, 4.0, 9.0, 16.0]]).unsqueeze(2)  # squares: d1 = 1, 3, 5, 7; d2 = 2, 2, 2
+    m = torch.ones_like(x)
+    m[0, 2] = 0  # a gap hides every difference that uses step 2
+    (d1, m1), (d2, m2) = differences(x * m, m, 2)
+    assert m1[0, :, 0].tolist() == [0, 1, 0, 0, 1] and d1[0, :, 0].tolist() == [0, 1, 0, 0, 7]
+    assert m2[0, :, 0].tolist() == [0, 0, 0, 0, 0]
+    critic = ConvCritic(1, 0, 5, 8, diff_order=2)
+    full = torch.ones_like(x)
+    critic.fit_scales(torch.cat([x, 2 * x]), torch.cat([full, full]))
+    d1_all = torch.tensor([1.0, 3, 5, 7, 2, 6, 10, 14])
+    assert torch.allclose(critic.diff_scale[0, 0], d1_all.std(unbiased=False))
+    assert torch.isfinite(critic(x, full, torch.zeros(1, 0))).all()
+
+
+def test_cpu_budget_stops_training_and_warmup_uses_its_share(gappy):
+    model = TimeSeriesGAN(seq_len=8, id_col="id", time_col="t", static_cols=("group",), epochs=10_000, batch_size=16, hidden=8,
+                          critic_hidden=8, warmup_share=0.3, cpu_budget_s=3.0, seed=0).fit(gappy)
+    h = model.history
+    assert 1 < len(h) < 10_000 and model.training["epochs_run"] == len(h)
+    assert model.training["cpu_seconds"] < 3.0 + 2.0  # stops at the first step past the budget (+ setup)
+    warm = [e["warmup"] for e in h]
+    assert warm[0] and not warm[-1] and warm == sorted(warm, reverse=True)  # warm-up first, then adversarial
+
+
+def test_model_saved_before_the_new_options_loads_as_trained(gappy, tmp_path):
+    """A model dir written before critic_diff_order / moment_diff_order / cpu_budget_s existed has none of
+    them in model.json and no critic diff_scale: it must load with the values it was trained with."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+    old = TimeSeriesGAN(seq_len=8, id_col="id", time_col="t", static_cols=("group",), epochs=2, batch_size=64, hidden=8,
+                        critic_hidden=8, critic_diff_order=0, moment_diff_order=1, seed=0).fit(gappy)
+    old.save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "model.json").read_text())
+    for key in ("critic_diff_order", "moment_diff_order", "cpu_budget_s"):
+        del meta["config"][key]
+    (tmp_path / "old" / "model.json").write_text(json.dumps(meta))
+    critic = load_file(str(tmp_path / "old" / "critic.safetensors"))
+    del critic["diff_scale"]
+    save_file(critic, str(tmp_path / "old" / "critic.safetensors"))
+    back = TimeSeriesGAN.load(tmp_path / "old")
+    assert back.config.critic_diff_order == 0 and back.config.moment_diff_order == 1
+    pd.testing.assert_frame_equal(back.sample(3, seed=1), old.sample(3, seed=1))
+    assert TimeSeriesGAN(seq_len=8).config.critic_diff_order == 2  # new fits get the new default
