@@ -48,6 +48,12 @@ from .errors import ConfigError, DataError, ModelError
 from .progress import ProgressFn
 
 
+# Measured on breast cancer (569 rows), tuning seeds 100/101: one model 0.0525/0.0582, three 0.0511/0.0568 (3x the
+# fit time, ~50 s CPU). On spam (4,601 rows) three members at a third of the steps each did not help (0.0507 vs
+# 0.0509), and at full steps each they would triple a fit that already takes ~60 s: big tables train one.
+SMALL_ENSEMBLE = 3
+
+
 @dataclass
 class GainConfig:
     """Hyper-parameters. Training length: `epochs` passes over the rows if > 0, else the larger of
@@ -70,6 +76,9 @@ class GainConfig:
     min_rows: int = 2000  # ... which is only used for tables with at least this many rows
     bank_size: int = 20000  # at most this many training rows are kept as the bank
     dropout: float = 0.0
+    # independently seeded generator/discriminator pairs (see GainImputer); 0 = by table size: SMALL_ENSEMBLE
+    # members below min_rows rows (cheap steps, and a small table's fit varies most from seed to seed), one above
+    ensemble: int = 0
     lr: float = 3e-3
     lr_final: float = 0.03  # cosine decay to lr * lr_final
     weight_decay: float = 0.0
@@ -88,11 +97,16 @@ class GainConfig:
             (self.lr > 0.0 and 0.0 < self.lr_final <= 1.0, "lr must be > 0 and lr_final in (0, 1]"),
             (self.pool >= 0 and self.bank_size >= 1, "pool must be >= 0 and bank_size >= 1"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+            (0 <= self.ensemble <= 16, "ensemble must be in 0..16 (0: by table size)"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"imputer config: {msg}")
         return self
+
+    def members(self, rows: int) -> int:
+        """Ensemble size for a table of `rows` rows."""
+        return self.ensemble or (SMALL_ENSEMBLE if rows < self.min_rows else 1)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -301,27 +315,42 @@ def _candidates(x: torch.Tensor, m: torch.Tensor, bank: torch.Tensor, bank_m: to
 
 # ------------------------------------------------------------------ imputer
 class GainImputer:
-    """fit(X, softmax_spans) on a float (n, d) matrix in [0, 1] with NaN holes; transform(X, draws=K)."""
+    """fit(X, softmax_spans) on a float (n, d) matrix in [0, 1] with NaN holes; transform(X, draws=K).
+
+    With `ensemble` = E > 1, E generator/discriminator pairs are trained, each from its own seed (its own
+    initialisation, batches, folds and hints) on the same rows and bank. The point estimate averages them (the
+    members' errors are partly independent, so the average is closer to the conditional mean than any one),
+    and multiple imputations take draw k from member k mod E, so draws also carry the between-model spread."""
 
     def __init__(self, config: GainConfig | None = None):
         self.config = (config or GainConfig()).validate()
         self.layout: _Layout | None = None
-        self.generator: Generator | None = None
-        self.discriminator: ResMLP | None = None
+        self.generators: list[Generator] = []
+        self.discriminators: list[ResMLP] = []
         self.bank: torch.Tensor | None = None  # (N, d) training rows, holes = 0
         self.bank_mask: torch.Tensor | None = None  # (N, d) 1 where observed
         self.history: list[dict] = []
         self.rows = 0  # training rows (decides whether the neighbour read-out is used)
         self._bank_f: torch.Tensor | None = None  # bank with holes = column means (cached)
 
+    @property
+    def generator(self) -> Generator | None:
+        """The first member: holds the statistics all members share (fill, quantiles, metric scale)."""
+        return self.generators[0] if self.generators else None
+
+    def _member_seed(self, k: int) -> int:
+        return self.config.seed if k == 0 else self.config.seed * 7919 + 104729 * k  # member 0 = a single model
+
     def _build(self, dim: int, rows: int, softmax_spans) -> None:
         cfg = self.config
         self.layout = _Layout(dim, softmax_spans)
         self.rows = rows
+        self.generators, self.discriminators = [], []
         with torch.random.fork_rng(devices=[]):  # reproducible init without touching the caller's RNG
-            torch.manual_seed(cfg.seed)
-            self.generator = Generator(dim, rows, cfg)
-            self.discriminator = ResMLP(2 * dim, dim, cfg.d_hidden, 1)
+            for k in range(cfg.members(rows)):
+                torch.manual_seed(self._member_seed(k))
+                self.generators.append(Generator(dim, rows, cfg))
+                self.discriminators.append(ResMLP(2 * dim, dim, cfg.d_hidden, 1))
 
     def _filled(self, x, m):
         return m * x + (1 - m) * self.generator.fill
@@ -354,37 +383,63 @@ class GainImputer:
         n = len(X)
         data = torch.from_numpy(np.nan_to_num(X, nan=0.0))
         obs_u = torch.from_numpy(observed.astype(np.float32))
-        G.fill.copy_(torch.from_numpy(np.nan_to_num(np.nanmean(X, axis=0)).astype(np.float32)))
-        if cfg.rank_features:
-            G.quantiles.copy_(torch.from_numpy(_Ranker.quantiles(X)))
+        fill = torch.from_numpy(np.nan_to_num(np.nanmean(X, axis=0)).astype(np.float32))
+        quantiles = torch.from_numpy(_Ranker.quantiles(X)) if cfg.rank_features else None
+        var = np.nan_to_num(np.nanvar(X, axis=0), nan=0.0)
+        scale = torch.from_numpy((0.5 / np.maximum(var, 1e-6)).astype(np.float32))
+        for member in self.generators:
+            member.fill.copy_(fill)
+            if quantiles is not None:
+                member.quantiles.copy_(quantiles)
+            if member.reader is not None:
+                member.reader.scale.copy_(scale)
         bank_rows = torch.full((n,), -1, dtype=torch.long)  # training row -> its bank index
         if G.reader is not None:
-            var = np.nan_to_num(np.nanvar(X, axis=0), nan=0.0)
-            G.reader.scale.copy_(torch.from_numpy((0.5 / np.maximum(var, 1e-6)).astype(np.float32)))
             pick = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))[:cfg.bank_size].sort().values
             self.bank, self.bank_mask = data[pick] * lay.expand(obs_u[pick]), lay.expand(obs_u[pick])
             self._bank_f = None
             bank_rows[pick] = torch.arange(len(pick))
+        self.history, shared_pools = [], {}
         with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG: seed it, restore it
-            torch.manual_seed(cfg.seed)
-            self._train(data, obs_u, bank_rows, progress)
-        G.eval(); self.discriminator.eval()
+            for k, (G_k, D_k) in enumerate(zip(self.generators, self.discriminators)):
+                torch.manual_seed(self._member_seed(k))
+                self._train(G_k, D_k, self._member_seed(k), k, data, obs_u, bank_rows, progress, shared_pools)
+        for net in self.generators + self.discriminators:
+            net.eval()
         return self
 
-    def _train(self, data, obs_u, bank_rows, progress) -> None:
-        cfg, lay, G, D = self.config, self.layout, self.generator, self.discriminator
+    def _folds_and_pools(self, r, folds, gen, data, obs_u, bank_rows, shared: dict):
+        """Split each row's observed cells into folds. Fold f's candidates are chosen from the other folds
+        only, and when fold f is the step's target, it is hidden: a held-out value can never have steered its
+        own neighbours (it would teach the generator to over-trust them).
+        Without a bank the split is the member's own draw (free). With one, the pools cost one product against
+        the bank per fold, so refresh r's split and pools are drawn once from the config seed and shared by
+        all ensemble members (which still differ in initialisation, batches, target folds and hints)."""
+        if self.bank is None:
+            return torch.randint(0, folds, obs_u.shape, generator=gen), None
+        if r not in shared:
+            g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + r)
+            fold_of = torch.randint(0, folds, obs_u.shape, generator=g)
+            with torch.no_grad():
+                pools = torch.stack([self._cands(data, self.layout.expand(obs_u * (fold_of != f)), exclude=bank_rows)
+                                     for f in range(folds)])
+            shared[r] = (fold_of, pools)
+        return shared[r]
+
+    def _train(self, G, D, seed, member, data, obs_u, bank_rows, progress, shared_pools: dict) -> None:
+        cfg, lay = self.config, self.layout
         n = len(data)
         bs = min(cfg.batch_size, n)
         per_epoch = max(1, n // bs)
         steps = cfg.epochs * per_epoch if cfg.epochs > 0 else max(cfg.iterations, cfg.min_epochs * per_epoch)
         epochs = math.ceil(steps / per_epoch)
-        gen = torch.Generator().manual_seed(cfg.seed)
+        gen = torch.Generator().manual_seed(seed)
         opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=steps, eta_min=cfg.lr * cfg.lr_final)
                   for o in (opt_g, opt_d)]
         G.train(); D.train()
-        self.history, sums, count = [], np.zeros(4), 0
+        sums, count, epoch = np.zeros(4), 0, 0
         folds = max(2, round(1.0 / cfg.holdout_rate))
         # Pools are costly for big tables (one matrix product against the bank per fold), so they are
         # refreshed as often as a fixed budget of row pairs allows: every epoch for small tables.
@@ -392,13 +447,8 @@ class GainImputer:
         refreshes = max(1, min(epochs, int(_PAIR_BUDGET / max(1, folds * n * bank_n))))
         for step in range(steps):
             if step * refreshes // steps != (step - 1) * refreshes // steps or step == 0:
-                # Split each row's observed cells into folds. Fold f's candidates are chosen from the other
-                # folds only, and when fold f is the step's target, it is hidden: a held-out value can
-                # never have steered its own neighbours (it would teach the generator to over-trust them).
-                fold_of = torch.randint(0, folds, obs_u.shape, generator=gen)
-                with torch.no_grad():
-                    pools = None if self.bank is None else torch.stack(
-                        [self._cands(data, lay.expand(obs_u * (fold_of != f)), exclude=bank_rows) for f in range(folds)])
+                fold_of, pools = self._folds_and_pools(step * refreshes // steps, folds, gen, data, obs_u, bank_rows,
+                                                       shared_pools)
             k = step % per_epoch
             if k == 0:
                 perm = torch.randperm(n, generator=gen)
@@ -406,13 +456,15 @@ class GainImputer:
             target_fold = torch.randint(0, folds, (len(idx), 1), generator=gen)
             keep_u = obs_u[idx] * (fold_of[idx] != target_fold)
             pool_idx = None if pools is None else pools[target_fold.squeeze(1), idx]
-            sums += self._step(data[idx], obs_u[idx], keep_u, pool_idx, gen, opt_g, opt_d)
+            sums += self._step(G, D, data[idx], obs_u[idx], keep_u, pool_idx, gen, opt_g, opt_d)
             for s in scheds:
                 s.step()
             count += 1
             if (step + 1) % per_epoch == 0 or step + 1 == steps:
                 mean = sums / count
-                rec = {"epoch": len(self.history) + 1, "epochs": epochs, "loss_d": float(mean[0]),
+                epoch += 1
+                rec = {"epoch": epoch, "epochs": epochs, **({"member": member + 1} if len(self.generators) > 1 else {}),
+                       "loss_d": float(mean[0]),
                        "loss_adv": float(mean[1]), "rec_holdout": float(mean[2]), "rec_visible": float(mean[3]),
                        "lr": float(opt_g.param_groups[0]["lr"])}
                 self.history.append(rec)
@@ -420,8 +472,8 @@ class GainImputer:
                     progress(dict(rec))
                 sums, count = np.zeros(4), 0
 
-    def _step(self, x, obs_u, keep_u, pool_idx, gen, opt_g, opt_d) -> np.ndarray:
-        cfg, lay, G, D = self.config, self.layout, self.generator, self.discriminator
+    def _step(self, G, D, x, obs_u, keep_u, pool_idx, gen, opt_g, opt_d) -> np.ndarray:
+        cfg, lay = self.config, self.layout
         held_u = obs_u - keep_u
         m = lay.expand(keep_u)
         z = torch.rand(x.shape, generator=gen) * cfg.noise_scale
@@ -454,7 +506,7 @@ class GainImputer:
     # -------------------------------------------------------- transform
     @torch.no_grad()
     def transform(self, X: np.ndarray, draws: int = 1, seed: int = 0, categorical: str = "sample",
-                  chunk: int = 4096) -> np.ndarray:
+                  chunk: int = 4096, average_members: bool = False) -> np.ndarray:
         """(draws, n, d) completed matrices. Each draw fills the holes with fresh noise; softmax spans
         hold a sampled one-hot category (categorical='sample') or the probabilities ('probs'). Observed
         cells are copied from X, so they come back exactly. Same seed -> identical output."""
@@ -471,18 +523,23 @@ class GainImputer:
         for lo in range(0, len(X), chunk):  # chunks bound memory; rows are independent
             x = torch.from_numpy(np.nan_to_num(X[lo:lo + chunk], nan=0.0))
             m = torch.from_numpy(m_np[lo:lo + chunk].astype(np.float32))
-            cand, cand_m = self._gather(self._cands(x, m))
+            cand, cand_m = self._gather(self._cands(x, m))  # the metric's scale is shared: one pool per chunk
             for k in range(draws):
-                z = torch.rand(x.shape, generator=gen) * self.config.noise_scale
-                fill = lay.activate(self.generator(x, m, z, cand, cand_m))
+                members = self.generators if average_members else [self.generators[k % len(self.generators)]]
+                fill = 0.0
+                for G in members:
+                    z = torch.rand(x.shape, generator=gen) * self.config.noise_scale
+                    fill = fill + lay.activate(G(x, m, z, cand, cand_m))
+                fill = fill / len(members)
                 if categorical == "sample" and lay.spans:
                     fill = lay.sample_spans(fill, gen)
                 out[k, lo:lo + chunk] = fill.numpy()
         return np.where(m_np[None], X[None], out)
 
     def impute_mean(self, X: np.ndarray, draws: int = 5, seed: int = 0) -> np.ndarray:
-        """(n, d) point estimate: the mean of `draws` imputations, category probabilities for spans."""
-        return self.transform(X, draws=draws, seed=seed, categorical="probs").mean(axis=0)
+        """(n, d) point estimate: the mean of `draws` imputations, each averaged over all ensemble members;
+        category probabilities for spans."""
+        return self.transform(X, draws=draws, seed=seed, categorical="probs", average_members=True).mean(axis=0)
 
     # ------------------------------------------------------ persistence
     def _require_fitted(self):
@@ -494,7 +551,10 @@ class GainImputer:
         self._require_fitted()
         meta = {"config": self.config.to_json(), "dim": self.layout.dim, "rows": self.rows,
                 "softmax_spans": [list(s) for s in self.layout.spans], "history": self.history}
-        nets = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
+        nets = {}
+        for k, (G, D) in enumerate(zip(self.generators, self.discriminators)):
+            suffix = f".{k}" if k else ""  # member 0 keeps the single-model names
+            nets[f"generator{suffix}"], nets[f"discriminator{suffix}"] = G.state_dict(), D.state_dict()
         if self.bank is not None:
             nets["bank"] = {"values": self.bank, "mask": self.bank_mask}
         return meta, nets
@@ -502,10 +562,15 @@ class GainImputer:
     @classmethod
     def from_state(cls, meta: dict, networks: dict[str, dict[str, torch.Tensor]]) -> "GainImputer":
         try:
-            self = cls(GainConfig.from_json(meta["config"]))
+            config = GainConfig.from_json(meta["config"])
+            if "ensemble" not in meta["config"]:  # saved before ensembles existed: one member
+                config.ensemble = 1
+            self = cls(config)
             self._build(int(meta["dim"]), int(meta["rows"]), [tuple(s) for s in meta["softmax_spans"]])
-            self.generator.load_state_dict(networks["generator"])
-            self.discriminator.load_state_dict(networks["discriminator"])
+            for k, (G, D) in enumerate(zip(self.generators, self.discriminators)):
+                suffix = f".{k}" if k else ""
+                G.load_state_dict(networks[f"generator{suffix}"])
+                D.load_state_dict(networks[f"discriminator{suffix}"])
             if self.generator.reader is not None:
                 self.bank, self.bank_mask = networks["bank"]["values"], networks["bank"]["mask"]
                 if self.bank.shape[1] != self.layout.dim or self.bank.shape != self.bank_mask.shape:
@@ -513,7 +578,8 @@ class GainImputer:
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise ModelError(f"imputer state does not match its metadata ({type(e).__name__}: {e})") from None
         self.history = meta.get("history", [])
-        self.generator.eval(); self.discriminator.eval()
+        for net in self.generators + self.discriminators:
+            net.eval()
         return self
 
 

@@ -145,7 +145,8 @@ class TabularGAN(GenerativeModel):
         if self.config.fill_missing == "hotdeck":
             return hot_deck(table, rng)
         from .imputer import TabularImputer, GainConfig  # local: the imputer is optional for complete tables
-        icfg = GainConfig(seed=self.config.seed, iterations=FILL_IMPUTER_STEPS, pool=FILL_IMPUTER_POOL)
+        icfg = GainConfig(seed=self.config.seed, iterations=FILL_IMPUTER_STEPS, pool=FILL_IMPUTER_POOL,
+                          ensemble=1)  # plausible fills need no ensemble: one member, one fit's time
         if self.config.imputer_epochs:
             icfg.epochs = self.config.imputer_epochs
         self.imputer = TabularImputer(icfg).fit(table, schema=schema, progress=staged(progress, "imputer"))
