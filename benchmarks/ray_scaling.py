@@ -158,6 +158,7 @@ def summary(model, label: str, rows: int, workers: int | None, seconds: float) -
             "cached_epochs": sum(bool(e.get("cached")) for e in hist),
             "steps_per_worker": steps, "rows_per_s": mean("rows_per_s"),
             "peak_rss_mb_per_worker": h.get("peak_rss_mb"), "peak_private_mb_per_worker": h.get("peak_private_mb"),
+            "shared_mb_per_worker": h.get("shared_mb"),
             "total_s": seconds}
 
 
@@ -232,13 +233,14 @@ def main() -> int:
         ratios["private_5m_over_1m"] = (by["memory 5M"]["peak_private_mb_per_worker"]
                                         / by["memory 1M"]["peak_private_mb_per_worker"])
     print(f"\n{'run':<12}{'rows':>11}{'workers':>8}{'steps/w':>8}{'1st ep s':>9}{'epoch s':>9}{'ep CPU s':>9}"
-          f"{'wait s':>8}{'cached':>7}{'rows/s':>9}{'RSS/worker MB':>15}{'private MB':>12}{'total s':>9}{'tree CPU s':>11}")
+          f"{'wait s':>8}{'cached':>7}{'rows/s':>9}{'RSS/worker MB':>15}{'private MB':>12}{'shared MB':>11}{'total s':>9}{'tree CPU s':>11}")
     for r in rows:
         rss = f"{r['peak_rss_mb_per_worker']:.0f}" if r["peak_rss_mb_per_worker"] else "-"
         priv = f"{r['peak_private_mb_per_worker']:.0f}" if r.get("peak_private_mb_per_worker") else "-"
+        shared = f"{r['shared_mb_per_worker']:.0f}" if r.get("shared_mb_per_worker") is not None else "-"
         print(f"{r['run']:<12}{r['rows']:>11,}{str(r['workers'] or '-'):>8}{r['steps_per_worker']:>8}"
               f"{r['first_epoch_s']:>9.1f}{r['epoch_s']:>9.1f}{r['epoch_cpu_s']:>9.1f}{r['data_wait_s']:>8.1f}"
-              f"{r['cached_epochs']:>7}{r['rows_per_s']:>9,.0f}{rss:>15}{priv:>12}{r['total_s']:>9.0f}{r['tree_cpu_s']:>11.0f}")
+              f"{r['cached_epochs']:>7}{r['rows_per_s']:>9,.0f}{rss:>15}{priv:>12}{shared:>11}{r['total_s']:>9.0f}{r['tree_cpu_s']:>11.0f}")
     for k, v in ratios.items():
         print(f"{k}: {v:.3f}")
     load = os.getloadavg()

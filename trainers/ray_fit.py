@@ -464,7 +464,7 @@ def _train_worker(config: dict) -> None:
                    "epoch_cpu_s": time.process_time() - cpu0, "checkpoint_s": reported, "data_wait_s": waited,
                    "prepare_s": prepared, "steps": steps, "restarts": state["restarts"],
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                   "peak_private_mb": peak_private, "cached": cached}
+                   "peak_private_mb": peak_private, "shared_mb": shared_memory_mb(), "cached": cached}
         model.history.append(metrics)
         state["epoch"] = epoch
         t_report = time.perf_counter()
@@ -560,12 +560,21 @@ def _rebuild(config: dict) -> TabularGAN:
 
 def private_memory_mb() -> float:
     """This process's private resident memory (RssAnon). Peak RSS also counts the pages of Ray's shared
-    object store the worker has touched, which grows with how many blocks passed through it even though
-    each is released: private memory is what the worker itself holds."""
+    object store the worker has touched (RssShmem, `shared_memory_mb`), which grows with how many blocks
+    passed through it even though each is released: private memory is what the worker itself holds."""
+    return _status_mb("RssAnon")
+
+
+def shared_memory_mb() -> float:
+    """Resident shared memory (RssShmem): pages of Ray's object store this process has mapped and touched."""
+    return _status_mb("RssShmem")
+
+
+def _status_mb(field: str) -> float:
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("RssAnon:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass

@@ -1,0 +1,92 @@
+"""Where a Ray Train worker's memory goes while it streams its shard: the diagnosis behind the 16 MiB block cap
+of trainers/partitioned.py (benchmarks/RESULTS.md, "Ray Train scaling").
+
+    .venv/bin/python benchmarks/ray_block_memory.py DATA [--block-mb MB] [--store-mb MB] [--encode]
+
+Two actors consume `streaming_split(2, equal=True)` of DATA (what Ray Train hands its workers) in 4,000-row
+batches, with no training; every 50 batches each records rows seen, private memory (RssAnon), peak RSS, the
+Arrow pool's allocated bytes, and at the end its RssShmem (object-store pages it mapped). The first batch's
+`get_total_buffer_size()` is the block the batch is sliced from. --block-mb sets Ray Data's block cap (default:
+the fit's own, READ_BLOCK_BYTES; 128 = Ray Data's default); --store-mb sizes the local object store; --encode
+also fills and encodes each batch as a fit's worker does. DATA: e.g. $TMPDIR/ganstream-bench/hive_5000000
+(written by benchmarks/ray_scaling.py). ~30 s per run on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data")
+    p.add_argument("--block-mb", type=float, default=None)
+    p.add_argument("--store-mb", type=float, default=None)
+    p.add_argument("--encode", action="store_true")
+    args = p.parse_args()
+
+    import numpy as np
+    import ray
+
+    from trainers import ray_fit
+    from trainers.partitioned import discover, read_dataset, to_frame
+
+    ray.init(num_cpus=2, object_store_memory=int(args.store_mb * 2**20) if args.store_mb else None,
+             include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray_fit._quiet_ray_data()
+    src = discover(args.data)
+    ds = read_dataset(src, seed=0)
+    if args.block_mb:
+        ds.context.target_max_block_size = int(args.block_mb * 2**20)
+    config = None
+    if args.encode:
+        from trainers.tabular_gan import TabularGAN
+        model = TabularGAN(epochs=1, batch_size=500, seed=0, imputer_epochs=1)
+        ray_fit.prepare_model(model, src, ds, (), 2)
+        config = ray_fit.worker_config(model, src, (), ray_fit.RayFitOptions(workers=2), "memory", None)
+
+    @ray.remote(num_cpus=0.5)
+    class Consumer:
+        def run(self, shard, columns, keys, config):
+            import pyarrow as pa
+            model = ray_fit._rebuild(config) if config else None
+            rng = np.random.default_rng(0)
+            trace, rows, first_block = [], 0, None
+            for i, batch in enumerate(shard.iter_batches(batch_size=4000, batch_format="pyarrow")):
+                rows += batch.num_rows
+                if first_block is None:
+                    first_block = batch.get_total_buffer_size() / 2**20
+                if model is not None:
+                    ray_fit.encode_batch(model, to_frame(batch, columns, keys, ()), rng)
+                if i % 50 == 0:
+                    trace.append((rows, ray_fit.private_memory_mb(),
+                                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, pa.total_allocated_bytes() / 2**20))
+            trace.append((rows, ray_fit.private_memory_mb(),
+                          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, pa.total_allocated_bytes() / 2**20))
+            return first_block, ray_fit.shared_memory_mb(), trace
+
+    t0 = time.perf_counter()
+    consumers = [Consumer.remote() for _ in range(2)]
+    results = ray.get([c.run.remote(s, src.columns, src.partition_keys, config)
+                       for c, s in zip(consumers, ds.streaming_split(2, equal=True))])
+    print(f"{args.data}: block cap {ds.context.target_max_block_size / 2**20:g} MiB, "
+          f"store {args.store_mb or 'default'} MB, encode {args.encode}, {time.perf_counter() - t0:.0f}s")
+    print("rows seen: private MB / peak RSS MB / Arrow pool MB")
+    for k, (first_block, shared, trace) in enumerate(results):
+        points = trace[::max(1, len(trace) // 8)] + [trace[-1]]
+        print(f"worker {k}: first batch's block {first_block:.0f} MB, object-store pages at the end {shared:.0f} MB")
+        print("  " + "  ".join(f"{r // 1000}k: {p:.0f}/{rss:.0f}/{a:.0f}" for r, p, rss, a in points))
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
