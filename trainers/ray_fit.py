@@ -27,7 +27,11 @@ single-partition files the discriminator sees one partition per step (partitions
 steps); a local shuffle buffer would mix them at a CPU cost (not built).
 
 Determinism: sampling a fitted model is deterministic for a seed. The fit itself is deterministic with one
-worker; with several, which blocks reach which worker is decided by Ray Data at run time.
+worker (blocks arrive in the seeded file order: `preserve_order`; every epoch reseeds from (seed, rank,
+epoch); a checkpoint holds every trained state, so with the shard cache off a resumed fit trains on exactly
+as an uninterrupted one would -- tested. With the cache on, the first epoch after a restart streams its
+shard while the uninterrupted fit would train on its cached copy, so the two differ from there on). With
+several workers, which blocks reach which worker is decided by Ray Data at run time.
 """
 
 from __future__ import annotations
