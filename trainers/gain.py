@@ -21,6 +21,9 @@ What is changed, and why (each measured on the GAIN benchmarks, benchmarks/imput
   value must never steer its own neighbours (measured: it teaches the generator to over-trust them).
 * Rank features: each value's quantile rank as extra input, so skewed columns (word frequencies) are not
   squeezed into a sliver near 0 where the MLP sees no differences. Outputs and losses stay in [0, 1].
+* Ensemble on small tables (`ensemble`, auto: 3 members below `min_rows` rows): independently seeded
+  generator/discriminator pairs whose point estimates are averaged. A small table's fit varies most from seed to
+  seed, and its steps are cheap; big tables train one (measured: no gain at equal cost on spam).
 * Architecture: residual MLP with layer norm (stable without batch statistics) plus a linear path from
   input to output (near-linear relations between columns stay exactly linear); a linear output clipped to
   [0, 1] for continuous dims; Adam with cosine learning-rate decay.
