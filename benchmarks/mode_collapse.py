@@ -10,8 +10,15 @@ Per loss (minimax, non-saturating, wgan-gp, dual) and packing degree, over sever
   least one HQ sample (PacGAN's definitions), measured on --eval-samples samples;
 * reverse KL( synthetic mode histogram || true mode weights ), every sample assigned to its nearest centre
   (no smoothing needed: the true weights are all > 0, empty synthetic bins contribute 0);
+  so it cannot see off-mode samples: their share is 100 - %HQ, reported beside it;
 * long tail: sample 10x as many rows as the real table; among categories with >= 10 real rows, the share
-  that appears and the worst fold error max(s/r, r/s) of a category's synthetic share s vs its real share r.
+  that appears and the worst fold error max(s/r, r/s) of a category's synthetic share s vs its real share r;
+  --longtail-eval-epochs scores the same fit mid-training too (how the figures grow with steps).
+* `pinned_*` figures: the same model sampled with pin_conditions=True (each row keeps the category its
+  true-frequency condition drew in the conditioned column, instead of the generator's own draw).
+* --encodings: the TabularGAN numeric encoding of the 2-D fits, "quantile" or "mode" (mode-specific
+  normalisation; training-by-sampling conditions on the mode spans unless --mode-conditions off).
+Fit times are wall and process CPU seconds (CPU is the figure that survives a shared machine).
 
 A scatter of real vs synthetic (seed 0) per loss and packing degree is saved as PNG in benchmarks/results/
 (and copied to docs/ for docs/mode_collapse.md). Fits run in --jobs processes of one torch thread each.
@@ -50,7 +57,7 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--rows", type=int, default=10_000, help="real rows of the 2-D datasets (default 10000)")
     p.add_argument("--longtail-rows", type=int, default=20_000, help="real rows of the long-tail table (default 20000)")
-    p.add_argument("--epochs", type=int, default=40, help="epochs per 2-D fit (default 40 = 800 steps at batch 500)")
+    p.add_argument("--epochs", type=int, default=100, help="epochs per 2-D fit (default 100 = 2000 steps at batch 500)")
     p.add_argument("--longtail-epochs", type=int, default=10, help="epochs per long-tail fit (default 10 = 400 steps)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--encodings", nargs="+", default=["mode"], choices=["quantile", "mode"],
@@ -224,6 +231,7 @@ def summarize(results: list[dict]) -> list[dict]:
     for (ds, loss, pac, encoding, epochs), rs in groups.items():
         keys = (["frequent", "frequent_appearing", "frequent_within_2x", "worst_fold", "all_appearing"]
                 if ds == "longtail" else ["modes_captured", "hq_percent", "reverse_kl"])
+        keys += [f"pinned_{k}" for k in keys if all(f"pinned_{k}" in r for r in rs)]
         row = {"dataset": ds, "loss": loss, "pac": pac, "encoding": encoding, "epochs": epochs, "seeds": len(rs),
                "seed_list": [r["seed"] for r in rs], "fit_s_mean": float(np.mean([r["fit_s"] for r in rs])),
                "fit_cpu_s_mean": (float(np.mean([r["fit_cpu_s"] for r in rs])) if all("fit_cpu_s" in r for r in rs)
@@ -247,13 +255,14 @@ def print_table(rows: list[dict]) -> None:
     two_d = [r for r in rows if r["dataset"] != "longtail"]
     if two_d:
         print(f"{'data':<5} {'loss':<15} {'pac':>3} {'encoding':<11} {'ep':>3} {'seeds':>5}  {'modes captured':>16} {'min':>4}  "
-              f"{'% HQ':>13} {'min':>5}  {'reverse KL':>13} {'max':>6}  {'fit s':>6} {'cpu s':>6}")
+              f"{'% HQ':>13} {'min':>5}  {'reverse KL':>13} {'max':>6}  {'fit s':>6} {'cpu s':>6}  {'pinned: %HQ':>11} {'rKL':>13}")
         for r in two_d:
             cpu = "n/a" if r.get("fit_cpu_s_mean") is None else f"{r['fit_cpu_s_mean']:.1f}"
             print(f"{r['dataset']:<5} {r['loss']:<15} {r['pac']:>3} {r.get('encoding', 'quantile'):<11} "
                   f"{r.get('epochs', 0):>3} {r['seeds']:>5}  {_ms(r['modes_captured'], 1):>16} "
                   f"{r['modes_captured']['min']:>4.0f}  {_ms(r['hq_percent'], 1):>13} {r['hq_percent']['min']:>5.1f}  "
-                  f"{_ms(r['reverse_kl'], 3):>13} {r['reverse_kl']['max']:>6.3f}  {r['fit_s_mean']:>6.1f} {cpu:>6}")
+                  f"{_ms(r['reverse_kl'], 3):>13} {r['reverse_kl']['max']:>6.3f}  {r['fit_s_mean']:>6.1f} {cpu:>6}  "
+                  + (f"{_ms(r['pinned_hq_percent'], 1):>11} {_ms(r['pinned_reverse_kl'], 3):>13}" if "pinned_hq_percent" in r else ""))
     lt = [r for r in rows if r["dataset"] == "longtail"]
     if lt:
         print(f"\n{'long tail':<15} {'pac':>3} {'ep':>4} {'seeds':>5}  {'>=10-row cats appearing':>24}  {'within 2x':>14}  "
@@ -262,7 +271,9 @@ def print_table(rows: list[dict]) -> None:
             n = r["frequent"]["mean"]
             cpu = "n/a" if r.get("fit_cpu_s_mean") is None else f"{r['fit_cpu_s_mean']:.1f}"
             print(f"{r['loss']:<15} {r['pac']:>3} {r.get('epochs', 0):>4} {r['seeds']:>5}  {_ms(r['frequent_appearing'], 1):>18} /{n:>4.0f}  "
-                  f"{_ms(r['frequent_within_2x'], 1):>14}  {_ms(r['worst_fold'], 2):>12}  {r['fit_s_mean']:>6.1f} {cpu:>6}")
+                  f"{_ms(r['frequent_within_2x'], 1):>14}  {_ms(r['worst_fold'], 2):>12}  {r['fit_s_mean']:>6.1f} {cpu:>6}"
+                  + (f"   pinned: within 2x {_ms(r['pinned_frequent_within_2x'], 1)}, worst fold "
+                     f"{_ms(r['pinned_worst_fold'], 2)}" if "pinned_frequent_within_2x" in r else ""))
 
 
 def plot(results: list[dict], out_dir: Path, docs_dir: Path, stem: str = "mode_collapse") -> list[str]:
@@ -370,7 +381,7 @@ def merge(args) -> int:
             f.update(dual_alpha=0.2, dual_beta=0.1)
     seen, unique = {}, []
     for f in fits:  # a fit repeated in two runs (same seed, same settings) counts once; fits are deterministic
-        key = (f["dataset"], label(f), f["pac"], f["seed"], f["epochs"])
+        key = (f["dataset"], label(f), f["pac"], f["seed"], f["epochs"], encoding_label(f))
         if key in seen:
             same = all(f.get(k) == seen[key].get(k) for k in ("modes_captured", "hq_percent", "reverse_kl", "worst_fold"))
             print(f"repeated fit {key}: {'identical figures' if same else 'DIFFERENT figures'}", file=sys.stderr)
@@ -383,9 +394,11 @@ def merge(args) -> int:
     out = Path(args.out)
     pngs = plot(plots, out.parent, REPO / "docs", out.stem) if plots else []
     divergence_figure(REPO / "docs" / "mode_collapse_divergences.png")
-    out.write_text(json.dumps({"parts": [{"settings": p["settings"], "fits_done": p.get("fits_done"),
-                                          "fits_planned": p.get("fits_planned"), "wall_s": p["wall_s"],
-                                          "complete": p.get("complete")} for p in parts],
+    meta = [m for p in parts for m in (p["parts"] if "parts" in p else  # an earlier merge: keep its parts
+                                       [{"settings": p["settings"], "fits_done": p.get("fits_done"),
+                                         "fits_planned": p.get("fits_planned"), "wall_s": p["wall_s"],
+                                         "complete": p.get("complete")}])]
+    out.write_text(json.dumps({"parts": meta,
                                "summary": rows, "plots": pngs, "per_fit": fits}, indent=1))
     print(f"wrote {out}")
     return 0
