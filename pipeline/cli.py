@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from trainers.argtypes import positive_int
 from trainers.errors import ConfigError, GanstreamError
 
 EPILOG = """examples:
@@ -36,16 +37,7 @@ EXTENSIONS: list[str] = ["pipeline.cmd_run", "pipeline.cmd_stream", "pipeline.cm
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working dir)"
 
 
-def _positive_int(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer (got {text!r})") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1 (got {value})")
-        return value
-    return parse
+_positive_int = positive_int  # the name sub-command modules import
 
 
 def _condition(text: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
+from trainers.argtypes import positive_float
 from trainers.errors import ConfigError, ModelError
 
 DEFAULT_SHARD_ROWS = 100_000
@@ -29,16 +30,7 @@ a stream follows the alias (checked every --swap-check-s seconds) and switches v
 Every file records the model (Parquet metadata ganstream.model_name/model_version, and a model_version column)."""
 
 
-def _positive_float(name: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number (got {text!r})") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0 (got {value})")
-        return value
-    return parse
+_positive_float = positive_float
 
 
 def add_parser(sub) -> None:

@@ -6,17 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .argtypes import positive_int
 from .errors import ConfigError
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--workers must be an integer (got {text!r})") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--workers must be >= 1 (got {value})")
-    return value
+_workers = positive_int("--workers")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
