@@ -6,27 +6,23 @@ from __future__ import annotations
 import argparse
 
 
-def positive_int(name: str):
-    """An integer >= 1; `name` is the flag, quoted in the error."""
-    def parse(text: str) -> int:
+def _positive(name: str, kind: type, noun: str, bound: str, ok):
+    def parse(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer (got {text!r})") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1 (got {value})")
+            raise argparse.ArgumentTypeError(f"{name} must be {noun} (got {text!r})") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{name} must be {bound} (got {value})")
         return value
     return parse
+
+
+def positive_int(name: str):
+    """An integer >= 1; `name` is the flag, quoted in the error."""
+    return _positive(name, int, "an integer", ">= 1", lambda v: v >= 1)
 
 
 def positive_float(name: str):
     """A number > 0 (rates, durations)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number (got {text!r})") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{name} must be > 0 (got {value})")
-        return value
-    return parse
+    return _positive(name, float, "a number", "> 0", lambda v: v > 0)
