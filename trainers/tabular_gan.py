@@ -181,14 +181,14 @@ class TabularGAN(GenerativeModel):
         critic = DualDiscriminator if cfg.loss == "dual" else Discriminator  # dual: D1 and D2 in one module
         self.discriminator = critic(d + c, cfg.discriminator_hidden, cfg.pac)
 
-    def optimizers(self, generator: torch.nn.Module | None = None, discriminator: torch.nn.Module | None = None):
-        """Adam for both players (CTGAN's betas). `fused`: one kernel per optimiser step instead of a handful
-        of ops per parameter tensor — the same update, ~8% less time per training step on Adult (CPU).
-        Pass the DDP-wrapped networks when training distributed."""
+    def optimizers(self):
+        """Adam for both players (CTGAN's betas), shared by the in-process and the Ray loop. `fused`: one kernel
+        per optimiser step instead of a handful of ops per parameter tensor — the same update, ~8% less time per
+        training step on Adult (CPU)."""
         cfg = self.config
         return tuple(torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=cfg.weight_decay,
                                       fused=True)
-                     for net in (generator or self.generator, discriminator or self.discriminator))
+                     for net in (self.generator, self.discriminator))
 
     def _train(self, X: torch.Tensor, rng: np.random.Generator, progress: ProgressFn | None) -> None:
         cfg = self.config
