@@ -112,7 +112,7 @@ def run(name: str, args) -> dict:
         model.save(Path(args.save) / name)
     n = len(real_w)
     t0 = time.perf_counter()
-    fake = model.sample(n, seed=args.seed + 1, clip=not args.no_clip)[cols].to_numpy().reshape(n, L, len(cols))
+    fake = model.sample(n, seed=args.seed + 1, clip=False if args.no_clip else None)[cols].to_numpy().reshape(n, L, len(cols))
     sample_s = time.perf_counter() - t0
     real_s, fake_s, hist_s, fut_s = minmax_by_real(real_w, fake, hist, fut)
     var = VAR1().fit(real_s)
@@ -141,7 +141,7 @@ def run(name: str, args) -> dict:
     result["settings"] = {"histories": len(hist), "history": HISTORY, "horizon": HORIZON, "draws": args.draws,
                           "repeats": args.repeats, "disc_iterations": args.disc_iterations,
                           "pred_iterations": args.pred_iterations, "threads": 1, "config": cfg.to_json(),
-                          "sample_clip": not args.no_clip, "loaded_from": args.load,
+                          "sample_clip": "off" if args.no_clip else "model default", "loaded_from": args.load,
                           "cpu_budget_min": args.cpu_budget, "wall_budget_min": args.budget_min}
     return result
 
@@ -184,7 +184,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save", metavar="DIR", help="also save each fitted model under DIR/<dataset>")
     p.add_argument("--load", metavar="DIR", help="do not train: score the models saved under DIR/<dataset>")
-    p.add_argument("--no-clip", action="store_true", help="sample without clipping to the training range")
+    p.add_argument("--no-clip", action="store_true", help="sample without clipping to the training range (default: the model's own default, "
+                   "which clips only models without a backbone)")
     p.add_argument("--no-baseline", action="store_true", help="skip the VAR(1) baseline's scores (re-scoring runs)")
     args = p.parse_args()
     set_threads(1)
