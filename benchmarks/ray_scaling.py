@@ -2,7 +2,7 @@
 and peak memory per worker as the data grows from 1M to 5M rows.
 
     .venv/bin/python benchmarks/ray_scaling.py [--rows 5000000] [--small-rows 1000000] [--timing-rows 100000]
-        [--skip inprocess|ray1|ray2|memory] [--read-block-mb MB] [--cache-mb MB] [--out FILE]
+        [--skip inprocess|ray1|ray2|memory] [--read-block-mb MB] [--cache-mb MB] [--object-store-mb MB] [--out FILE]
 
 Run time: ~10 min on an idle 2-core machine (dataset generation ~10 s the first time, then reused; timing
 runs ~6 min, memory runs ~3 min); 2-3x that under load.
@@ -23,6 +23,10 @@ on one Ray cluster:
     epoch, so the 5M run fits in a benchmark budget on a busy 2-core machine; peak RSS and peak private
     memory (RssAnon) of a worker (rank 0) are compared. --read-block-mb 128 restores Ray Data's default
     block cap, for the before/after comparison.
+  * object store: every run records the local store's size, its peak use (polled every 0.5 s) and what Ray
+    spilled to disk / restored / put in fallback files during the run (0 expected: spilling would make a
+    bounded store a slowdown, not a fix). --object-store-mb sizes the store as `train --object-store-mb`
+    does (default: Ray's own sizing, as a fit's default).
 Timing runs fit --epochs (3) epochs; the epoch time reported is the mean of epochs 2.., the first (which
 also waits for Ray Data's pipeline to start) is shown apart. Writes benchmarks/results/ray_scaling.json.
 """
@@ -144,6 +148,52 @@ def tree_cpu_s() -> float:
     return sum(cpu.get(p, 0.0) for p in tree)
 
 
+class StoreMonitor:
+    """The local object store during a run: its size, peak bytes in use (polled), and the spill / restore /
+    fallback totals Ray keeps (cumulative since the cluster started: a run's share is the difference)."""
+
+    def __init__(self, interval_s: float = 0.5):
+        import threading
+        self.interval_s, self.peak, self._stop = interval_s, 0, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    @staticmethod
+    def stats():
+        import ray
+        from ray._private import internal_api
+        if not ray.is_initialized():
+            return None
+        state = internal_api.get_state_from_address(ray.get_runtime_context().gcs_address)
+        return internal_api.get_memory_info_reply(state, timeout_seconds=10).store_stats
+
+    def _poll(self):
+        while not self._stop.is_set():
+            try:
+                s = self.stats()
+                if s is not None:
+                    self.peak = max(self.peak, s.object_store_bytes_used)
+            except Exception:
+                pass
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self):
+        s = self.stats()
+        self.before = (s.spilled_bytes_total, s.restored_bytes_total) if s is not None else (0, 0)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        s = self.stats()
+        mb = 2**20
+        self.result = {"store_mb": float(s.object_store_bytes_avail) / mb, "store_peak_used_mb": self.peak / mb,
+                       "spilled_mb": (s.spilled_bytes_total - self.before[0]) / mb,
+                       "restored_mb": (s.restored_bytes_total - self.before[1]) / mb,
+                       "fallback_mb": s.object_store_bytes_fallback / mb}
+        return False
+
+
 def summary(model, label: str, rows: int, workers: int | None, seconds: float) -> dict:
     """Epoch time: the mean over epochs after the first when there are several (steady state: the first Ray
     epoch also waits for Ray Data's pipeline to start), else the one epoch; the first is kept apart."""
@@ -174,10 +224,13 @@ def main() -> int:
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "ray_scaling.json"))
     p.add_argument("--skip", action="append", default=[], help="skip runs: inprocess, ray1, ray2, memory")
     p.add_argument("--read-block-mb", type=float, default=None,
-                   help="Ray Data block cap for the runs (default: trainers.partitioned.READ_BLOCK_BYTES, 16 MiB; "
+                   help="Ray Data block cap for the runs (default: trainers.partitioned.READ_BLOCK_BYTES, 4 MiB; "
                         "128 = Ray Data's own default, which made worker memory grow with the data)")
     p.add_argument("--cache-mb", type=float, default=None,
                    help="--worker-cache-mb of the timing runs (default: the fit's, 256; 0: re-read every epoch)")
+    p.add_argument("--object-store-mb", type=float, default=None,
+                   help="the local cluster's object store, as train --object-store-mb (default: Ray's own "
+                        "sizing, 30%% of memory, as a fit's default)")
     args = p.parse_args()
     base = Path(args.dir)
     load_at_start = os.getloadavg()
@@ -190,6 +243,7 @@ def main() -> int:
         import trainers.partitioned as partitioned
         partitioned.READ_BLOCK_BYTES = int(args.read_block_mb * 2**20)
     cache = {} if args.cache_mb is None else {"cache_mb": args.cache_mb}
+    store = {"object_store_mb": args.object_store_mb or None}  # 0 or none: Ray's own sizing
     cfg = dict(epochs=args.epochs, batch_size=args.batch_size, seed=0, imputer_epochs=1)
     ckpt = base / "checkpoints"
     rows = []
@@ -209,16 +263,18 @@ def main() -> int:
         if label.replace("-", "") in args.skip:
             continue
         t, c = time.perf_counter(), tree_cpu_s()
-        model = fit_on_ray(TabularGAN(**cfg), str(timing),
-                           opts=RayFitOptions(workers=workers, storage=str(ckpt), run_name=label, **cache))
-        record(summary(model, label, args.timing_rows, workers, time.perf_counter() - t), c)
+        with StoreMonitor() as monitor:
+            model = fit_on_ray(TabularGAN(**cfg), str(timing),
+                               opts=RayFitOptions(workers=workers, storage=str(ckpt), run_name=label, **cache, **store))
+        record({**summary(model, label, args.timing_rows, workers, time.perf_counter() - t), **monitor.result}, c)
     if "memory" not in args.skip:
         for label, data, n in (("memory 1M", small, args.small_rows), ("memory 5M", big, args.rows)):
             t, c = time.perf_counter(), tree_cpu_s()
             opts = RayFitOptions(workers=2, storage=str(ckpt), run_name=label.replace(" ", "-"),
-                                 max_steps_per_epoch=args.memory_steps, cache_mb=0)
-            model = fit_on_ray(TabularGAN(**{**cfg, "epochs": 1}), str(data), opts=opts)
-            record(summary(model, label, n, 2, time.perf_counter() - t), c)
+                                 max_steps_per_epoch=args.memory_steps, cache_mb=0, **store)
+            with StoreMonitor() as monitor:
+                model = fit_on_ray(TabularGAN(**{**cfg, "epochs": 1}), str(data), opts=opts)
+            record({**summary(model, label, n, 2, time.perf_counter() - t), **monitor.result}, c)
 
     by = {r["run"]: r for r in rows}
     ratios = {}
@@ -233,14 +289,16 @@ def main() -> int:
         ratios["private_5m_over_1m"] = (by["memory 5M"]["peak_private_mb_per_worker"]
                                         / by["memory 1M"]["peak_private_mb_per_worker"])
     print(f"\n{'run':<12}{'rows':>11}{'workers':>8}{'steps/w':>8}{'1st ep s':>9}{'epoch s':>9}{'ep CPU s':>9}"
-          f"{'wait s':>8}{'cached':>7}{'rows/s':>9}{'RSS/worker MB':>15}{'private MB':>12}{'shared MB':>11}{'total s':>9}{'tree CPU s':>11}")
+          f"{'wait s':>8}{'cached':>7}{'rows/s':>9}{'RSS/worker MB':>15}{'private MB':>12}{'shared MB':>11}{'total s':>9}{'tree CPU s':>11}"
+          f"{'store MB':>10}{'peak used':>10}{'spilled':>9}")
     for r in rows:
         rss = f"{r['peak_rss_mb_per_worker']:.0f}" if r["peak_rss_mb_per_worker"] else "-"
         priv = f"{r['peak_private_mb_per_worker']:.0f}" if r.get("peak_private_mb_per_worker") else "-"
         shared = f"{r['shared_mb_per_worker']:.0f}" if r.get("shared_mb_per_worker") is not None else "-"
         print(f"{r['run']:<12}{r['rows']:>11,}{str(r['workers'] or '-'):>8}{r['steps_per_worker']:>8}"
               f"{r['first_epoch_s']:>9.1f}{r['epoch_s']:>9.1f}{r['epoch_cpu_s']:>9.1f}{r['data_wait_s']:>8.1f}"
-              f"{r['cached_epochs']:>7}{r['rows_per_s']:>9,.0f}{rss:>15}{priv:>12}{shared:>11}{r['total_s']:>9.0f}{r['tree_cpu_s']:>11.0f}")
+              f"{r['cached_epochs']:>7}{r['rows_per_s']:>9,.0f}{rss:>15}{priv:>12}{shared:>11}{r['total_s']:>9.0f}{r['tree_cpu_s']:>11.0f}"
+              + (f"{r['store_mb']:>10,.0f}{r['store_peak_used_mb']:>10.0f}{r['spilled_mb']:>9.0f}" if "store_mb" in r else ""))
     for k, v in ratios.items():
         print(f"{k}: {v:.3f}")
     load = os.getloadavg()
@@ -248,7 +306,7 @@ def main() -> int:
     result = {"command": " ".join(sys.argv), "read_block_mb": partitioned.READ_BLOCK_BYTES / 2**20,"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared",
               "load_avg_at_start": load_at_start, "load_avg_at_end": load, "config": {**cfg, "rows": args.rows, "small_rows": args.small_rows,
                                                   "timing_rows": args.timing_rows, "memory_steps": args.memory_steps,
-                                                  "cache_mb": args.cache_mb},
+                                                  "cache_mb": args.cache_mb, "object_store_mb": args.object_store_mb},
               "runs": rows, "ratios": ratios}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

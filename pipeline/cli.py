@@ -253,6 +253,8 @@ def cmd_train(args) -> int:
     table = None if fits_on_ray(model) else read_table(args.data, args.missing_token)
     if table is None:  # a dead --ray-address fails here, before a tracking run exists (Ray would retry for minutes)
         from trainers.ray_address import check_ray_address
+        from trainers.ray_options import options_from_args
+        options_from_args(args)  # a bad Ray option (e.g. --object-store-mb with --ray-address) fails here too
         check_ray_address(args.ray_address)
     tracking = None
     from deploy.tracking import tracking_requested

@@ -147,3 +147,38 @@ def test_ray_data_pass_over_a_hive_directory(hive):
     assert schema["region"].categories == ["eu", "us"] and schema["region"].frequencies == pytest.approx([500 / 750, 250 / 750])
     assert schema["day"].categories == ["d1", "d2"]
     assert stats.nulls["x"] == sum(int(table(n, s)["x"].isna().sum()) for n, s in ((300, 1), (200, 2), (250, 3)))
+
+
+def test_hash_bound_keeps_the_same_sample():
+    """Batches that ship only rows under `sample_key_bound` merge to exactly the sample of the unbounded pass,
+    while shipping a small fraction of the rows (what kept the statistics pass from spilling the store)."""
+    from trainers.partitioned import sample_key_bound
+
+    df = table(20_000, 9)
+    chunks = np.array_split(np.arange(len(df)), 10)
+    bound = sample_key_bound(len(df), 300)
+    parts = {b: [summarize(df.iloc[c].reset_index(drop=True), seed=4, sample_rows=300, key_bound=b) for c in chunks]
+             for b in (None, bound)}
+    shipped = {b: sum(len(p["sample"]) for p in ps) for b, ps in parts.items()}
+    assert shipped[None] == 3000 and shipped[bound] < 1000, shipped
+    a, b = (merge_summaries(parts[k], list(df.columns), sample_rows=300).sample for k in (None, bound))
+    pd.testing.assert_frame_equal(a, b)
+    assert sample_key_bound(500, 300) is None  # small data: every row is a candidate
+
+
+def test_ray_data_pass_falls_back_when_too_few_rows_fall_under_the_bound(tmp_path, monkeypatch):
+    """Equal rows hash alike, so a table of repeated rows can have (nearly) none under the bound; a tiny
+    overshoot makes that certain here. The pass then runs again without the bound: a full sample."""
+    import trainers.partitioned as partitioned
+    from trainers.ray_fit import ray_cluster
+
+    same = pd.DataFrame({"x": [1.5] * 400, "c": ["a"] * 400})
+    src = discover(write_hive(tmp_path / "dup", {("eu", "d1"): same, ("us", "d1"): same}))
+    monkeypatch.setattr(partitioned, "SAMPLE_OVERSHOOT", 1e-9)
+    passes = []
+    merge = partitioned.merge_summaries
+    monkeypatch.setattr(partitioned, "merge_summaries", lambda parts, *a: passes.append(len(parts)) or merge(parts, *a))
+    with ray_cluster():
+        stats = partitioned.gather_stats(src, partitioned.read_dataset(src), missing_tokens=(), seed=0, sample_rows=100)
+    assert len(passes) == 2, "the bounded pass came up short and the exact pass ran"
+    assert len(stats.sample) == 100 and stats.rows == 800

@@ -321,3 +321,44 @@ def test_batch_condition_sampler_uses_global_weights_and_rows_of_the_batch():
     assert "rare" not in set(chosen)
     w = np.log1p(np.array(encoder.schema["c"].frequencies) * len(full))[:2]
     assert (chosen == "a").mean() == pytest.approx(w[0] / w.sum(), abs=0.02)
+
+
+def test_object_store_option_sizes_the_local_cluster(hive, tmp_path):
+    """`train --object-store-mb 80` in a fresh process (this suite shares one already-started cluster, which
+    cannot be resized): the cluster ganstream starts reports an 80 MB object store (ray.cluster_resources()),
+    and a fit streams through it to a model."""
+    import tempfile
+    ray_tmp = tempfile.mkdtemp(prefix="gs-ray-", dir="/tmp")  # Ray's socket paths must stay short
+    env = {**os.environ, "GANSTREAM_RAY_KEEP": "0", "RAY_TMPDIR": ray_tmp}
+    out = tmp_path / "m"
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", str(hive), "--epochs", "1", *CLI_SMALL,
+                               "--object-store-mb", "80", "--out", str(out)],
+                              capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).parents[1])
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "object store 80 MB" in proc.stderr, proc.stderr
+    assert TabularGAN.load(out).training["rows"] == 6000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--object-store-mb", "50"], "--object-store-mb must be >= 75 (got 50.0)"),
+    (["--object-store-mb", "lots"], "--object-store-mb must be a number (got 'lots')"),
+    (["--object-store-mb", "inf"], "--object-store-mb must be >= 75 (Ray's minimum) (got inf)"),
+    (["--object-store-mb", "100", "--ray-address", "127.0.0.1:6379"], "sizes the local cluster ganstream starts"),
+])
+def test_bad_object_store_requests_exit_2(hive, tmp_path, capsys, args, message):
+    """A size Ray would refuse is a usage error (argparse: exit 2); a size with --ray-address (whose store is
+    its operator's) is refused with one line before any Ray work, and nothing is written."""
+    argv = ["--quiet", "train", str(hive), "--epochs", "1", *args, "--out", str(tmp_path / "m")]
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse usage errors exit 2 themselves (usage line + error line)
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert err.strip().splitlines()[-1].count("error:") == 1
+    if "--ray-address" in args:
+        assert err.count("\n") == 1, err
+    assert not (tmp_path / "m").exists() and not (tmp_path / "m.checkpoints").exists()

@@ -26,3 +26,8 @@ def positive_int(name: str):
 def positive_float(name: str):
     """A number > 0 (rates, durations)."""
     return _positive(name, float, "a number", "> 0", lambda v: v > 0)
+
+
+def number_at_least(name: str, minimum: float):
+    """A number >= `minimum` (a size with a floor, e.g. Ray's minimum object store)."""
+    return _positive(name, float, "a number", f">= {minimum:g}", lambda v: v >= minimum)

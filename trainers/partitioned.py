@@ -15,7 +15,11 @@ counts of discrete columns (bounded: numeric columns stop counting after a few l
 flag, and the rows with the smallest seeded row hashes. Merging keeps the smallest hashes overall, which is
 a uniform random sample of fixed size that does not depend on how the data was split into batches. So the
 driver holds O(columns x categories + SAMPLE_ROWS) no matter how large DATA is: categories and missing
-rates are exact, numeric quantiles come from the sample.
+rates are exact, numeric quantiles come from the sample. A batch ships only its rows whose hash is under a
+bound expected to leave SAMPLE_OVERSHOOT x SAMPLE_ROWS rows overall (`sample_key_bound`; the row count is
+known from the footers): the same sample, without every batch shipping up to SAMPLE_ROWS rows through the
+object store (that was ~3.8M rows at 5M, and spilled a bounded store to disk). Should fewer rows than the
+sample fall under the bound (many duplicate rows: equal rows hash alike), the pass runs again without it.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from .schema import MAX_CATEGORIES, SMALL_INTEGER_LEVELS, TableSchema, _python_v
 from .table_io import normalize_missing, read_table
 
 SAMPLE_ROWS = 50_000  # rows the encoder's quantiles and the hole-filling imputer are fitted on
-READ_BLOCK_BYTES = 16 * 2**20  # Ray Data block size cap (see read_dataset)
+SAMPLE_OVERSHOOT = 2.0  # rows under the batches' hash bound, expected, per sample row (`sample_key_bound`)
+READ_BLOCK_BYTES = 4 * 2**20  # Ray Data block size cap (see read_dataset)
 
 
 @dataclass
@@ -183,7 +188,10 @@ def read_dataset(src: PartitionedSource, seed: int | None = None):
     Blocks are capped at READ_BLOCK_BYTES. Ray Data's default cap (128 MiB) let a read task merge files into
     blocks that grew with the data up to the cap (measured: 26 MB per block at 1M rows, 130 MB at 5M), and a
     training worker holds the whole block its current batch is sliced from: that was the growth of a
-    worker's private memory with the data (benchmarks/RESULTS.md, "Ray Train scaling")."""
+    worker's private memory with the data (benchmarks/RESULTS.md, "Ray Train scaling"). 4 MiB rather than
+    16: with a bounded object store (`train --object-store-mb`), 16 MiB blocks (they came out at ~20 MB)
+    overshot Ray Data's per-task back-pressure and spilled the store to disk; 4 MiB blocks fit it, and the
+    worker's private memory stays flat from 1M to 5M rows at the same CPU cost per epoch."""
     import ray.data
     from ray.data.datasource import Partitioning
 
@@ -218,8 +226,16 @@ def row_keys(df: pd.DataFrame, seed: int) -> np.ndarray:
     return pd.util.hash_pandas_object(df, index=False, hash_key=key).to_numpy()
 
 
-def summarize(df: pd.DataFrame, seed: int, sample_rows: int = SAMPLE_ROWS) -> dict:
-    """The mergeable summary of one batch (see the module docstring)."""
+def sample_key_bound(total_rows: int, sample_rows: int = SAMPLE_ROWS) -> int | None:
+    """The row-hash bound under which SAMPLE_OVERSHOOT x `sample_rows` of `total_rows` rows fall, expected
+    (hashes are uniform over uint64); None when that is every row."""
+    fraction = SAMPLE_OVERSHOOT * sample_rows / max(total_rows, 1)
+    return None if fraction >= 1 else int(fraction * float(2**64 - 1))
+
+
+def summarize(df: pd.DataFrame, seed: int, sample_rows: int = SAMPLE_ROWS, key_bound: int | None = None) -> dict:
+    """The mergeable summary of one batch (see the module docstring); only rows hashed <= `key_bound` are
+    sample candidates."""
     nulls, counts, integral, infinite = {}, {}, {}, {}
     for c in df.columns:
         s = df[c]
@@ -235,7 +251,8 @@ def summarize(df: pd.DataFrame, seed: int, sample_rows: int = SAMPLE_ROWS) -> di
             vc = observed.value_counts()
             counts[c] = None if len(vc) > MAX_CATEGORIES else {_python_value(k): int(n) for k, n in vc.items()}
     keys = row_keys(df, seed)
-    take = np.argsort(keys, kind="stable")[:sample_rows]
+    candidates = np.arange(len(keys)) if key_bound is None else np.flatnonzero(keys <= np.uint64(key_bound))
+    take = candidates[np.argsort(keys[candidates], kind="stable")[:sample_rows]]
     return {"rows": len(df), "nulls": nulls, "counts": counts, "integral": integral, "infinite": infinite,
             "keys": keys[take], "sample": df.iloc[take].reset_index(drop=True)}
 
@@ -281,14 +298,21 @@ def gather_stats(src: PartitionedSource, ds, missing_tokens: Iterable[str], seed
     """One parallel pass over DATA: a summary per batch (Ray tasks), merged here."""
     tokens = list(missing_tokens)
     columns, keys = list(src.columns), list(src.partition_keys)
-
-    def summarize_batch(batch):
-        return {"summary": np.array([summarize(to_frame(batch, columns, keys, tokens), seed, sample_rows)], dtype=object)}
-
     if src.table is not None:  # a CSV is already in this process: summarising it here skips a Ray Data pass
         return merge_summaries([summarize(to_frame(src.table, columns, keys, tokens), seed, sample_rows)], columns, sample_rows)
-    parts = [r["summary"] for r in ds.map_batches(summarize_batch, batch_format="pyarrow", batch_size=65536).take_all()]
-    return merge_summaries(parts, columns, sample_rows)
+
+    def one_pass(key_bound):
+        def summarize_batch(batch):
+            df = to_frame(batch, columns, keys, tokens)
+            return {"summary": np.array([summarize(df, seed, sample_rows, key_bound)], dtype=object)}
+        parts = [r["summary"] for r in ds.map_batches(summarize_batch, batch_format="pyarrow", batch_size=65536).take_all()]
+        return merge_summaries(parts, columns, sample_rows)
+
+    bound = sample_key_bound(src.rows, sample_rows)
+    stats = one_pass(bound)
+    if bound is not None and len(stats.sample) < min(sample_rows, stats.rows):
+        stats = one_pass(None)  # too few rows under the bound (duplicate rows hash alike): the exact pass
+    return stats
 
 
 def schema_from_stats(stats: TableStats) -> TableSchema:

@@ -59,6 +59,7 @@ from .partitioned import PartitionedSource, gather_stats, read_dataset, schema_f
 from .progress import ProgressFn, staged
 from .ray_address import check_ray_address
 from .ray_checkpoint import MODEL_DIR, read_checkpoint, read_networks, restore_optimizers, write_checkpoint
+from .ray_options import MIN_OBJECT_STORE_MB  # Ray refuses a smaller object store
 from .runtime import seed_everything
 from .tabular_gan import TabularGAN, TabularGANConfig, hot_deck
 
@@ -84,6 +85,7 @@ class RayFitOptions:
     max_failures: int = MAX_FAILURES
     max_steps_per_epoch: int | None = None  # benchmarks: stop stepping after this many steps, still stream every row
     cache_mb: float = CACHE_MB  # keep a worker's encoded shard after its first epoch when it fits (0: always stream)
+    object_store_mb: float | None = None  # local cluster's object store in MB (None: Ray's sizing, 30% of memory)
     pid_dir: str | None = None  # workers append "<PID> <start epoch>" to <pid_dir>/rank<r>.pid (the fault test kills one)
 
 
@@ -128,11 +130,32 @@ def global_sampler(encoder: TableEncoder, rows: int, spans=None) -> ConditionSam
 
 
 # ------------------------------------------------------------------------------------- cluster
+def check_store_request(opts: RayFitOptions) -> None:
+    """--object-store-mb (see trainers/ray_options.py for why one would bound the store) applies to the local
+    cluster only: refuse it with --ray-address instead of silently ignoring it, and refuse a size Ray would
+    reject, before anything is written."""
+    mb = opts.object_store_mb
+    if mb is None:
+        return
+    if opts.address:
+        raise ConfigError("--object-store-mb sizes the local cluster ganstream starts; the object store of a "
+                          "--ray-address cluster is set by whoever started it")
+    if not MIN_OBJECT_STORE_MB <= mb < float("inf"):
+        raise ConfigError(f"--object-store-mb must be >= {MIN_OBJECT_STORE_MB:g} (Ray's minimum) (got {mb:g})")
+
+
+def object_store_mb() -> float:
+    """The joined or started cluster's object store, in MB (what Ray reports; for the console and tests)."""
+    import ray
+    return float(ray.cluster_resources().get("object_store_memory", 0.0)) / 2**20
+
+
 @contextmanager
-def ray_cluster(address: str | None = None) -> Iterator[None]:
-    """Join ADDR, or start a local cluster sized to this machine and shut it down afterwards. A Ray already
-    initialised in this process is used as it is and left running; so is the one started here when
-    $GANSTREAM_RAY_KEEP=1 (the test suite shares one cluster and shuts it down at the end)."""
+def ray_cluster(address: str | None = None, store_mb: float | None = None) -> Iterator[None]:
+    """Join ADDR, or start a local cluster sized to this machine (object store: `store_mb`, None: Ray's sizing)
+    and shut it down afterwards. A joined cluster's store belongs to its operator: `store_mb` is not applied.
+    A Ray already initialised in this process is used as it is and left running; so is the one started here
+    when $GANSTREAM_RAY_KEEP=1 (the test suite shares one cluster and shuts it down at the end)."""
     import ray
 
     if ray.is_initialized():
@@ -144,8 +167,9 @@ def ray_cluster(address: str | None = None) -> Iterator[None]:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         else:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR")
+            store = int(store_mb * 2**20) if store_mb else None
+            ray.init(num_cpus=os.cpu_count() or 1, object_store_memory=store, include_dashboard=False,
+                     log_to_driver=False, logging_level="ERROR")
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"Ray cluster at {address}" if address else "a local Ray cluster"
         raise DistributedFitError(f"cannot start or join {where} ({str(e).splitlines()[0]})") from None
@@ -274,6 +298,7 @@ def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: RayFitOptions |
 
     opts = opts or RayFitOptions()
     model.config.validate()
+    check_store_request(opts)
     check_ray_address(opts.address)  # before anything is written: Ray alone retries a dead address for minutes
     src = discover(data, missing_tokens)
     if src.skipped:
@@ -282,11 +307,12 @@ def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: RayFitOptions |
     storage = Path(opts.storage).resolve() if opts.storage else default_storage(out or "model")
     _prepare_storage(storage, opts.run_name, opts.resume)
     t0 = time.perf_counter()
-    with ray_cluster(opts.address):
+    with ray_cluster(opts.address, opts.object_store_mb):
         per_cpu = cpus_per_worker(opts.workers)
         ds = read_dataset(src, seed=model.config.seed)
         info(f"Ray Train: {opts.workers} worker(s) x {per_cpu:g} CPU, {src.rows:,} rows in "
-             f"{max(1, len(src.files))} file(s), checkpoints in {storage / opts.run_name}")
+             f"{max(1, len(src.files))} file(s), object store {object_store_mb():,.0f} MB, "
+             f"checkpoints in {storage / opts.run_name}")
         sample = prepare_model(model, src, ds, missing_tokens, opts.workers, progress)
         fitted = _run([(model, src, ds, opts)], missing_tokens, per_cpu, storage, progress)[0]
     fitted.training.update(seconds=time.perf_counter() - t0, workers=opts.workers, backend="ray")
@@ -303,6 +329,7 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
 
     opts = opts or RayFitOptions()
     model.config.validate()
+    check_store_request(opts)
     check_ray_address(opts.address)
     src = discover(data, missing_tokens)
     values = src.partition_values(column)
@@ -311,10 +338,10 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
     for o in jobs_opts.values():
         _prepare_storage(storage, o.run_name, opts.resume)
     t0 = time.perf_counter()
-    with ray_cluster(opts.address):
+    with ray_cluster(opts.address, opts.object_store_mb):
         per_cpu = cpus_per_worker(opts.workers * len(values))
         info(f"Ray Train: {len(values)} models ({column}={', '.join(values)}), {opts.workers} worker(s) each "
-             f"x {per_cpu:g} CPU, checkpoints in {storage}")
+             f"x {per_cpu:g} CPU, object store {object_store_mb():,.0f} MB, checkpoints in {storage}")
         jobs, samples = [], []
         for v in values:
             sub = src.restrict(column, v)
@@ -564,8 +591,8 @@ def _rebuild(config: dict) -> TabularGAN:
 
 def private_memory_mb() -> float:
     """This process's private resident memory (RssAnon). Peak RSS also counts the pages of Ray's shared
-    object store the worker has touched (RssShmem, `shared_memory_mb`), which grows with how many blocks
-    passed through it even though each is released: private memory is what the worker itself holds."""
+    object store the worker has touched (RssShmem, `shared_memory_mb`), which grow with how far Ray Data
+    reads ahead (up to half the store: see --object-store-mb): private memory is what the worker itself holds."""
     return _status_mb("RssAnon")
 
 

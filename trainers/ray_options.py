@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .argtypes import positive_int
+from .argtypes import number_at_least, positive_int
 from .errors import ConfigError
 
 
 _workers = positive_int("--workers")
+MIN_OBJECT_STORE_MB = 75  # Ray refuses a smaller object store (ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES)
+_object_store_mb = number_at_least("--object-store-mb", MIN_OBJECT_STORE_MB)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--worker-cache-mb", type=float, default=None, metavar="MB",
                    help="memory per worker for keeping its encoded shard after the first epoch, so later epochs do "
                         "not re-read DATA (default: 256; 0: stream DATA at every epoch)")
+    g.add_argument("--object-store-mb", type=_object_store_mb, default=None, metavar="MB",
+                   help="size of the local cluster's shared object store, through which Ray Data streams DATA "
+                        "(default: Ray's own sizing, 30%% of memory; at least 75, Ray's minimum). Ray Data reads "
+                        "ahead into up to half of the store, and every store page a worker reads counts in its "
+                        "RSS: a bounded store (e.g. 96) keeps a worker's RSS flat however large DATA is, but "
+                        "epochs that stream DATA took ~1.3x the wall time on a busy 2-core machine "
+                        "(benchmarks/RESULTS.md). Not allowed with --ray-address (that cluster's store is set by "
+                        "whoever started it)")
 
 
 def options_from_args(args):
@@ -45,4 +55,8 @@ def options_from_args(args):
     cache = {} if args.worker_cache_mb is None else {"cache_mb": args.worker_cache_mb}
     if args.worker_cache_mb is not None and args.worker_cache_mb < 0:
         raise ConfigError(f"--worker-cache-mb must be >= 0 (got {args.worker_cache_mb:g})")
-    return RayFitOptions(workers=args.workers, address=args.ray_address, resume=args.resume, storage=storage, **cache)
+    opts = RayFitOptions(workers=args.workers, address=args.ray_address, resume=args.resume, storage=storage,
+                         object_store_mb=args.object_store_mb, **cache)
+    from .ray_fit import check_store_request
+    check_store_request(opts)
+    return opts
