@@ -67,6 +67,9 @@ def parse_args(argv=None):
                    "the model's default)")
     p.add_argument("--longtail-eval-epochs", type=int, nargs="*", default=[],
                    help="long tail: also score after these epochs (the same fit, sampled mid-training)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a TabularGAN config override for every fit (numbers only, e.g. --set frequency_weight=10; "
+                   "repeatable); recorded per fit and shown in the encoding column")
     p.add_argument("--dual-alpha", type=float, default=None, help="loss 'dual': alpha (default: the model's)")
     p.add_argument("--dual-beta", type=float, default=None, help="loss 'dual': beta (default: the model's)")
     p.add_argument("--eval-samples", type=int, default=2500, help="samples scored per 2-D fit (PacGAN: 2500)")
@@ -149,7 +152,8 @@ def run_one(task: dict) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     dual = {k: task[k] for k in ("dual_alpha", "dual_beta") if task.get(k) is not None}
     model = TabularGAN(epochs=task["epochs"], batch_size=task["batch_size"], loss=loss, pac=pac, seed=seed,
-                       numeric_encoding=task["encoding"], condition_on_modes=task["condition_on_modes"], **dual)
+                       numeric_encoding=task["encoding"], condition_on_modes=task["condition_on_modes"], **dual,
+                       **task.get("overrides", {}))
     curve, eval_cpu = [], 0.0
 
     def checkpoint(metrics: dict) -> None:
@@ -185,7 +189,8 @@ def run_one(task: dict) -> dict:
         plot = {"real": real.to_numpy()[:2500].tolist(), "synthetic": xy.tolist()}
     if loss == "dual":
         figures.update(dual_alpha=model.config.dual_alpha, dual_beta=model.config.dual_beta)
-    return {**{k: task[k] for k in ("dataset", "loss", "pac", "seed", "epochs", "encoding", "condition_on_modes")},
+    return {**{k: task[k] for k in ("dataset", "loss", "pac", "seed", "epochs", "encoding", "condition_on_modes",
+                                     "overrides")},
             **figures, "fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "plot": plot if seed == task["plot_seed"] else None}
 
 
@@ -206,7 +211,7 @@ def tasks(args) -> list[dict]:
                             "epochs": args.longtail_epochs if lt else args.epochs,
                             "batch_size": args.batch_size, "eval_samples": args.eval_samples,
                             "dual_alpha": args.dual_alpha, "dual_beta": args.dual_beta,
-                            "plot_seed": args.seeds[0]})
+                            "overrides": parse_overrides(args.overrides), "plot_seed": args.seeds[0]})
     default_pac = max(args.pacs)
     return sorted(out, key=lambda t: (0 if t["dataset"] != "longtail" and t["pac"] == default_pac
                                       else 1 if t["dataset"] == "longtail" else 2, t["seed"]))
@@ -217,10 +222,24 @@ def label(r: dict) -> str:
     return f"dual {r['dual_alpha']:g}/{r['dual_beta']:g}" if r["loss"] == "dual" else r["loss"]
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """--set KEY=VALUE pairs as numbers (the options compared here are weights and switches)."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            raise SystemExit(f"--set {item}: the value must be a number") from None
+    return out
+
+
 def encoding_label(r: dict) -> str:
-    """Fits from before the encoding option used the quantile encoder."""
+    """Fits from before the encoding option used the quantile encoder; --set overrides are appended
+    (freq=W for frequency_weight)."""
     enc = r.get("encoding", "quantile")
-    return enc + ("+cond" if r.get("condition_on_modes") else "") if r["dataset"] != "longtail" else "-"
+    extra = "".join(f"+{'freq' if k == 'frequency_weight' else k}={v:g}" for k, v in sorted(r.get("overrides", {}).items()))
+    return enc + ("+cond" if r.get("condition_on_modes") else "") + extra if r["dataset"] != "longtail" else "-"
 
 
 def summarize(results: list[dict]) -> list[dict]:
@@ -254,11 +273,11 @@ def _ms(d: dict, digits: int = 2) -> str:
 def print_table(rows: list[dict]) -> None:
     two_d = [r for r in rows if r["dataset"] != "longtail"]
     if two_d:
-        print(f"{'data':<5} {'loss':<15} {'pac':>3} {'encoding':<11} {'ep':>3} {'seeds':>5}  {'modes captured':>16} {'min':>4}  "
+        print(f"{'data':<5} {'loss':<15} {'pac':>3} {'encoding':<18} {'ep':>3} {'seeds':>5}  {'modes captured':>16} {'min':>4}  "
               f"{'% HQ':>13} {'min':>5}  {'reverse KL':>13} {'max':>6}  {'fit s':>6} {'cpu s':>6}  {'pinned: %HQ':>11} {'rKL':>13}")
         for r in two_d:
             cpu = "n/a" if r.get("fit_cpu_s_mean") is None else f"{r['fit_cpu_s_mean']:.1f}"
-            print(f"{r['dataset']:<5} {r['loss']:<15} {r['pac']:>3} {r.get('encoding', 'quantile'):<11} "
+            print(f"{r['dataset']:<5} {r['loss']:<15} {r['pac']:>3} {r.get('encoding', 'quantile'):<18} "
                   f"{r.get('epochs', 0):>3} {r['seeds']:>5}  {_ms(r['modes_captured'], 1):>16} "
                   f"{r['modes_captured']['min']:>4.0f}  {_ms(r['hq_percent'], 1):>13} {r['hq_percent']['min']:>5.1f}  "
                   f"{_ms(r['reverse_kl'], 3):>13} {r['reverse_kl']['max']:>6.3f}  {r['fit_s_mean']:>6.1f} {cpu:>6}  "

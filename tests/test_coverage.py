@@ -12,6 +12,7 @@ import torch
 from augment.coverage import coverage_report, kmeans, mode_coverage, nearest
 from deploy import gate
 from pipeline.cli import main
+from trainers.errors import ConfigError
 from trainers.tabular_gan import TabularGAN
 
 RING = 2.0 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], axis=1)
@@ -163,3 +164,104 @@ def test_pinned_conditions_give_the_conditioned_column_its_real_shares(real):
     pd.testing.assert_frame_equal(pinned, model.sample(20_000, seed=4, pin_conditions=True))
     free = model.sample(20_000, seed=4)["kind"].value_counts(normalize=True).reindex(frequent, fill_value=0)
     assert not (free / share[frequent]).between(0.8, 1.25).all()  # what pinning corrects after 20 steps
+
+
+def _two_span_batch(n: int, seed: int):
+    """A dependent pair of discrete columns: A (the condition, 2 levels) decides B's frequencies
+    (0.8/0.2 under a=0, 0.1/0.9 under a=1); returns the spans, the real one-hots and A's codes."""
+    from trainers.encoding import Span
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2, n)
+    b = (rng.random(n) < np.where(a == 0, 0.2, 0.9)).astype(np.int64)
+    real = np.zeros((n, 4), dtype=np.float32)
+    real[np.arange(n), a] = 1.0
+    real[np.arange(n), 2 + b] = 1.0
+    spans = [Span("a", "category", "softmax", 0, 2), Span("b", "category", "softmax", 2, 2)]
+    return spans, torch.from_numpy(real), torch.from_numpy(a)
+
+
+def test_frequency_match_loss_is_zero_exactly_at_the_batchs_conditional_frequencies():
+    from trainers.networks import frequency_match_loss
+    spans, real, a = _two_span_batch(400, 0)
+    freq = torch.stack([real[a == k].mean(dim=0) for k in (0, 1)])  # per condition: both spans' frequencies
+    logits = torch.log(freq.clamp_min(1e-12))[a]  # softmax(log f) = f (each span's block sums to 1)
+    assert frequency_match_loss(logits, real, spans, a, 2).item() == pytest.approx(0.0, abs=1e-10)
+    marginal = torch.log(real.mean(dim=0)).expand(len(a), -1)  # right marginals, dependence lost
+    assert frequency_match_loss(marginal, real, spans, a, 2).item() > 0.1
+
+
+def test_frequency_match_loss_teaches_the_conditional_not_the_marginal():
+    """Logits that depend only on the condition, trained on fresh real batches with this loss alone, reach
+    B's frequencies *given A* (0.2 / 0.9 for B=1), not B's marginal (0.55): the targets come from real rows
+    paired with each condition, so dependent columns keep their dependence."""
+    from trainers.networks import frequency_match_loss
+    table = torch.zeros(2, 4, requires_grad=True)
+    opt = torch.optim.Adam([table], lr=0.05)
+    for step in range(300):
+        spans, real, a = _two_span_batch(500, 100 + step)
+        loss = frequency_match_loss(table[a], real, spans, a, 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    p_b1 = torch.softmax(table[:, 2:4], dim=1)[:, 1].detach().numpy()
+    assert p_b1 == pytest.approx([0.2, 0.9], abs=0.04)
+
+
+def _plain_squared_gap(raw, real, groups, n_groups):
+    """The same value with its plain gradient (each row also pushed by its own share of its group's gap)."""
+    counts = torch.bincount(groups, minlength=n_groups).float()
+    fake = torch.zeros(n_groups, 2).index_add(0, groups, torch.softmax(raw, dim=1))
+    gap = (fake - torch.zeros(n_groups, 2).index_add(0, groups, real)) / counts.clamp_min(1)[:, None]
+    return (counts / len(groups) * gap.pow(2).sum(dim=1)).sum()
+
+
+@pytest.mark.parametrize("gradient", ["leave-one-out", "plain"])
+def test_frequency_match_keeps_rows_of_one_condition_different(gradient):
+    """Two kinds of rows under one condition, one sure of category 0 and one of category 1, half each: the
+    frequencies are already right. Groups of ~3 rows (Adult's case): the leave-one-out gradient leaves both
+    kinds sure of their category; the plain gradient of the squared gap drags both to ~50/50 — every row
+    becomes the group average, which is what wrecked Adult's utility (benchmarks/RESULTS.md, run 3)."""
+    from trainers.encoding import Span
+    from trainers.networks import frequency_match_loss
+    span = [Span("b", "category", "softmax", 0, 2)]
+    table = torch.tensor([[3.0, -3.0], [-3.0, 3.0]], requires_grad=True)
+    opt = torch.optim.Adam([table], lr=0.05)
+    for step in range(200):
+        rng = np.random.default_rng(step)
+        kind, groups = torch.from_numpy(rng.integers(0, 2, 120)), torch.from_numpy(rng.integers(0, 40, 120))
+        real = torch.nn.functional.one_hot(torch.from_numpy(rng.integers(0, 2, 120)), 2).float()
+        loss = (frequency_match_loss(table[kind], real, span, groups, 40) if gradient == "leave-one-out"
+                else _plain_squared_gap(table[kind], real, groups, 40))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    p_cat0 = torch.softmax(table, dim=1)[:, 0].detach().numpy()
+    if gradient == "leave-one-out":
+        assert p_cat0[0] > 0.95 and p_cat0[1] < 0.05
+    else:
+        assert 0.3 < p_cat0[0] < 0.7 and 0.3 < p_cat0[1] < 0.7
+
+
+def test_frequency_weight_fits_deterministically_and_old_models_load_without_it(real, tmp_path):
+    """The term is in the generator's history, the fit is seeded, and a model dir written before the option
+    existed (no `frequency_weight` / `numeric_encoding` in its config) loads as it was trained: without the
+    term and with the quantile encoder, sampling exactly as before."""
+    fit = dict(epochs=1, batch_size=200, seed=3, numeric_encoding="mode", frequency_weight=10.0)
+    model = TabularGAN(**fit).fit(real)
+    assert model.history[-1]["freq_loss"] > 0
+    pd.testing.assert_frame_equal(model.sample(500, seed=1), TabularGAN(**fit).fit(real).sample(500, seed=1))
+    with pytest.raises(ConfigError, match="frequency_weight"):
+        TabularGAN(epochs=1, batch_size=200, frequency_weight=-1.0).fit(real)
+    with pytest.raises(ConfigError, match="frequency_spans"):
+        TabularGAN(epochs=1, batch_size=200, frequency_spans="some").fit(real)
+
+    old = TabularGAN(epochs=1, batch_size=200, seed=3, numeric_encoding="quantile").fit(real)
+    old.save(tmp_path / "old")
+    meta_path = tmp_path / "old" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    for key in ("frequency_weight", "numeric_encoding", "condition_on_modes"):
+        del meta["config"][key]
+    meta_path.write_text(json.dumps(meta))
+    loaded = TabularGAN.load(tmp_path / "old")
+    assert loaded.config.frequency_weight == 0.0 and loaded.config.numeric_encoding == "quantile"
+    pd.testing.assert_frame_equal(loaded.sample(500, seed=2), old.sample(500, seed=2))

@@ -150,3 +150,39 @@ def condition_loss(raw: torch.Tensor, cond_spans: list[Span], span: torch.Tensor
         if rows.any():
             total = total + F.cross_entropy(raw[rows, s.start:s.stop], g_local[rows], reduction="sum")
     return total / raw.shape[0]
+
+
+def frequency_match_loss(raw: torch.Tensor, real: torch.Tensor, spans: list[Span], groups: torch.Tensor,
+                         n_groups: int) -> torch.Tensor:
+    """Per condition group of the batch, the squared gap between the generator's mean category probabilities
+    and the real rows' category frequencies, summed over `spans` and weighted by the group's share.
+
+    Why: sampling draws each span's category from softmax(raw) (networks.discretize), so softmax(raw) *is*
+    the generator's categorical distribution. The critic sees one Gumbel-relaxed draw per row and judges
+    packs of 10, so a free span drawn 30% too often under a condition is a weak signal to it (the 5x5 grid:
+    one column's mode, fixed by the condition, comes out right; the other column's, the generator's own
+    draw, came out 712/373/554/474/387 of 2,500). The real rows paired with the conditions give the target.
+    `groups` (batch,): each row's condition; a group's real rows all have that condition, so the targets are
+    P(span | condition) whatever the dependence between columns.
+
+    The returned value is that squared gap; its gradient is the leave-one-out one: row i is moved by
+    (mean of the *other* fakes of its group - real frequencies). The plain gradient would also carry the
+    row's own share of the gap, which in expectation is a penalty on how much rows of one group differ — with
+    Adult's ~150 conditions a group holds a handful of rows, and that penalty makes every row's draw the
+    group average (its modes forget the rest of the row). Rows alone in their group give no gradient. Real
+    frequencies from a few rows are noisy but unbiased, and the gradient is linear in them. One index_add
+    per span: loops over columns, never rows."""
+    counts = torch.bincount(groups, minlength=n_groups).to(raw.dtype)
+    n_i = counts[groups][:, None]
+    value, surrogate = raw.new_zeros(()), raw.new_zeros(())
+    for s in spans:
+        probs = F.softmax(raw[:, s.start:s.stop], dim=1)
+        fake_sum = raw.new_zeros(n_groups, s.width).index_add_(0, groups, probs.detach())
+        real_mean = (raw.new_zeros(n_groups, s.width).index_add_(0, groups, real[:, s.start:s.stop])
+                     / counts.clamp_min(1.0)[:, None])
+        gap = fake_sum / counts.clamp_min(1.0)[:, None] - real_mean
+        value = value + (counts / raw.shape[0] * gap.pow(2).sum(dim=1)).sum()
+        others = (fake_sum[groups] - probs.detach()) / (n_i - 1.0).clamp_min(1.0)
+        loo_gap = torch.where(n_i > 1, others - real_mean[groups], torch.zeros_like(probs))
+        surrogate = surrogate + 2.0 * (probs * loo_gap).sum() / raw.shape[0]
+    return value + surrogate - surrogate.detach()
