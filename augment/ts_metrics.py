@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from trainers.timeseries_backbone import chol_cov, least_squares_var1
+
 
 # ----------------------------------------------------------------------------------------- scaling, windows
 def minmax_by_real(real: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -157,18 +159,14 @@ class VAR1:
     the observed values, so the baseline stores no training rows either."""
 
     def fit(self, windows: np.ndarray) -> "VAR1":
-        prev, nxt = windows[:, :-1].reshape(-1, windows.shape[2]), windows[:, 1:].reshape(-1, windows.shape[2])
-        ok = ~(np.isnan(prev).any(1) | np.isnan(nxt).any(1))
-        X = np.hstack([np.ones((ok.sum(), 1)), prev[ok]])
-        coef, *_ = np.linalg.lstsq(X, nxt[ok], rcond=None)
-        self.c, self.A = coef[0], coef[1:].T
-        resid = nxt[ok] - X @ coef
-        F = windows.shape[2]
-        self.noise_chol = np.linalg.cholesky(np.cov(resid.T).reshape(F, F) + 1e-9 * np.eye(F))
-        flat = windows.reshape(-1, F)
+        fit = least_squares_var1(windows)
+        if fit is None:
+            raise ValueError("VAR(1) baseline: too few pairs of consecutive fully observed steps to fit")
+        self.c, self.A, self.noise_chol = fit
+        flat = windows.reshape(-1, windows.shape[2])
         flat = flat[~np.isnan(flat).any(1)]
         self.mean0 = flat.mean(0)
-        self.chol0 = np.linalg.cholesky(np.cov(flat.T).reshape(F, F) + 1e-9 * np.eye(F))
+        self.chol0 = chol_cov(flat)
         return self
 
     def sample(self, n: int, seq_len: int, seed: int = 0) -> np.ndarray:

@@ -37,9 +37,6 @@ EXTENSIONS: list[str] = ["pipeline.cmd_run", "pipeline.cmd_stream", "pipeline.cm
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working dir)"
 
 
-_positive_int = positive_int  # the name sub-command modules import
-
-
 def _condition(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--condition must look like column=value (got {text!r})")
@@ -54,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ganstream", description="Fit GANs on tables with missing values, sample, impute, evaluate.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=_positive_int("--threads"), default=None,
+    p.add_argument("--threads", type=positive_int("--threads"), default=None,
                    help="torch CPU threads (default: $GANSTREAM_THREADS or 1; keep processes x threads <= cores)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -66,20 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--kind", choices=["tabular", "timeseries"], default="tabular",
                    help="model kind (default: tabular; timeseries: sequences, see --seq-len)")
     t.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory to write the model to (replaced if it is a model)")
-    t.add_argument("--epochs", type=_positive_int("--epochs"), default=300, help="training epochs (default: 300)")
-    t.add_argument("--batch-size", type=_positive_int("--batch-size"), default=None,
+    t.add_argument("--epochs", type=positive_int("--epochs"), default=300, help="training epochs (default: 300)")
+    t.add_argument("--batch-size", type=positive_int("--batch-size"), default=None,
                    help="rows per step, a multiple of --pac (default: 500; timeseries: windows per step, default 128)")
     t.add_argument("--loss", choices=["wgan-gp", "non-saturating", "minimax", "dual"], default="wgan-gp",
                    help="adversarial loss (default: wgan-gp; minimax is the original game, kept for comparison; "
                    "dual: two discriminators penalising both KL and reverse KL, see docs/mode_collapse.md)")
-    t.add_argument("--pac", type=_positive_int("--pac"), default=10, help="samples per discriminator input, PacGAN packing (default: 10)")
+    t.add_argument("--pac", type=positive_int("--pac"), default=10, help="samples per discriminator input, PacGAN packing (default: 10)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     t.add_argument("--numeric-encoding", choices=["quantile", "mode"], default=None,
                    help="tabular numeric columns: 'quantile' (per-column CDF to a normal) or 'mode' (Gaussian-mixture "
                    "mode one-hot + offset, learns dependences between numeric modes; docs/mode_collapse.md) "
                    "(default: the model's)")
     ts = t.add_argument_group("time series (--kind timeseries)")
-    ts.add_argument("--seq-len", type=_positive_int("--seq-len"), metavar="L",
+    ts.add_argument("--seq-len", type=positive_int("--seq-len"), metavar="L",
                     help="window length the model learns (required with --kind timeseries; series shorter than L are skipped)")
     ts.add_argument("--id-col", metavar="C", help="series id column (long format); without it DATA is one series in row order")
     ts.add_argument("--time-col", metavar="C", help="time/order column: must increase within each series; on a regular "
@@ -88,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="per-series attribute column the model conditions on (repeatable; needs --id-col)")
     t.add_argument("--missing-token", action="append", default=[], metavar="TOK",
                    help="text that means 'missing' in DATA, e.g. '?' (repeatable; empty strings are always missing)")
-    t.add_argument("--imputer-epochs", type=_positive_int("--imputer-epochs"), default=None,
+    t.add_argument("--imputer-epochs", type=positive_int("--imputer-epochs"), default=None,
                    help="epochs of the imputer that fills holes before GAN training (default: the imputer's own schedule)")
     t.add_argument("--target", metavar="COL",
                    help="a categorical column downstream models will predict: an auxiliary classifier keeps "
@@ -112,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", metavar="MODEL", help="model directory written by `train`, or models:/NAME@ALIAS, "
                    "models:/NAME/VERSION, runs:/RUN_ID/PATH")
     s.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
-    s.add_argument("--rows", type=_positive_int("--rows"), required=True, help="number of rows to generate (>= 1)")
+    s.add_argument("--rows", type=positive_int("--rows"), required=True, help="number of rows to generate (>= 1)")
     s.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--condition", type=_condition, metavar="COL=VALUE",
@@ -128,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
     i.add_argument("--model", metavar="MODEL", help="use the imputer of a model (directory or MLflow URI) instead of fitting one")
     i.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
-    i.add_argument("--epochs", type=_positive_int("--epochs"), default=None, help="imputer training epochs (default: the imputer's own)")
-    i.add_argument("--draws", type=_positive_int("--draws"), default=1, help="number of imputations K (default: 1)")
+    i.add_argument("--epochs", type=positive_int("--epochs"), default=None, help="imputer training epochs (default: the imputer's own)")
+    i.add_argument("--draws", type=positive_int("--draws"), default=1, help="number of imputations K (default: 1)")
     i.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     i.add_argument("--missing-token", action="append", default=[], metavar="TOK", help="text that means 'missing' (repeatable)")
 
@@ -226,14 +223,13 @@ def fits_on_ray(model) -> bool:
     return getattr(model, "kind", None) == "tabular"
 
 
-def fit_model(model, table, args):
+def fit_model(model, table, args, opts):
     """The single place where the fit path is chosen: Ray Train for tabular models (table is None: the
-    cluster reads DATA), otherwise in this process on `table`."""
+    cluster reads DATA; `opts`: the Ray options cmd_train already parsed and checked), otherwise in this
+    process on `table`."""
     if not fits_on_ray(model):
         return model.fit(table, progress=_progress(args, "train"))
     from trainers.ray_fit import PerPartitionModels, fit_on_ray, fit_per_partition
-    from trainers.ray_options import options_from_args
-    opts = options_from_args(args)
     kw = dict(missing_tokens=args.missing_token, opts=opts, out=args.out, progress=_progress(args, "train"),
               info=lambda msg: _info(args, msg))
     if args.per_partition:
@@ -251,10 +247,11 @@ def cmd_train(args) -> int:
     model = new_model(args)
     cfg = model.config
     table = None if fits_on_ray(model) else read_table(args.data, args.missing_token)
+    ray_opts = None
     if table is None:  # a dead --ray-address fails here, before a tracking run exists (Ray would retry for minutes)
         from trainers.ray_address import check_ray_address
         from trainers.ray_options import options_from_args
-        options_from_args(args)  # a bad Ray option (e.g. --object-store-mb with --ray-address) fails here too
+        ray_opts = options_from_args(args)  # a bad Ray option (e.g. --object-store-mb with --ray-address) fails here too
         check_ray_address(args.ray_address)
     tracking = None
     from deploy.tracking import tracking_requested
@@ -266,7 +263,7 @@ def cmd_train(args) -> int:
     else:
         _info(args, f"training {model.kind} GAN on {args.data}: {len(table):,} rows x {table.shape[1]} columns, "
                     f"{int(table.isna().to_numpy().sum()):,} missing cells, loss={cfg.loss}, epochs={cfg.epochs}")
-    model = fit_model(model, table, args)
+    model = fit_model(model, table, args, ray_opts)
     if table is None:
         table = getattr(model, "stats_sample", None)  # the bounded sample the Ray fit drew, for quality reports
     model.save(out)

@@ -12,7 +12,8 @@ import time
 
 
 def add_parser(sub) -> None:
-    from pipeline.cli import TRACKING_HELP, _positive_int
+    from pipeline.cli import TRACKING_HELP
+    from trainers.argtypes import positive_int
     e = sub.add_parser("extend", help="continue the series of a history K ways with a time-series MODEL",
                        description="Generate DRAWS possible continuations of HORIZON steps for every series in "
                        "--history (same columns as the training data: the id/time columns if the model was trained "
@@ -21,8 +22,8 @@ def add_parser(sub) -> None:
     e.add_argument("model", metavar="MODEL", help="time-series model directory written by `train --kind timeseries`, "
                    "or models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH")
     e.add_argument("--history", required=True, metavar="FILE", help="history table (.csv, .parquet or a directory of .parquet)")
-    e.add_argument("--horizon", type=_positive_int("--horizon"), required=True, help="steps to generate after each history (>= 1)")
-    e.add_argument("--draws", type=_positive_int("--draws"), default=10, help="continuations per series (default: 10)")
+    e.add_argument("--horizon", type=positive_int("--horizon"), required=True, help="steps to generate after each history (>= 1)")
+    e.add_argument("--draws", type=positive_int("--draws"), default=10, help="continuations per series (default: 10)")
     e.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
     e.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     e.add_argument("--missing-token", action="append", default=[], metavar="TOK", help="text that means 'missing' in the history (repeatable)")

@@ -8,7 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
-from trainers.argtypes import positive_float
+from trainers.argtypes import positive_float, positive_int
 from trainers.errors import ConfigError, ModelError
 
 DEFAULT_SHARD_ROWS = 100_000
@@ -30,11 +30,8 @@ a stream follows the alias (checked every --swap-check-s seconds) and switches v
 Every file records the model (Parquet metadata ganstream.model_name/model_version, and a model_version column)."""
 
 
-_positive_float = positive_float
-
-
 def add_parser(sub) -> None:
-    from pipeline.cli import TRACKING_HELP, _positive_int
+    from pipeline.cli import TRACKING_HELP
     s = sub.add_parser("stream", help="Beam job: stream synthetic rows from MODEL into a directory of Parquet files",
                        description="Stream synthetic rows (or a mixed, balanced or imputed training set) from MODEL "
                        "into DIR with an Apache Beam pipeline.", epilog=EPILOG,
@@ -43,14 +40,14 @@ def add_parser(sub) -> None:
     s.add_argument("--sink", required=True, metavar="DIR", help="output directory (created; one Parquet file per shard or window)")
     s.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
     g = s.add_argument_group("bounded job")
-    g.add_argument("--rows", type=_positive_int("--rows"), help="exactly N rows (sequences for a time-series model)")
-    g.add_argument("--shard-rows", type=_positive_int("--shard-rows"), default=DEFAULT_SHARD_ROWS,
+    g.add_argument("--rows", type=positive_int("--rows"), help="exactly N rows (sequences for a time-series model)")
+    g.add_argument("--shard-rows", type=positive_int("--shard-rows"), default=DEFAULT_SHARD_ROWS,
                    help=f"rows per shard file (default: {DEFAULT_SHARD_ROWS:,})")
     u = s.add_argument_group("unbounded stream")
-    u.add_argument("--rate", type=_positive_float("--rate"), help="rows per second")
-    u.add_argument("--duration", type=_positive_float("--duration"), help="seconds to run (default: until interrupted)")
-    u.add_argument("--window-s", type=_positive_float("--window-s"), default=5.0, help="seconds per window file (default: 5)")
-    u.add_argument("--swap-check-s", type=_positive_float("--swap-check-s"), default=10.0,
+    u.add_argument("--rate", type=positive_float("--rate"), help="rows per second")
+    u.add_argument("--duration", type=positive_float("--duration"), help="seconds to run (default: until interrupted)")
+    u.add_argument("--window-s", type=positive_float("--window-s"), default=5.0, help="seconds per window file (default: 5)")
+    u.add_argument("--swap-check-s", type=positive_float("--swap-check-s"), default=10.0,
                    help="how often a stream from models:/NAME@ALIAS checks whether the alias moved (default: 10)")
     d = s.add_argument_group("what is written")
     d.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -69,7 +66,7 @@ def add_parser(sub) -> None:
     b = s.add_argument_group("Beam")
     b.add_argument("--runner", default="FnApiRunner",
                    help="Beam runner (default: FnApiRunner, in-process and offline; DirectRunner first tries to download Prism)")
-    b.add_argument("--direct_num_workers", type=_positive_int("--direct_num_workers"), default=1,
+    b.add_argument("--direct_num_workers", type=positive_int("--direct_num_workers"), default=1,
                    help="workers of the in-process runner (default: 1; keep workers x --threads <= cores)")
     b.add_argument("--direct_running_mode", choices=["in_memory", "multi_threading", "multi_processing"], default="in_memory")
     b.add_argument("--beam-args", default="", metavar="'ARGS'", help="any other Beam pipeline options, as one quoted string")

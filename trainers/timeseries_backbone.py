@@ -47,22 +47,19 @@ class LinearBackbone(nn.Module):
 
     @torch.no_grad()
     def fit(self, X: torch.Tensor, M: torch.Tensor) -> None:
-        """Least squares on every consecutive pair of fully observed steps of the windows [W, T, F] (masks M),
+        """`least_squares_var1` on the windows [W, T, F] (masks M: gaps are left out, not read as zeros);
         first-step mean and covariance from the windows' observed first steps."""
-        x, m = X.double().numpy(), M.bool().numpy()
-        F = x.shape[2]
-        prev, nxt = x[:, :-1].reshape(-1, F), x[:, 1:].reshape(-1, F)
-        ok = (m[:, :-1].all(2) & m[:, 1:].all(2)).reshape(-1)
-        if ok.sum() > F + 1:
-            design = np.hstack([np.ones((ok.sum(), 1)), prev[ok]])
-            coef, *_ = np.linalg.lstsq(design, nxt[ok], rcond=None)
-            self.c.copy_(torch.from_numpy(coef[0]))
-            self.A.copy_(torch.from_numpy(coef[1:].T.copy()))
-            self.noise.copy_(torch.from_numpy(_chol_cov(nxt[ok] - design @ coef)))
-        first = x[:, 0][m[:, 0].all(1)]
+        x = np.where(M.bool().numpy(), X.double().numpy(), np.nan)
+        fit = least_squares_var1(x)
+        if fit is not None:
+            c, A, noise = fit
+            self.c.copy_(torch.from_numpy(c))
+            self.A.copy_(torch.from_numpy(A))
+            self.noise.copy_(torch.from_numpy(noise))
+        first = x[:, 0][~np.isnan(x[:, 0]).any(1)]
         if len(first) > 1:
             self.mean0.copy_(torch.from_numpy(first.mean(0)))
-            self.noise0.copy_(torch.from_numpy(_chol_cov(first - first.mean(0))))
+            self.noise0.copy_(torch.from_numpy(chol_cov(first)))
 
     @torch.no_grad()
     def recalibrate(self, residuals: torch.Tensor, observed: torch.Tensor) -> None:
@@ -71,11 +68,11 @@ class LinearBackbone(nn.Module):
         relative to the pooled RMS. What the mean predictor leaves unexplained is what the innovations must make."""
         first = residuals[:, 0][observed[:, 0]]
         if len(first) > 1:
-            self.noise0.copy_(torch.from_numpy(_chol_cov(first.double().numpy())))
+            self.noise0.copy_(torch.from_numpy(chol_cov(first.double().numpy())))
         later = residuals[:, 1:][observed[:, 1:]]
         if len(later) <= 1:
             return
-        self.noise.copy_(torch.from_numpy(_chol_cov(later.double().numpy())))
+        self.noise.copy_(torch.from_numpy(chol_cov(later.double().numpy())))
         pooled = later.pow(2).mean().sqrt()
         for t in range(1, min(residuals.shape[1], len(self.step_scale))):
             r = residuals[:, t][observed[:, t]]
@@ -83,7 +80,23 @@ class LinearBackbone(nn.Module):
         self.step_scale[0] = 1.0
 
 
-def _chol_cov(resid: np.ndarray) -> np.ndarray:
-    F = resid.shape[1]
-    cov = np.cov(resid.T).reshape(F, F)
+def least_squares_var1(windows: np.ndarray):
+    """x_t = c + A x_{t-1} + S e_t by least squares on every pair of consecutive fully observed steps of the
+    windows [W, T, F] (NaN = missing): (c [F], A [F, F], S [F, F] the Cholesky factor of the residuals'
+    covariance), or None with too few pairs. Shared by the backbone and the VAR(1) baseline of augment/ts_metrics."""
+    F = windows.shape[2]
+    prev, nxt = windows[:, :-1].reshape(-1, F), windows[:, 1:].reshape(-1, F)
+    ok = ~(np.isnan(prev).any(1) | np.isnan(nxt).any(1))
+    if ok.sum() <= F + 1:
+        return None
+    design = np.hstack([np.ones((ok.sum(), 1)), prev[ok]])
+    coef, *_ = np.linalg.lstsq(design, nxt[ok], rcond=None)
+    return coef[0], coef[1:].T.copy(), chol_cov(nxt[ok] - design @ coef)
+
+
+def chol_cov(values: np.ndarray) -> np.ndarray:
+    """Cholesky factor of the covariance of the rows of `values` [N, F], with a small relative jitter so a
+    degenerate direction (a constant feature) still factors."""
+    F = values.shape[1]
+    cov = np.cov(values.T).reshape(F, F)
     return np.linalg.cholesky(cov + 1e-8 * (np.trace(cov) / F + 1e-12) * np.eye(F) + 1e-12 * np.eye(F))

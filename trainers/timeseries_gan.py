@@ -260,15 +260,14 @@ class TimeSeriesGAN(GenerativeModel):
         Frozen by default: on Energy, letting the adversarial game move the least-squares VAR(1) (scale 0.1)
         took the discriminative score from 0.18 (frozen) to 0.31 at 2 CPU-min (benchmarks/RESULTS.md)."""
         G = self.generator
-        if G.backbone is None:
-            return torch.optim.Adam(G.parameters(), lr=lr, **kw)
-        if self.config.backbone_lr_scale == 0:
-            G.backbone.requires_grad_(False)
-            return torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=lr, **kw)
-        bb = {id(p) for p in G.backbone.parameters()}
-        return torch.optim.Adam([{"params": [p for p in G.parameters() if id(p) not in bb]},
-                                 {"params": list(G.backbone.parameters()), "lr": lr * self.config.backbone_lr_scale}],
-                                lr=lr, **kw)
+        backbone = list(G.backbone.parameters()) if G.backbone is not None else []
+        in_backbone = {id(p) for p in backbone}
+        groups = [{"params": [p for p in G.parameters() if id(p) not in in_backbone]}]
+        if backbone and self.config.backbone_lr_scale > 0:
+            groups.append({"params": backbone, "lr": lr * self.config.backbone_lr_scale})
+        for p in backbone:
+            p.requires_grad_(self.config.backbone_lr_scale > 0)
+        return torch.optim.Adam(groups, lr=lr, **kw)
 
     @torch.no_grad()
     def _recalibrate_innovations(self, X, M, S, rng: np.random.Generator, n: int = 4096) -> None:
