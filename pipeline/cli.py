@@ -57,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="fit a generator on DATA and write a model directory",
-                       description="Fit a tabular GAN (conditional, PacGAN discriminator) on DATA. Columns with missing "
-                       "values are allowed: the model learns where values go missing and fits a GAIN-style imputer too.")
+                       description="Fit a tabular GAN (conditional, PacGAN discriminator) or, with --kind timeseries, a "
+                       "time-series GAN on DATA, with Ray Train (a local cluster unless --ray-address). Columns with missing "
+                       "values are allowed: the tabular model learns where values go missing and fits a GAIN-style "
+                       "imputer too; the time-series model trains through masks.")
     t.add_argument("data", metavar="DATA", help="training table (.csv, .parquet, or a directory of .parquet files)")
     t.add_argument("--kind", choices=["tabular", "timeseries"], default="tabular",
                    help="model kind (default: tabular; timeseries: sequences, see --seq-len)")
@@ -217,21 +219,20 @@ def _new_timeseries_model(args):
     return TimeSeriesGAN(cfg)
 
 
-def fits_on_ray(model) -> bool:
-    """Tabular models fit with Ray Train (DATA streamed to the workers, never read whole here); other kinds
-    (time series, for now) fit in this process."""
-    return getattr(model, "kind", None) == "tabular"
-
-
 def fit_model(model, table, args, opts):
-    """The single place where the fit path is chosen: Ray Train for tabular models (table is None: the
-    cluster reads DATA; `opts`: the Ray options cmd_train already parsed and checked), otherwise in this
-    process on `table`."""
-    if not fits_on_ray(model):
-        return model.fit(table, progress=_progress(args, "train"))
+    """The single place where the fit path is chosen: Ray Train (`opts`: the Ray options cmd_train already
+    parsed and checked). Tabular: table is None, the cluster reads DATA. Time series: `table` was read here
+    (windows need whole series, see trainers/ray_fit_timeseries.py) and is handed to the workers."""
+    kw = dict(opts=opts, out=args.out, progress=_progress(args, "train"), info=lambda msg: _info(args, msg))
+    if model.kind == "timeseries":
+        from trainers.ray_fit import PerPartitionModels
+        from trainers.ray_fit_timeseries import fit_timeseries_on_ray, fit_timeseries_per_partition
+        if args.per_partition:
+            return PerPartitionModels(args.per_partition,
+                                      fit_timeseries_per_partition(model, table, args.per_partition, **kw))
+        return fit_timeseries_on_ray(model, table, **kw)
     from trainers.ray_fit import PerPartitionModels, fit_on_ray, fit_per_partition
-    kw = dict(missing_tokens=args.missing_token, opts=opts, out=args.out, progress=_progress(args, "train"),
-              info=lambda msg: _info(args, msg))
+    kw["missing_tokens"] = args.missing_token
     if args.per_partition:
         return PerPartitionModels(args.per_partition, fit_per_partition(model, args.data, args.per_partition, **kw))
     return fit_on_ray(model, args.data, **kw)
@@ -246,13 +247,12 @@ def cmd_train(args) -> int:
         raise ConfigError(f"{out}: exists and is not a ganstream model directory; refusing to overwrite it")
     model = new_model(args)
     cfg = model.config
-    table = None if fits_on_ray(model) else read_table(args.data, args.missing_token)
-    ray_opts = None
-    if table is None:  # a dead --ray-address fails here, before a tracking run exists (Ray would retry for minutes)
-        from trainers.ray_address import check_ray_address
-        from trainers.ray_options import options_from_args
-        ray_opts = options_from_args(args)  # a bad Ray option (e.g. --object-store-mb with --ray-address) fails here too
-        check_ray_address(args.ray_address)
+    from trainers.ray_address import check_ray_address
+    from trainers.ray_options import options_from_args
+    ray_opts = options_from_args(args, kind=model.kind)  # a bad Ray option (e.g. --object-store-mb with --ray-address) fails here
+    check_ray_address(args.ray_address)  # a dead --ray-address fails here, before a tracking run exists (Ray would retry for minutes)
+    # tabular: the cluster reads DATA (never whole here); time series: windows need whole series, read here
+    table = read_table(args.data, args.missing_token) if model.kind == "timeseries" else None
     tracking = None
     from deploy.tracking import tracking_requested
     if tracking_requested(args):
@@ -261,8 +261,8 @@ def cmd_train(args) -> int:
     if table is None:
         _info(args, f"training {model.kind} GAN on {args.data} with Ray Train: loss={cfg.loss}, epochs={cfg.epochs}")
     else:
-        _info(args, f"training {model.kind} GAN on {args.data}: {len(table):,} rows x {table.shape[1]} columns, "
-                    f"{int(table.isna().to_numpy().sum()):,} missing cells, loss={cfg.loss}, epochs={cfg.epochs}")
+        _info(args, f"training {model.kind} GAN on {args.data} with Ray Train: {len(table):,} rows x {table.shape[1]} "
+                    f"columns, {int(table.isna().to_numpy().sum()):,} missing cells, epochs={cfg.epochs}")
     model = fit_model(model, table, args, ray_opts)
     if table is None:
         table = getattr(model, "stats_sample", None)  # the bounded sample the Ray fit drew, for quality reports

@@ -191,27 +191,29 @@ def _quiet_ray_data() -> None:
     logging.getLogger("ray.train").setLevel(logging.ERROR)
 
 
-def cpus_per_worker(total_workers: int, wait_s: float | None = None) -> float:
-    """CPUs to ask per worker so that READ_CPUS stay free for Ray Data's readers. Fails at once when the
+def cpus_per_worker(total_workers: int, wait_s: float | None = None, read_cpus: float = READ_CPUS) -> float:
+    """CPUs to ask per worker so that `read_cpus` stay free for Ray Data's readers (0 when no Ray Data
+    pipeline feeds the workers). Fails at once when the
     cluster is too small for every worker to get MIN_WORKER_CPUS (Ray would otherwise wait forever for
     resources); when it is big enough but busy (tasks of an earlier job still finishing, another fit), waits
     up to `wait_s` ($GANSTREAM_RAY_WAIT_S, default 30) for CPUs to free, then fails with the same message."""
     import time
 
     import ray
-    need = READ_CPUS + MIN_WORKER_CPUS * total_workers
+    need = read_cpus + MIN_WORKER_CPUS * total_workers
     wait_s = float(os.environ.get("GANSTREAM_RAY_WAIT_S", "30")) if wait_s is None else wait_s
     total = float(ray.cluster_resources().get("CPU", 0.0))
     deadline = time.monotonic() + (wait_s if total >= need else 0.0)
     while True:
         available = float(ray.available_resources().get("CPU", 0.0))
-        per = min(1.0, (available - READ_CPUS) / total_workers)
+        per = min(1.0, (available - read_cpus) / total_workers)
         if per >= MIN_WORKER_CPUS:
             return round(per, 3)
         if time.monotonic() >= deadline:
             busy = f" ({total - available:g} of {total:g} busy)" if total >= need else f" (the cluster has {total:g})"
+            reading = f" + {read_cpus:g} for reading" if read_cpus else ""
             raise DistributedFitError(f"{total_workers} worker(s) need at least {need:g} free CPUs on the Ray cluster "
-                                      f"({MIN_WORKER_CPUS:g} per worker + {READ_CPUS:g} for reading), but only "
+                                      f"({MIN_WORKER_CPUS:g} per worker{reading}), but only "
                                       f"{available:g} are free{busy}: lower --workers")
         time.sleep(0.5)
 
@@ -358,12 +360,27 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
 
 
 def _run(jobs, missing_tokens, per_cpu: float, storage: Path, progress: ProgressFn | None) -> list[TabularGAN]:
-    """Run one TorchTrainer per job concurrently (threads: `fit()` blocks), relaying rank 0's per-epoch
-    metrics to the console progress line while they run."""
+    """Run one TorchTrainer per job concurrently and load each fitted model from its last checkpoint."""
+    results = run_trainers(lambda queue: [_trainer(m, src, ds, missing_tokens, o, per_cpu, storage, queue)
+                                          for m, src, ds, o in jobs], progress, multi=len(jobs) > 1)
+    fitted = []
+    for r in results:
+        with r.checkpoint.as_directory() as d:
+            m = TabularGAN.load(Path(d) / MODEL_DIR)
+            m.training = dict(m.training)
+        fitted.append(m)
+    return fitted
+
+
+def run_trainers(build, progress: ProgressFn | None, multi: bool = False) -> list:
+    """Run the TorchTrainers `build(queue)` returns concurrently (threads: `fit()` blocks), relaying rank 0's
+    per-epoch metrics (put on `queue` by the workers) to the console progress line while they run; with
+    `multi`, each line is tagged with its run's partition. Returns the trainers' results; a failure in any
+    is raised (a user error keeps its type and message, see `_explain`). Shared by tabular and time-series fits."""
     from ray.util.queue import Empty, Queue
 
     queue = Queue(actor_options={"num_cpus": 0})
-    trainers = [_trainer(m, src, ds, missing_tokens, o, per_cpu, storage, queue) for m, src, ds, o in jobs]
+    trainers = build(queue)
     results: list = [None] * len(trainers)
     errors: list = [None] * len(trainers)
 
@@ -376,7 +393,6 @@ def _run(jobs, missing_tokens, per_cpu: float, storage: Path, progress: Progress
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(trainers))]
     for t in threads:
         t.start()
-    names = {o.run_name: o for _, _, _, o in jobs}
     while any(t.is_alive() for t in threads):
         try:
             metrics = queue.get(timeout=0.5)
@@ -384,7 +400,7 @@ def _run(jobs, missing_tokens, per_cpu: float, storage: Path, progress: Progress
             continue
         if progress:
             run_name = metrics.pop("run", None)
-            progress({**metrics, "stage": run_name.split("-", 1)[1]} if len(names) > 1 and run_name else metrics)
+            progress({**metrics, "stage": run_name.split("-", 1)[1]} if multi and run_name else metrics)
     for t in threads:
         t.join()
     try:
@@ -394,13 +410,7 @@ def _run(jobs, missing_tokens, per_cpu: float, storage: Path, progress: Progress
     for e in errors:
         if e is not None:
             raise _explain(e)
-    fitted = []
-    for r in results:
-        with r.checkpoint.as_directory() as d:
-            m = TabularGAN.load(Path(d) / MODEL_DIR)
-            m.training = dict(m.training)
-        fitted.append(m)
-    return fitted
+    return results
 
 
 def _explain(e: BaseException) -> BaseException:

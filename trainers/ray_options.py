@@ -16,7 +16,7 @@ _object_store_mb = number_at_least("--object-store-mb", MIN_OBJECT_STORE_MB)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("distributed fit (Ray Train; the default path of tabular models)")
+    g = parser.add_argument_group("distributed fit (Ray Train: how `train` fits both model kinds)")
     g.add_argument("--workers", type=_workers, default=1,
                    help="Ray Train workers (DDP over gloo, one torch thread each; default: 1). DATA is streamed "
                         "to the workers by Ray Data, never read whole into this process")
@@ -48,11 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "whoever started it)")
 
 
-def options_from_args(args):
+def options_from_args(args, kind: str = "tabular"):
     from .ray_fit import RayFitOptions
 
     storage = str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None
     cache = {} if args.worker_cache_mb is None else {"cache_mb": args.worker_cache_mb}
+    if args.worker_cache_mb is not None and kind != "tabular":
+        raise ConfigError("--worker-cache-mb applies to tabular fits (a time-series worker always keeps its shard "
+                          "of the windows in memory)")
     if args.worker_cache_mb is not None and args.worker_cache_mb < 0:
         raise ConfigError(f"--worker-cache-mb must be >= 0 (got {args.worker_cache_mb:g})")
     opts = RayFitOptions(workers=args.workers, address=args.ray_address, resume=args.resume, storage=storage,

@@ -187,21 +187,66 @@ def _static_table(table: pd.DataFrame, layout: SeriesLayout, what: str) -> pd.Da
     return sub.groupby(key, sort=True).first().reset_index(drop=True)
 
 
-def sliding_windows(values: np.ndarray, starts: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """All windows of `seq_len` consecutive rows, stride 1, that stay inside one series.
-
-    Returns (windows [W, seq_len, F] with NaN for gaps, series index of each window [W]). Vectorized: one
-    sliding_window_view over the concatenation, then a boolean selection of the valid start rows."""
-    n = len(values)
+def window_starts(starts: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """First row of every window of `seq_len` consecutive rows (stride 1) that stays inside one series, and
+    the series index of each window. Vectorized: no loop over series."""
+    n = int(starts[-1])
     if n < seq_len:
-        return np.empty((0, seq_len, values.shape[1])), np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     lengths = np.diff(starts)
     series_of_row = np.repeat(np.arange(len(lengths)), lengths)
     row_end = starts[1:][series_of_row]  # one past the last row of each row's series
     first = np.arange(n - seq_len + 1)
     valid = first + seq_len <= row_end[: n - seq_len + 1]
+    return first[valid], series_of_row[first[valid]]
+
+
+def sliding_windows(values: np.ndarray, starts: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """All windows of `seq_len` consecutive rows, stride 1, that stay inside one series.
+
+    Returns (windows [W, seq_len, F] with NaN for gaps, series index of each window [W]). Vectorized: one
+    sliding_window_view over the concatenation, then a boolean selection of the valid start rows."""
+    first, owner = window_starts(starts, seq_len)
+    if len(values) < seq_len:
+        return np.empty((0, seq_len, values.shape[1])), owner
     view = np.lib.stride_tricks.sliding_window_view(values, seq_len, axis=0)  # [n-L+1, F, L]
-    return np.ascontiguousarray(view[valid].transpose(0, 2, 1)), series_of_row[first[valid]]
+    return np.ascontiguousarray(view[first].transpose(0, 2, 1)), owner
+
+
+class WindowBank:
+    """The training windows without materialising them: the scaled series (float32, NaN = gap), each
+    window's first row and each series' static vector. A batch is gathered on demand (`take`), so holding
+    the bank costs the series' size, not seq_len times it (stride-1 windows repeat every row L times), and
+    Ray workers can share one copy of the arrays through the object store and each draw from its own shard
+    of window indices (`shard`). `take` gives exactly what indexing the materialised windows would."""
+
+    def __init__(self, values: np.ndarray, first: np.ndarray, owner: np.ndarray, static: np.ndarray, seq_len: int):
+        self.values, self.first, self.owner, self.static, self.seq_len = values, first, owner, static, seq_len
+        self._offsets = np.arange(seq_len)
+
+    @classmethod
+    def build(cls, scaled: np.ndarray, starts: np.ndarray, static: np.ndarray, seq_len: int) -> "WindowBank":
+        first, owner = window_starts(starts, seq_len)
+        return cls(np.asarray(scaled, dtype=np.float32), first, owner, np.asarray(static, dtype=np.float32), seq_len)
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def shard(self, rank: int, world: int) -> "WindowBank":
+        """Windows rank, rank + world, ... (the same arrays, a share of the window indices)."""
+        return WindowBank(self.values, self.first[rank::world], self.owner[rank::world], self.static, self.seq_len)
+
+    def take(self, idx) -> tuple:
+        """Windows `idx` as torch tensors (values with gaps as 0, mask 1 = observed, static)."""
+        import torch
+        idx = np.asarray(idx)
+        w = self.values[self.first[idx][:, None] + self._offsets[None, :]]  # [B, L, F]
+        mask = ~np.isnan(w)
+        return (torch.from_numpy(np.where(mask, w, np.float32(0.0))), torch.from_numpy(mask.astype(np.float32)),
+                torch.from_numpy(np.ascontiguousarray(self.static[self.owner[idx]])))
+
+    def all(self) -> tuple:
+        return self.take(np.arange(len(self)))
 
 
 @dataclass

@@ -70,8 +70,7 @@ from .progress import ProgressFn
 from .runtime import seed_everything
 from .timeseries_backbone import LinearBackbone
 from .timeseries_critic import ConvCritic
-from .timeseries_data import (FeatureScaler, SeriesLayout, StaticEncoder, infer_layout, parse_series,
-                              sliding_windows)
+from .timeseries_data import FeatureScaler, SeriesLayout, StaticEncoder, WindowBank, infer_layout, parse_series
 
 
 # Options added after models were first saved, with the value those models were trained with (not today's default).
@@ -214,10 +213,24 @@ class TimeSeriesGAN(GenerativeModel):
 
     # ---------------------------------------------------------------- fit
     def fit(self, table: pd.DataFrame, progress: ProgressFn | None = None) -> "TimeSeriesGAN":
-        """Fit on a long or wide table (see timeseries_data.py); gaps (NaN) are trained through masks."""
+        """Fit on a long or wide table (see timeseries_data.py) in this process; gaps (NaN) are trained through
+        masks. `ganstream train` fits with Ray Train instead (trainers/ray_fit_timeseries.py), which runs the
+        same `prepare` and the same `run_epoch`."""
         cfg = self.config.validate()
         rng = seed_everything(cfg.seed)
         t0, cpu0 = time.perf_counter(), time.process_time()
+        bank = self.prepare(table)
+        self._train(bank, rng, progress)
+        self.training.update(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - cpu0,
+                             epochs_run=len(self.history), final=self.history[-1] if self.history else {})
+        return self
+
+    def prepare(self, table: pd.DataFrame) -> WindowBank:
+        """Everything before the first training step, from the whole table: layout, scaling, windows (as a
+        WindowBank), networks (seeded: the same config gives the same initial weights), the critic's difference
+        scales and the least-squares backbone. Raises DataError on a table the model cannot learn from."""
+        cfg = self.config.validate()
+        seed_everything(cfg.seed)
         self.layout = infer_layout(table, cfg.id_col, cfg.time_col, cfg.static_cols)
         data = parse_series(table, self.layout, what="training data")
         L = cfg.seq_len
@@ -226,20 +239,20 @@ class TimeSeriesGAN(GenerativeModel):
             raise DataError(f"training data: no series has at least --seq-len {L} steps (longest: "
                             f"{data.lengths.max()}); lower --seq-len or give longer series")
         self.scaler = FeatureScaler.fit(data.values)
-        windows, series_of_window = sliding_windows(self.scaler.transform(data.values), data.starts, L)
         self.static = StaticEncoder.fit(data.static) if data.static is not None else StaticEncoder([])
         static = self.static.transform(data.static) if data.static is not None else np.zeros((len(data.ids), 0))
-        mask = ~np.isnan(windows)
+        bank = WindowBank.build(self.scaler.transform(data.values), data.starts, static, L)
         self._build_networks()
-        self._train(torch.from_numpy(np.nan_to_num(windows, nan=0.0)).float(), torch.from_numpy(mask).float(),
-                    torch.from_numpy(static[series_of_window]).float(), rng, progress)
+        X, M, _ = bank.all()
+        if cfg.critic_diff_order:
+            self.critic.fit_scales(X, M)
+        if self.generator.backbone is not None:
+            self.generator.backbone.fit(X, M)
         self.training = {"series": len(data.ids), "series_used": int(long_enough.sum()),
-                         "series_too_short": int((~long_enough).sum()), "windows": len(windows),
-                         "features": len(self.layout.features), "missing_share": float(1 - mask.mean()),
-                         "seconds": time.perf_counter() - t0,
-                         "cpu_seconds": time.process_time() - cpu0, "epochs": cfg.epochs, "epochs_run": len(self.history),
-                         "final": self.history[-1] if self.history else {}}
-        return self
+                         "series_too_short": int((~long_enough).sum()), "windows": len(bank),
+                         "features": len(self.layout.features), "missing_share": float(1 - M.mean().item()),
+                         "epochs": cfg.epochs}
+        return bank
 
     def _build_networks(self) -> None:
         cfg, F = self.config, len(self.layout.features)
@@ -247,13 +260,25 @@ class TimeSeriesGAN(GenerativeModel):
                                      backbone=cfg.backbone == "var1", seq_len=cfg.seq_len)
         self.critic = ConvCritic(F, self.static.dim, cfg.seq_len, cfg.critic_hidden, cfg.critic_diff_order)
 
+    @property
+    def backbone(self) -> LinearBackbone | None:
+        """The generator's backbone, also when the generator is wrapped for DDP (Ray Train workers)."""
+        return getattr(self.generator, "module", self.generator).backbone
+
     def _noise(self, B: int, T: int, gen: torch.Generator | None = None):
         """(series noise, step noise, innovations or None): the innovations are drawn last and only with a
         backbone, so models without one keep their random streams."""
         cfg = self.config
         z0, z = torch.randn(B, cfg.series_noise_dim, generator=gen), torch.randn(B, T, cfg.step_noise_dim, generator=gen)
-        e = torch.randn(B, T, len(self.layout.features), generator=gen) if self.generator.backbone is not None else None
+        e = torch.randn(B, T, len(self.layout.features), generator=gen) if self.backbone is not None else None
         return z0, z, e
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The three optimisers of a fit: the warm-up's (generator), then the game's generator and critic."""
+        cfg = self.config
+        return {"warmup": self._generator_optimizer(cfg.warmup_lr),
+                "generator": self._generator_optimizer(cfg.lr, betas=(0.5, 0.9)),
+                "critic": torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, betas=(0.5, 0.9))}
 
     def _generator_optimizer(self, lr: float, **kw) -> torch.optim.Optimizer:
         """Adam over the network at `lr` and over the (already fitted) backbone at lr x backbone_lr_scale.
@@ -270,74 +295,81 @@ class TimeSeriesGAN(GenerativeModel):
         return torch.optim.Adam(groups, lr=lr, **kw)
 
     @torch.no_grad()
-    def _recalibrate_innovations(self, X, M, S, rng: np.random.Generator, n: int = 4096) -> None:
+    def recalibrate_innovations(self, bank: WindowBank, rng: np.random.Generator, n: int = 4096) -> None:
         """Re-estimate the innovation scales from the teacher-forced one-step residuals of the whole generator
         on (up to) n real windows: after the warm-up the network explains part of what the VAR(1) left over."""
-        G = self.generator
-        idx = torch.from_numpy(rng.permutation(X.shape[0])[:n])
-        x, m, s = X[idx], M[idx], S[idx]
+        idx = rng.permutation(len(bank))[:n]
+        x, m, s = bank.take(idx)
         z0, z, _ = self._noise(len(idx), x.shape[1])
+        G = getattr(self.generator, "module", self.generator)  # plain: a DDP forward on one rank would wait for the others
         mean = G(z0, z, s, x, m, torch.full((len(idx),), x.shape[1]))  # e=None: the mean path
-        G.backbone.recalibrate(x - mean, m.bool().all(2))
+        self.backbone.recalibrate(x - mean, m.bool().all(2))
 
-    def _train(self, X: torch.Tensor, M: torch.Tensor, S: torch.Tensor, rng: np.random.Generator,
-               progress: ProgressFn | None) -> None:
+    def warmup_epochs(self) -> int:
+        return int(self.config.warmup_share * self.config.epochs)
+
+    def steps_per_epoch(self, windows: int, workers: int = 1) -> int:
+        """Steps of one epoch: together the workers' batches visit about every window once."""
+        B = min(self.config.batch_size, windows)
+        return max(1, math.ceil(windows / (B * workers)))
+
+    def _train(self, bank: WindowBank, rng: np.random.Generator, progress: ProgressFn | None) -> None:
         cfg = self.config
-        G, D = self.generator, self.critic
-        if cfg.critic_diff_order:
-            D.fit_scales(X, M)
-        if G.backbone is not None:
-            G.backbone.fit(X, M)
-        opt_g = self._generator_optimizer(cfg.lr, betas=(0.5, 0.9))
-        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.critic_lr, betas=(0.5, 0.9))
-        W = X.shape[0]
-        B = min(cfg.batch_size, W)
-        steps = max(1, math.ceil(W / B))
-        G.train(); D.train()
-        warmup = int(cfg.warmup_share * cfg.epochs)
-        budget = _Budget(cfg.cpu_budget_s, cfg.time_budget_s)
-        opt_w = self._generator_optimizer(cfg.warmup_lr)
-        calibrated = G.backbone is None
+        opts = self.optimizers()
+        self.generator.train(); self.critic.train()
+        budget = Budget(cfg.cpu_budget_s, cfg.time_budget_s)
+        calibrated = self.backbone is None
         for epoch in range(1, cfg.epochs + 1):
-            t_epoch, cpu_epoch = time.perf_counter(), time.process_time()
             # warm-up ends after its share of the planned epochs or of the CPU budget, whichever comes first
-            in_warmup = epoch <= warmup and not budget.cpu_share_past(cfg.warmup_share)
+            in_warmup = epoch <= self.warmup_epochs() and not budget.cpu_share_past(cfg.warmup_share)
             if not in_warmup and not calibrated:
-                self._recalibrate_innovations(X, M, S, rng)
+                self.recalibrate_innovations(bank, rng)
                 calibrated = True
-            sums = {"d_loss": 0.0, "g_loss": 0.0, "sup_loss": 0.0, "wdist": 0.0}
-            done = 0
-            for _ in range(steps):
-                if budget.cpu_spent():
-                    break
-                if in_warmup:
-                    sums["sup_loss"] += self._supervised_step(X, M, S, rng, opt_w, B)
-                else:
-                    for k, v in self._adversarial_step(X, M, S, rng, opt_g, opt_d, B).items():
-                        sums[k] += v
-                done += 1
-            if done == 0:
+            metrics = self.run_epoch(bank, rng, opts, epoch, in_warmup, self.steps_per_epoch(len(bank)),
+                                     budget.cpu_spent)
+            if metrics is None:
                 break
-            seconds = time.perf_counter() - t_epoch
-            metrics = {"epoch": epoch, "epochs": cfg.epochs, "warmup": in_warmup,
-                       **{k: v / done for k, v in sums.items()}, "steps": done,
-                       "windows_per_s": done * B / seconds, "epoch_s": seconds,
-                       "epoch_cpu_s": time.process_time() - cpu_epoch}
             self.history.append(metrics)
             if progress:
                 progress(metrics)
             if budget.cpu_spent() or budget.wall_spent():
                 break
-        G.eval(); D.eval()
+        self.generator.eval(); self.critic.eval()
 
-    def _adversarial_step(self, X, M, S, rng, opt_g, opt_d, B) -> dict:
+    def run_epoch(self, bank: WindowBank, rng: np.random.Generator, opts: dict, epoch: int, in_warmup: bool,
+                  steps: int, stop=lambda: False, workers: int = 1) -> dict | None:
+        """One epoch of `steps` steps on windows drawn from `bank` (supervised in the warm-up, adversarial
+        after), stopping early when `stop()` turns true before a step. The in-process fit and every Ray Train
+        worker run this same function. Returns the epoch's metrics, or None when no step was taken."""
+        cfg = self.config
+        B = min(cfg.batch_size, len(bank))
+        t_epoch, cpu_epoch = time.perf_counter(), time.process_time()
+        sums = {"d_loss": 0.0, "g_loss": 0.0, "sup_loss": 0.0, "wdist": 0.0}
+        done = 0
+        for _ in range(steps):
+            if stop():
+                break
+            if in_warmup:
+                sums["sup_loss"] += self._supervised_step(bank, rng, opts["warmup"], B)
+            else:
+                for k, v in self._adversarial_step(bank, rng, opts["generator"], opts["critic"], B).items():
+                    sums[k] += v
+            done += 1
+        if done == 0:
+            return None
+        seconds = time.perf_counter() - t_epoch
+        return {"epoch": epoch, "epochs": cfg.epochs, "warmup": in_warmup,
+                **{k: v / done for k, v in sums.items()}, "steps": done,
+                "windows_per_s": done * B * workers / seconds, "epoch_s": seconds,
+                "epoch_cpu_s": time.process_time() - cpu_epoch}
+
+    def _adversarial_step(self, bank: WindowBank, rng, opt_g, opt_d, B) -> dict:
         """`critic_steps` critic updates, then one generator update (adversarial + supervised + moments)."""
         cfg, G, D = self.config, self.generator, self.critic
-        W, L = X.shape[0], cfg.seq_len
+        L = cfg.seq_len
         steps_t = torch.arange(L)
         for i in range(cfg.critic_steps):
-            idx = torch.from_numpy(rng.integers(W, size=B))
-            x, m, s = X[idx], M[idx], S[idx]
+            x, m, s = bank.take(rng.integers(len(bank), size=B))
             keep = rng.random(B) < cfg.continuation_share
             n_teacher = torch.from_numpy(np.where(keep, rng.integers(1, L, size=B), 0))
             last = i == cfg.critic_steps - 1
@@ -366,10 +398,9 @@ class TimeSeriesGAN(GenerativeModel):
             p.requires_grad_(True)
         return {"d_loss": loss_d.item(), "g_loss": loss_g.item(), "sup_loss": sup.item(), "wdist": wdist.item()}
 
-    def _supervised_step(self, X, M, S, rng, opt_g, B) -> float:
+    def _supervised_step(self, bank: WindowBank, rng, opt_g, B) -> float:
         """Teacher-forced next-step prediction on a batch (observed points only)."""
-        idx = torch.from_numpy(rng.integers(X.shape[0], size=B))
-        x, m, s = X[idx], M[idx], S[idx]
+        x, m, s = bank.take(rng.integers(len(bank), size=B))
         z0, z, _ = self._noise(B, x.shape[1])
         out = self.generator(z0, z, s, x, m, torch.full((B,), x.shape[1]))  # e=None: the mean path
         sup = ((out - x) ** 2 * m).sum() / m.sum().clamp_min(1.0)
@@ -410,7 +441,7 @@ class TimeSeriesGAN(GenerativeModel):
                 parts.append(self.generator(z0, z, static[start:start + m], e=e).numpy())
         values = np.concatenate(parts).astype(np.float64)  # [n, T, F], scaled
         if clip is None:
-            clip = self.generator.backbone is None
+            clip = self.backbone is None
         values = self.scaler.inverse(np.clip(values, 0.0, 1.0) if clip else values)
         out = self._long_frame(values, {"series_id": np.repeat(np.arange(n), T), "step": np.tile(np.arange(T), n)})
         if static_df is not None:
@@ -473,33 +504,46 @@ class TimeSeriesGAN(GenerativeModel):
             raise ModelError("model is not fitted")
 
     def save(self, path: str | os.PathLike) -> None:
+        meta, networks = self.to_state()
+        save_model_dir(path, meta, networks)
+
+    def to_state(self) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]:
+        """(metadata as JSON-able dict, {network: state_dict}): what a model directory holds, in memory (Ray
+        workers are handed a prepared model this way)."""
         self._require_fitted()
         meta = {"kind": self.kind, "config": self.config.to_json(), "layout": self.layout.to_json(),
                 "scaler": self.scaler.to_json(), "static": self.static.to_json(),
                 "training": self.training, "history": self.history}
-        save_model_dir(path, meta, {"generator": self.generator.state_dict(), "critic": self.critic.state_dict()})
+        plain = lambda net: getattr(net, "module", net)  # noqa: E731 (a DDP wrapper prefixes every weight name)
+        return meta, {"generator": plain(self.generator).state_dict(), "critic": plain(self.critic).state_dict()}
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TimeSeriesGAN":
         meta = read_meta(path, kind=cls.kind)
+        return cls.from_state(meta, lambda name: load_network(path, name), where=str(path))
+
+    @classmethod
+    def from_state(cls, meta: dict, networks, where: str = "model") -> "TimeSeriesGAN":
+        """The inverse of `to_state`; `networks` maps a network name to its state_dict (a dict or a function)."""
+        get = networks if callable(networks) else networks.__getitem__
         try:
             self = cls(TimeSeriesGANConfig.from_json(meta["config"]))
             self.layout = SeriesLayout.from_json(meta["layout"])
             self.scaler = FeatureScaler(**meta["scaler"])
             self.static = StaticEncoder(meta["static"])
             self._build_networks()
-            self.generator.load_state_dict(load_network(path, "generator"))
-            critic_state = load_network(path, "critic")
+            self.generator.load_state_dict(get("generator"))
+            critic_state = dict(get("critic"))
             critic_state.setdefault("diff_scale", self.critic.diff_scale)  # saved before the critic had one
             self.critic.load_state_dict(critic_state)
         except (KeyError, TypeError, RuntimeError) as e:
-            raise ModelError(f"{path}: model files do not match its metadata ({type(e).__name__}: {e})") from None
+            raise ModelError(f"{where}: model files do not match its metadata ({type(e).__name__}: {e})") from None
         self.training, self.history = meta.get("training", {}), meta.get("history", [])
         self.generator.eval(); self.critic.eval()
         return self
 
 
-class _Budget:
+class Budget:
     """Training budgets: process CPU seconds (contention-robust: a busy machine slows the wall clock, not the
     work done per CPU second) and/or wall seconds (not reproducible); None = unlimited."""
 

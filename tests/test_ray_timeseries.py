@@ -1,0 +1,180 @@
+"""Time-series fits on Ray Train (the default path of `train --kind timeseries`), on the real local Ray
+cluster the suite shares (conftest.py): the CLI writes a Ray-fitted model with per-epoch checkpoints; 2 workers
+match 1 worker in quality and survive a SIGKILLed worker (restart from the last checkpoint, asserted); --resume
+continues a fit exactly as if it had not stopped (generator, critic, the three Adam states, the warm-up state);
+a CPU budget stops every rank at the same step; --per-partition fits one model per partition value; bad
+requests fail fast with one line. Tiny sines, tiny networks: these check behaviour, the benchmark checks quality."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.cli import main
+from test_timeseries import sines
+from trainers.ray_fit import RayFitOptions
+from trainers.ray_fit_timeseries import fit_timeseries_on_ray
+from trainers.timeseries_gan import TimeSeriesGAN
+
+SMALL = dict(seq_len=8, id_col="id", time_col="t", batch_size=32, hidden=16, critic_hidden=16, seed=0)
+CLI = ["--kind", "timeseries", "--seq-len", "8", "--id-col", "id", "--time-col", "t", "--batch-size", "32", "--seed", "0"]
+
+
+@pytest.fixture(scope="module")
+def table():
+    return sines(n_series=40, length=40, gap_share=0.05, seed=3).drop(columns="group")
+
+
+@pytest.fixture(scope="module")
+def data_csv(tmp_path_factory, table):
+    path = tmp_path_factory.mktemp("ts_ray") / "sines.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_worker(data_csv, tmp_path_factory):
+    """A 1-worker 5-epoch fit through the CLI (warm-up epoch 1, then adversarial), reused below."""
+    out = tmp_path_factory.mktemp("ts_one") / "model"
+    assert main(["--quiet", "train", str(data_csv), *CLI, "--epochs", "5", "--out", str(out)]) == 0
+    return out
+
+
+def stats(frame: pd.DataFrame) -> np.ndarray:
+    """Per-feature mean, std and mean absolute step change: what a fit of a few epochs must get about right."""
+    x = frame.sort_values(["id" if "id" in frame else "series_id", "t" if "t" in frame else "step"])
+    f = x[["f0", "f1", "f2"]]
+    key = x["id" if "id" in x else "series_id"]
+    step = f.groupby(key.to_numpy()).diff().abs().mean()
+    return np.concatenate([f.mean().to_numpy(), f.std().to_numpy(), step.to_numpy()])
+
+
+def test_cli_fit_runs_on_ray_with_checkpoints(one_worker):
+    model = TimeSeriesGAN.load(one_worker)
+    assert model.training["backend"] == "ray" and model.training["workers"] == 1
+    assert [h["epoch"] for h in model.history] == [1, 2, 3, 4, 5]
+    assert [h["warmup"] for h in model.history] == [True, False, False, False, False]
+    assert model.training["windows"] == 40 * (40 - 8 + 1) and model.training["restarts"] == 0
+    assert all(h["windows_per_s"] > 0 and h["steps"] == 42 for h in model.history)  # ceil(1320 / 32)
+    ckpts = sorted((one_worker.parent / "model.checkpoints" / "ganstream").glob("checkpoint_*"))
+    assert ckpts, "per-epoch checkpoints are kept for --resume"
+    s = model.sample(3, seed=1)
+    assert list(s.columns) == ["series_id", "step", "f0", "f1", "f2"] and len(s) == 3 * 8
+
+
+def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, one_worker, tmp_path):
+    """2 workers, one SIGKILLed after the first checkpoint: Ray Train replaces the group, training goes on
+    from that checkpoint (no epoch lost or repeated), and the samples' statistics match the 1-worker fit's."""
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    storage = tmp_path / "ckpt"
+    opts = RayFitOptions(workers=2, storage=str(storage), pid_dir=str(pid_dir))
+    result = {}
+
+    def fit():
+        try:
+            result["model"] = fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, **SMALL), table, opts=opts)
+        except BaseException as e:  # surfaced below
+            result["error"] = e
+
+    t = threading.Thread(target=fit)
+    t.start()
+    deadline = time.monotonic() + 600
+    committed = storage / "ganstream" / "checkpoint_manager_snapshot.json"  # written once a checkpoint is registered
+    while not committed.exists() and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    victim_file = pid_dir / "rank1.pid"
+    assert t.is_alive() and victim_file.exists(), f"fit ended before the kill: {result}"
+    os.kill(int(victim_file.read_text().split()[0]), signal.SIGKILL)
+    t.join(timeout=900)
+    assert not t.is_alive() and "error" not in result, result.get("error")
+    model = result["model"]
+    starts = [line.split() for line in victim_file.read_text().splitlines()]
+    assert len(starts) >= 2 and starts[0][0] != starts[-1][0], "the killed worker was replaced"
+    assert int(starts[-1][1]) >= 1, "the replacement started from a checkpoint, not from scratch"
+    assert model.training["restarts"] >= 1 and model.training["workers"] == 2
+    assert [h["epoch"] for h in model.history] == [1, 2, 3, 4, 5], "no epoch lost or repeated"
+    assert all(h["steps"] == 21 for h in model.history), "each of 2 workers takes half the steps of an epoch"
+
+    real = stats(table)
+    one = stats(TimeSeriesGAN.load(one_worker).sample(200, seed=1))
+    two = stats(model.sample(200, seed=1))
+    scale = np.abs(real) + 0.1
+    assert np.max(np.abs(one - two) / scale) < 0.35, (one, two)
+    assert np.max(np.abs(two - real) / scale) < 0.5, (two, real)
+
+
+def test_resume_continues_the_fit_exactly(table, tmp_path):
+    """3 epochs, then --resume to 5, must equal the straight 5-epoch fit step for step (1 worker is
+    reproducible): only if the checkpoint brought back G, the critic, all three Adam states and the state of
+    the warm-up (epoch 1 warms up in both: warmup_share 0.34 of 3 and of 5 epochs is 1 epoch). Extending the
+    same fit to 18 epochs (whose schedule would warm up for 6) must not warm up again."""
+    cfg = dict(warmup_share=0.34, **SMALL)
+
+    def fit(storage, epochs, resume=False):
+        opts = RayFitOptions(workers=1, storage=str(tmp_path / storage), resume=resume, max_steps_per_epoch=10)
+        return fit_timeseries_on_ray(TimeSeriesGAN(epochs=epochs, **cfg), table, opts=opts)
+
+    straight = fit("straight", 5)
+    fit("resumed", 3)
+    resumed = fit("resumed", 5, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4, 5]
+    assert [h["warmup"] for h in resumed.history] == [True, False, False, False, False]
+    keys = ("d_loss", "g_loss", "sup_loss", "steps")
+    for a, b in zip(straight.history, resumed.history):
+        assert {k: a[k] for k in keys} == {k: b[k] for k in keys}, (a["epoch"], a, b)
+    for name, weight in straight.generator.state_dict().items():
+        assert torch.equal(weight, resumed.generator.state_dict()[name]), name
+
+    extended = fit("resumed", 18, resume=True)
+    assert [h["epoch"] for h in extended.history] == list(range(1, 19))
+    assert not any(h["warmup"] for h in extended.history[1:]), "an adversarial fit never goes back to warming up"
+
+
+def test_cpu_budget_stops_both_workers_at_the_same_step(table, tmp_path):
+    """With 2 workers each rank spends its own CPU time; the stop is agreed (all-reduced), otherwise the
+    rank that stops first would leave the other waiting in DDP's collectives forever (the test would hang)."""
+    model = fit_timeseries_on_ray(TimeSeriesGAN(epochs=500, cpu_budget_s=4.0, **SMALL), table,
+                                  opts=RayFitOptions(workers=2, storage=str(tmp_path / "ckpt")))
+    epochs = len(model.history)
+    assert 1 <= epochs < 500 and model.history[-1]["epoch"] == epochs
+    assert model.training["cpu_seconds"] >= 4.0
+
+
+def test_per_partition_fits_one_time_series_model_per_value(tmp_path, capsys):
+    """--per-partition band: the slow and the fast sines each get their own model, and each model's
+    samples move at its own partition's speed."""
+    df = sines(n_series=40, length=30, gap_share=0.0, seed=4).rename(columns={"group": "band"})
+    data = tmp_path / "bands.parquet"
+    df.to_parquet(data)
+    out = tmp_path / "by_band"
+    assert main(["--quiet", "train", str(data), *CLI, "--epochs", "2", "--per-partition", "band",
+                 "--out", str(out)]) == 0
+    moves = {}
+    for band in ("fast", "slow"):
+        model = TimeSeriesGAN.load(out / f"band={band}")
+        real = df[df["band"] == band]
+        assert model.training["series"] == real["id"].nunique() and "band" not in model.layout.features
+        moves[band] = stats(model.sample(200, seed=0))[6:].mean()
+        assert abs(moves[band] - stats(real)[6:].mean()) < 0.5 * stats(real)[6:].mean(), (band, moves)
+    assert moves["fast"] > 1.5 * moves["slow"], moves
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "64"], "free CPUs"),
+    (["--resume"], "no checkpoints to resume from"),
+    (["--worker-cache-mb", "10"], "--worker-cache-mb applies to tabular fits"),
+    (["--per-partition", "nope"], "'nope' is not a column"),
+    (["--per-partition", "id"], "is the series id or time column"),
+])
+def test_bad_requests_fail_fast_with_one_line(data_csv, tmp_path, capsys, args, message):
+    t0 = time.monotonic()
+    code = main(["--quiet", "train", str(data_csv), *CLI, "--epochs", "1", *args, "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "m").exists() and time.monotonic() - t0 < 120
