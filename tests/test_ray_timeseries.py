@@ -5,9 +5,6 @@ continues a fit exactly as if it had not stopped (generator, critic, the three A
 a CPU budget stops every rank at the same step; --per-partition fits one model per partition value; bad
 requests fail fast with one line. Tiny sines, tiny networks: these check behaviour, the benchmark checks quality."""
 
-import os
-import signal
-import threading
 import time
 
 import numpy as np
@@ -16,6 +13,7 @@ import pytest
 import torch
 
 from pipeline.cli import main
+from worker_kill import fit_with_a_killed_worker
 from test_timeseries import sines
 from trainers.ray_fit import RayFitOptions
 from trainers.ray_fit_timeseries import fit_timeseries_on_ray
@@ -74,29 +72,8 @@ def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, one_wor
     pid_dir.mkdir()
     storage = tmp_path / "ckpt"
     opts = RayFitOptions(workers=2, storage=str(storage), pid_dir=str(pid_dir))
-    result = {}
-
-    def fit():
-        try:
-            result["model"] = fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, **SMALL), table, opts=opts)
-        except BaseException as e:  # surfaced below
-            result["error"] = e
-
-    t = threading.Thread(target=fit)
-    t.start()
-    deadline = time.monotonic() + 600
-    committed = storage / "ganstream" / "checkpoint_manager_snapshot.json"  # written once a checkpoint is registered
-    while not committed.exists() and t.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    victim_file = pid_dir / "rank1.pid"
-    assert t.is_alive() and victim_file.exists(), f"fit ended before the kill: {result}"
-    os.kill(int(victim_file.read_text().split()[0]), signal.SIGKILL)
-    t.join(timeout=900)
-    assert not t.is_alive() and "error" not in result, result.get("error")
-    model = result["model"]
-    starts = [line.split() for line in victim_file.read_text().splitlines()]
-    assert len(starts) >= 2 and starts[0][0] != starts[-1][0], "the killed worker was replaced"
-    assert int(starts[-1][1]) >= 1, "the replacement started from a checkpoint, not from scratch"
+    model = fit_with_a_killed_worker(
+        lambda: fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, **SMALL), table, opts=opts), storage, pid_dir)
     assert model.training["restarts"] >= 1 and model.training["workers"] == 2
     assert [h["epoch"] for h in model.history] == [1, 2, 3, 4, 5], "no epoch lost or repeated"
     assert all(h["steps"] == 21 for h in model.history), "each of 2 workers takes half the steps of an epoch"

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 
 from augment.metrics import association_distance, marginal_distances, mean_marginal_distance
 from pipeline.cli import main
+from worker_kill import fit_with_a_killed_worker
 from trainers.ray_fit import RayFitOptions, fit_on_ray
 from trainers.tabular_gan import TabularGAN
 
@@ -97,30 +97,8 @@ def test_two_workers_match_one_worker_quality_and_survive_a_killed_worker(hive, 
     pid_dir.mkdir()
     storage = tmp_path / "ckpt"
     opts = RayFitOptions(workers=2, storage=str(storage), pid_dir=str(pid_dir))
-    result = {}
-
-    def fit():
-        try:
-            result["model"] = fit_on_ray(TabularGAN(epochs=3, target="c", **SMALL), hive, opts=opts)
-        except BaseException as e:  # surfaced below
-            result["error"] = e
-
-    t = threading.Thread(target=fit)
-    t.start()
-    deadline = time.monotonic() + 600
-    committed = storage / "ganstream" / "checkpoint_manager_snapshot.json"  # written once a checkpoint is registered
-    while not committed.exists() and t.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    victim_file = pid_dir / "rank1.pid"
-    assert t.is_alive() and victim_file.exists(), f"fit ended before the kill: {result}"
-    victim = int(victim_file.read_text().split()[0])
-    os.kill(victim, signal.SIGKILL)
-    t.join(timeout=900)
-    assert not t.is_alive() and "error" not in result, result.get("error")
-    model = result["model"]
-    starts = [line.split() for line in victim_file.read_text().splitlines()]
-    assert len(starts) >= 2 and starts[0][0] != starts[-1][0], "the killed worker was replaced"
-    assert int(starts[-1][1]) >= 1, "the replacement started from a checkpoint, not from scratch"
+    model = fit_with_a_killed_worker(lambda: fit_on_ray(TabularGAN(epochs=3, target="c", **SMALL), hive, opts=opts),
+                                     storage, pid_dir)
     assert model.training["restarts"] >= 1, "the fit records its restart"
     assert [h["epoch"] for h in model.history] == [1, 2, 3], "resumed after the last checkpoint, no epoch lost or repeated"
 

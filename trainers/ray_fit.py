@@ -509,22 +509,33 @@ def _train_worker(config: dict) -> None:
         model.history.append(metrics)
         state["epoch"] = epoch
         t_report = time.perf_counter()
-        if rank == 0:
-            if config["queue"] is not None:
-                try:
-                    config["queue"].put_nowait({**metrics, "run": config["run"]})
-                except Exception:
-                    pass
-            with tempfile.TemporaryDirectory(prefix="ganstream-ckpt-") as tmp:
-                with _plain_networks(model, plain, sampler):
-                    model.training = {"rows": config["rows"], "columns": len(config["columns"]), "epochs": cfg.epochs,
-                                      "final": metrics, "restarts": state["restarts"], "workers": world}
-                    write_checkpoint(Path(tmp), model, optimizers, state,
-                                     {TARGET_CLASSIFIER: plain[2][0]} if plain[2] else None)
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
-        else:
-            ray.train.report(metrics)
+
+        def checkpoint(tmp: Path) -> None:
+            with _plain_networks(model, plain, sampler):
+                model.training = {"rows": config["rows"], "columns": len(config["columns"]), "epochs": cfg.epochs,
+                                  "final": metrics, "restarts": state["restarts"], "workers": world}
+                write_checkpoint(tmp, model, optimizers, state, {TARGET_CLASSIFIER: plain[2][0]} if plain[2] else None)
+        report_epoch(rank, metrics, config, checkpoint)
         reported = time.perf_counter() - t_report
+
+
+def report_epoch(rank: int, metrics: dict, config: dict, checkpoint) -> None:
+    """End of an epoch on a worker: rank 0 relays its metrics to the console queue, writes a checkpoint with
+    `checkpoint(tmp_dir)` and reports it; the other ranks report their metrics only (Ray Train keeps rank 0's
+    checkpoint). Shared by the tabular and the time-series workers."""
+    import ray.train
+
+    if rank != 0:
+        ray.train.report(metrics)
+        return
+    if config["queue"] is not None:
+        try:
+            config["queue"].put_nowait({**metrics, "run": config["run"]})
+        except Exception:
+            pass
+    with tempfile.TemporaryDirectory(prefix="ganstream-ckpt-") as tmp:
+        checkpoint(Path(tmp))
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
 
 
 @contextmanager

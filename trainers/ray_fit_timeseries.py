@@ -30,7 +30,6 @@ the machine, as in-process.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -44,7 +43,7 @@ from .progress import ProgressFn, staged
 from .ray_address import check_ray_address
 from .ray_checkpoint import MODEL_DIR, read_checkpoint, restore_optimizers, write_checkpoint
 from .ray_fit import (RayFitOptions, _prepare_storage, check_store_request, cpus_per_worker, default_storage,
-                      object_store_mb, ray_cluster, run_trainers)
+                      object_store_mb, ray_cluster, report_epoch, run_trainers)
 from .timeseries_data import WindowBank
 from .timeseries_gan import Budget, TimeSeriesGAN, TimeSeriesGANConfig
 
@@ -224,24 +223,17 @@ def _train_worker(config: dict) -> None:
         cpu_before = time.process_time()
         metrics["restarts"] = state["restarts"]
         model.history.append(metrics)
-        if rank == 0:
-            if config["queue"] is not None:
-                try:
-                    config["queue"].put_nowait({**metrics, "run": config["run"]})
-                except Exception:
-                    pass
-            with tempfile.TemporaryDirectory(prefix="ganstream-ckpt-") as tmp:
-                wrapped = (model.generator, model.critic)
-                model.generator, model.critic = plain
-                model.training = {**training, "epochs_run": len(model.history), "final": metrics,
-                                  "cpu_seconds": state["cpu_s"], "restarts": state["restarts"], "workers": world}
-                try:
-                    write_checkpoint(Path(tmp), model, opts, state)
-                finally:
-                    model.generator, model.critic = wrapped
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
-        else:
-            ray.train.report(metrics)
+
+        def checkpoint(tmp: Path) -> None:
+            wrapped = (model.generator, model.critic)
+            model.generator, model.critic = plain  # a DDP wrapper prefixes every weight name
+            model.training = {**training, "epochs_run": len(model.history), "final": metrics,
+                              "cpu_seconds": state["cpu_s"], "restarts": state["restarts"], "workers": world}
+            try:
+                write_checkpoint(tmp, model, opts, state)
+            finally:
+                model.generator, model.critic = wrapped
+        report_epoch(rank, metrics, config, checkpoint)
         if metrics["steps"] < steps:  # the CPU budget ran out during this epoch (on every rank: agreed)
             break
 
