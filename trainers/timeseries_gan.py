@@ -69,13 +69,16 @@ from .persistence import load_network, read_meta, save_model_dir
 from .progress import ProgressFn
 from .runtime import seed_everything
 from .timeseries_backbone import LinearBackbone
+from .timeseries_calibration import apply_horizon_gains, fit_horizon_gains
 from .timeseries_critic import ConvCritic
 from .timeseries_data import (FeatureScaler, SeriesLayout, StaticEncoder, infer_layout, parse_series,
                               sliding_windows)
+from .timeseries_holdout import HeldOutCheck, holdout_split
 
 
 # Options added after models were first saved, with the value those models were trained with (not today's default).
-LEGACY_CONFIG = {"critic_diff_order": 0, "moment_diff_order": 1, "cpu_budget_s": None, "backbone": "none"}
+LEGACY_CONFIG = {"critic_diff_order": 0, "moment_diff_order": 1, "cpu_budget_s": None, "backbone": "none",
+                 "holdout_share": 0.0, "keep_best": False, "calibrate_continuations": False}
 
 
 @dataclass
@@ -102,8 +105,13 @@ class TimeSeriesGANConfig:
     moment_weight: float = 10.0  # TimeGAN's moment loss: per-step mean/std of values and of step changes
     moment_diff_order: int = 1  # 2: also match the curvature (smoother samples, but continuation bands collapse)
     continuation_share: float = 0.5  # share of windows that keep a real prefix (trains `extend`)
-    backbone: str = "var1"  # "var1": start from a least-squares VAR(1) + Gaussian innovations (timeseries_backbone.py); "none"
+    backbone: str = "var2"  # "var1"/"var2": start from a least-squares VAR(1)/VAR(2) + Gaussian innovations (timeseries_backbone.py); "none"
     backbone_lr_scale: float = 0.0  # the backbone's learning rate relative to the network's; 0 = frozen at its fit
+    holdout_share: float = 0.1  # real windows held out of training for keep_best and the continuation calibration
+    keep_best: bool = True  # keep the generator state that scores best on held-out windows (timeseries_holdout.py)
+    check_every_steps: int = 1000  # generator steps between held-out checks (checked at the end of an epoch)
+    check_classifier_steps: int = 2000  # training steps of each check's post-hoc classifier (TimeGAN's score: 2000)
+    calibrate_continuations: bool = True  # per-horizon innovation gains for extend (timeseries_calibration.py)
     seed: int = 0
     time_budget_s: float | None = None  # stop after the epoch that crosses it (benchmarks; not reproducible)
     cpu_budget_s: float | None = None  # stop at the first step past this much process CPU time (benchmarks; not reproducible)
@@ -124,13 +132,16 @@ class TimeSeriesGANConfig:
             raise ConfigError(f"the time-series GAN trains with wgan-gp only (got {self.loss!r})")
         if self.critic_diff_order < 0:
             raise ConfigError(f"critic_diff_order must be >= 0 (got {self.critic_diff_order})")
-        if self.backbone not in ("var1", "none"):
-            raise ConfigError(f"backbone must be 'var1' or 'none' (got {self.backbone!r})")
+        if self.backbone not in ("var1", "var2", "none"):
+            raise ConfigError(f"backbone must be 'var1', 'var2' or 'none' (got {self.backbone!r})")
+        if not 0.0 <= self.holdout_share < 0.5:
+            raise ConfigError(f"holdout_share must be in [0, 0.5) (got {self.holdout_share})")
         if self.backbone_lr_scale < 0:
             raise ConfigError(f"backbone_lr_scale must be >= 0 (got {self.backbone_lr_scale})")
         if self.moment_diff_order not in (1, 2):
             raise ConfigError(f"moment_diff_order must be 1 or 2 (got {self.moment_diff_order})")
-        for name in ("hidden", "layers", "series_noise_dim", "step_noise_dim", "critic_hidden", "critic_steps"):
+        for name in ("hidden", "layers", "series_noise_dim", "step_noise_dim", "critic_hidden", "critic_steps",
+                     "check_every_steps", "check_classifier_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1 (got {getattr(self, name)})")
         return self
@@ -157,14 +168,14 @@ class ARGenerator(nn.Module):
     steps of row b."""
 
     def __init__(self, n_features: int, static_dim: int, series_noise: int, step_noise: int, hidden: int, layers: int,
-                 backbone: bool = False, seq_len: int = 1):
+                 backbone: bool = False, seq_len: int = 1, order: int = 1):
         super().__init__()
         self.n_features, self.layers, self.hidden = n_features, layers, hidden
         self.init = nn.Linear(series_noise + static_dim, hidden * layers)
         self.cells = nn.ModuleList([nn.GRUCell(step_noise + n_features + static_dim, hidden)] +
                                    [nn.GRUCell(hidden, hidden) for _ in range(layers - 1)])
         self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, n_features))
-        self.backbone = LinearBackbone(n_features, seq_len) if backbone else None
+        self.backbone = LinearBackbone(n_features, seq_len, order) if backbone else None
         if backbone:  # start as the fitted VAR(1): the network's correction begins at zero
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
@@ -174,7 +185,7 @@ class ARGenerator(nn.Module):
                 return_mean: bool = False):
         B, T, _ = z.shape
         h = list(torch.tanh(self.init(torch.cat([z0, static], 1))).chunk(self.layers, dim=1))
-        prev = torch.zeros(B, self.n_features)
+        prev = prev2 = torch.zeros(B, self.n_features)
         outs, means = [], []
         for t in range(T):
             inp = torch.cat([z[:, t], prev, static], 1)
@@ -184,10 +195,11 @@ class ARGenerator(nn.Module):
             if self.backbone is None:
                 mean = out = prev + self.head(h[-1])  # a step is a change from the previous value: copying is the default
             else:
-                mean = self.backbone.mean(prev if t else None, B) + self.head(h[-1])
+                mean = self.backbone.mean(prev if t else None, B, prev2 if t > 1 else None) + self.head(h[-1])
                 out = mean if e is None else mean + self.backbone.innovation(e[:, t], t)
             outs.append(out)
             means.append(mean)
+            prev2 = prev
             if teacher is not None:
                 use = mask[:, t] * (t < n_teacher).unsqueeze(1).to(out.dtype)
                 prev = use * teacher[:, t] + (1 - use) * out
@@ -211,6 +223,8 @@ class TimeSeriesGAN(GenerativeModel):
         self.critic: ConvCritic | None = None
         self.history: list[dict] = []
         self.training: dict = {}
+        self.continuation: dict | None = None  # per-horizon innovation gains of extend (None: models saved before)
+        self._held_out = self._check = None  # held-out windows and their check, during fit only
 
     # ---------------------------------------------------------------- fit
     def fit(self, table: pd.DataFrame, progress: ProgressFn | None = None) -> "TimeSeriesGAN":
@@ -230,11 +244,16 @@ class TimeSeriesGAN(GenerativeModel):
         self.static = StaticEncoder.fit(data.static) if data.static is not None else StaticEncoder([])
         static = self.static.transform(data.static) if data.static is not None else np.zeros((len(data.ids), 0))
         mask = ~np.isnan(windows)
+        X, M = torch.from_numpy(np.nan_to_num(windows, nan=0.0)).float(), torch.from_numpy(mask).float()
+        S = torch.from_numpy(static[series_of_window]).float()
+        train, held = holdout_split(series_of_window, L, cfg.holdout_share, cfg.seed)
+        self._held_out = (X[held], M[held], S[held]) if len(held) else None
         self._build_networks()
-        self._train(torch.from_numpy(np.nan_to_num(windows, nan=0.0)).float(), torch.from_numpy(mask).float(),
-                    torch.from_numpy(static[series_of_window]).float(), rng, progress)
+        self._train(X[train], M[train], S[train], rng, progress)
+        held_out = self._finish_held_out()
         self.training = {"series": len(data.ids), "series_used": int(long_enough.sum()),
                          "series_too_short": int((~long_enough).sum()), "windows": len(windows),
+                         "windows_trained": len(train), "held_out": held_out,
                          "features": len(self.layout.features), "missing_share": float(1 - mask.mean()),
                          "seconds": time.perf_counter() - t0,
                          "cpu_seconds": time.process_time() - cpu0, "epochs": cfg.epochs, "epochs_run": len(self.history),
@@ -244,7 +263,8 @@ class TimeSeriesGAN(GenerativeModel):
     def _build_networks(self) -> None:
         cfg, F = self.config, len(self.layout.features)
         self.generator = ARGenerator(F, self.static.dim, cfg.series_noise_dim, cfg.step_noise_dim, cfg.hidden, cfg.layers,
-                                     backbone=cfg.backbone == "var1", seq_len=cfg.seq_len)
+                                     backbone=cfg.backbone != "none", seq_len=cfg.seq_len,
+                                     order=2 if cfg.backbone == "var2" else 1)
         self.critic = ConvCritic(F, self.static.dim, cfg.seq_len, cfg.critic_hidden, cfg.critic_diff_order)
 
     def _noise(self, B: int, T: int, gen: torch.Generator | None = None):
@@ -298,6 +318,7 @@ class TimeSeriesGAN(GenerativeModel):
         budget = _Budget(cfg.cpu_budget_s, cfg.time_budget_s)
         opt_w = self._generator_optimizer(cfg.warmup_lr)
         calibrated = G.backbone is None
+        self._held_out_start()
         for epoch in range(1, cfg.epochs + 1):
             t_epoch, cpu_epoch = time.perf_counter(), time.process_time()
             # warm-up ends after its share of the planned epochs or of the CPU budget, whichever comes first
@@ -324,11 +345,53 @@ class TimeSeriesGAN(GenerativeModel):
                        "windows_per_s": done * B / seconds, "epoch_s": seconds,
                        "epoch_cpu_s": time.process_time() - cpu_epoch}
             self.history.append(metrics)
+            self._held_out_tick()
             if progress:
                 progress(metrics)
             if budget.cpu_spent() or budget.wall_spent():
                 break
         G.eval(); D.eval()
+
+    # ------------------------------------------------- held-out windows: keep the best state, calibrate
+    def _held_out_start(self) -> None:
+        """Hook at the start of training (backbone fitted, no step taken): score the starting state, so a game
+        that only makes things worse ends where it started (timeseries_holdout.py)."""
+        cfg = self.config
+        self._check = None
+        if not (cfg.keep_best and self._held_out is not None):
+            return
+        X, M, S = self._held_out
+        n = min(len(X), 1000)
+        gen = torch.Generator().manual_seed(int(cfg.seed) + 7919)
+        noise = self._noise(n, cfg.seq_len, gen)
+        s = S[torch.from_numpy(np.random.default_rng([int(cfg.seed), 0x57A7]).integers(len(S), size=n))]
+        self._check = HeldOutCheck(X, M, noise, lambda nz: self.generator(nz[0], nz[1], s, e=nz[2]), seed=cfg.seed,
+                                   steps=cfg.check_classifier_steps)
+        self._check.check(self.generator, {"epoch": 0, "steps": 0})
+
+    def _held_out_tick(self) -> None:
+        """Hook at the end of an epoch: a check once `check_every_steps` generator steps passed since the last."""
+        if self._check is None:
+            return
+        steps = sum(h["steps"] for h in self.history)
+        if steps - self._check.scores[-1]["steps"] >= self.config.check_every_steps:
+            self._check.check(self.generator, {"epoch": len(self.history), "steps": steps})
+
+    def _finish_held_out(self) -> dict:
+        """After training: check the final state, restore the best one, then fit the continuation gains on
+        the held-out windows (timeseries_calibration.py). Returns what happened, for `training`."""
+        cfg, G = self.config, self.generator
+        info: dict = {"windows": 0 if self._held_out is None else len(self._held_out[0])}
+        if self._check is not None:
+            steps = sum(h["steps"] for h in self.history)
+            if self._check.scores[-1]["steps"] != steps:
+                self._check.check(G, {"epoch": len(self.history), "steps": steps})
+            info.update(restored_earlier_state=self._check.restore_best(G), best=self._check.best_at,
+                        best_score=self._check.best_score, checks=self._check.scores)
+        if cfg.calibrate_continuations and self._held_out is not None and G.backbone is not None:
+            self.continuation = fit_horizon_gains(G, self._noise, *self._held_out, seed=cfg.seed)
+        self._held_out = self._check = None
+        return info
 
     def _adversarial_step(self, X, M, S, rng, opt_g, opt_d, B) -> dict:
         """`critic_steps` critic updates, then one generator update (adversarial + supervised + moments)."""
@@ -453,8 +516,12 @@ class TimeSeriesGAN(GenerativeModel):
                 mask[:, :c] = ~np.isnan(hist)
                 s = torch.from_numpy(np.repeat(static_all[members], draws, axis=0)).float()
                 z0, z, e = self._noise(len(hist), T, gen)
-                out = self.generator(z0, z, s, torch.from_numpy(teacher).float(), torch.from_numpy(mask).float(),
-                                     torch.full((len(hist),), int(c)), e)
+                args = (z0, z, s, torch.from_numpy(teacher).float(), torch.from_numpy(mask).float(),
+                        torch.full((len(hist),), int(c)))
+                out = self.generator(*args, e)
+                gains = (self.continuation or {}).get("gains")
+                if gains and e is not None:  # calibrated spread per horizon (timeseries_calibration.py)
+                    out = apply_horizon_gains(out, self.generator(*args, torch.zeros_like(e)), gains, int(c))
                 result[members] = out[:, c:].numpy().astype(np.float64).reshape(len(members), draws, horizon, -1)
         values = self.scaler.inverse(result).reshape(-1, horizon, len(lay.features))
         n = len(data.ids)
@@ -476,7 +543,7 @@ class TimeSeriesGAN(GenerativeModel):
         self._require_fitted()
         meta = {"kind": self.kind, "config": self.config.to_json(), "layout": self.layout.to_json(),
                 "scaler": self.scaler.to_json(), "static": self.static.to_json(),
-                "training": self.training, "history": self.history}
+                "training": self.training, "history": self.history, "continuation": self.continuation}
         save_model_dir(path, meta, {"generator": self.generator.state_dict(), "critic": self.critic.state_dict()})
 
     @classmethod
@@ -495,6 +562,7 @@ class TimeSeriesGAN(GenerativeModel):
         except (KeyError, TypeError, RuntimeError) as e:
             raise ModelError(f"{path}: model files do not match its metadata ({type(e).__name__}: {e})") from None
         self.training, self.history = meta.get("training", {}), meta.get("history", [])
+        self.continuation = meta.get("continuation")  # absent in models saved before: extend as trained
         self.generator.eval(); self.critic.eval()
         return self
 
