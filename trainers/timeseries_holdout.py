@@ -1,12 +1,15 @@
-"""Held-out real windows for the time-series GAN: which windows to hold out, and a cheap held-out check that
-keeps the best generator state seen during training.
+"""Held-out real windows for the time-series GAN (which windows to hold out), and a cheap check during
+training that keeps the best generator state seen.
 
-Why hold windows out: two decisions are taken on real data the generator was not fitted to. (1) Which
-generator state to keep: on Energy the generator starts as a least-squares VAR(1) that a post-hoc classifier
-can hardly tell from real windows (TimeGAN discriminative score 0.11), and the adversarial phase then drifts
-away from it (0.40 after 10 CPU-min, benchmarks/RESULTS.md run 3); nothing in the training losses sees that.
-(2) How wide continuations must be (timeseries_calibration.py): the free-running error of the trained
-generator on windows it was fitted to is smaller than on new ones.
+Why hold windows out: the spread of continuations is set on real data the generator was not fitted to
+(timeseries_calibration.py): the free-running error of the trained generator on windows it was fitted to is
+smaller than on new ones.
+
+Why a check that keeps the best state: on Energy the generator starts as a least-squares VAR(1) that a
+post-hoc classifier can hardly tell from real windows (TimeGAN discriminative score 0.11), and the
+adversarial phase then drifts away from it (0.40 after 10 CPU-min, benchmarks/RESULTS.md run 3); nothing in
+the training losses sees that. The check compares generated windows with (a subsample of) the training
+windows, like TimeGAN's score: held-out blocks of one long series were tried and failed (below).
 
 How the split is made: with many series (>= `MIN_SERIES_FOR_SERIES_SPLIT`) whole series are held out (a seeded
 choice), so no held-out point was seen in training. With few series (a single long series such as Stocks or
@@ -17,14 +20,16 @@ on Stocks (prices, not stationary) the tail's level alone let the check's classi
 generated (0.395 for the plain VAR(2) start, 0.373 after training): it measured the shift, not the generator.
 
 How a state is scored (`HeldOutCheck`): a fixed, seeded draw of generated windows (same noise every check, so
-two checks differ only by the generator) against the held-out windows, by a small post-hoc GRU classifier of
+two checks differ only by the generator) against a seeded subsample of real windows, by a small post-hoc GRU classifier of
 the kind TimeGAN's discriminative score uses (hidden = features/2, last state read out), trained for a fixed
 number of seeded steps (2,000, as the score's own) (same initialisation and batches every check) and scored on a held-out third:
 |accuracy - 0.5|. It runs inside `torch.random.fork_rng`, so checking does not change the training's random
 stream: with and without checks the trajectory is the same, the check only chooses which state is kept.
 A first version scored window summary statistics (level, spread, step sizes, curvature, lag-1
 autocorrelation) with a ridge classifier: ~0.1 s, but it separated every state on Sines (0.45, its curvature
-statistic sees noise of 0.0006 that TimeGAN's 2-unit GRU does not), so it could not rank states.
+statistic sees noise of 0.0006 that TimeGAN's 2-unit GRU does not), so it could not rank states. Checking
+against the held-out blocks of Energy (~18 blocks) failed too: the classifier learnt the blocks' levels (its
+own train/test split shares blocks) and scored the plain VAR(2) start 0.33 where TimeGAN's score says 0.08.
 """
 
 from __future__ import annotations
