@@ -6,15 +6,23 @@ Why this design (and not TimeGAN's four networks):
   noise, the previous value and the static attributes, with a per-series noise vector setting its initial
   state (series-level variety such as a frequency or a level). Given a history, the same network is run
   teacher-forced over it and then free-runs: `extend` is one batched forward pass, K draws at once.
-- A linear backbone (timeseries_backbone.py, `backbone="var1"`, the default for new fits): the generator's mean
-  is a least-squares VAR(1) fitted before training, frozen, plus the GRU's correction (which starts at zero),
-  plus Gaussian innovations whose scale is re-estimated from the teacher-forced residuals after the warm-up.
-  Measured (TimeGAN discriminative score, seed 0, benchmarks/RESULTS.md "Time series vs TimeGAN" run 3): at 10
-  CPU-min Stocks 0.086 (TimeGAN 0.102; before the backbone 0.114 at 3 min), Sines 0.084 (0.163 at 3). Weak:
-  on Energy the plain VAR(1) scores 0.11 and the trained generator 0.18-0.26 at 2 CPU-min and 0.40 at 10 (the
-  adversarial phase drifts away from it; letting the game move the VAR(1) itself was worse still, hence frozen);
-  and continuations are too narrow (80% band coverage 0.28-0.55): the innovations are calibrated on one-step
-  residuals, and multi-step model error is not in them.
+- A linear backbone (timeseries_backbone.py): the generator's mean is a least-squares VAR(2) (`backbone="var2"`,
+  the default for new fits; "var1" is the VAR(1) of run 3) fitted before training, frozen, plus the GRU's
+  correction (which starts at zero), plus Gaussian innovations whose scale is re-estimated from the
+  teacher-forced residuals after the warm-up. Why VAR(2): a sine is linear in its last two values; on Sines the
+  least-squares VAR(2) alone scores 0.024 on TimeGAN's discriminative score (VAR(1) 0.40, TimeGAN 0.011), on
+  Stocks and Energy it is no worse than the VAR(1) (0.14 vs 0.13, 0.08 vs 0.10; benchmarks/RESULTS.md run 4).
+  Weak (run 3): the adversarial phase drifts away from the backbone on Energy (0.11 -> 0.40 at 10 CPU-min;
+  letting the game move the VAR itself was worse still, hence frozen).
+- Keep the best state (`keep_best`, timeseries_holdout.py): before the first step and every
+  `check_every_steps` generator steps a seeded post-hoc GRU classifier of TimeGAN's kind scores a fixed draw of
+  samples against real windows; the state it tells least from real is the one kept, so a game that only makes
+  things worse ends at its start. The check runs in a forked torch RNG: it never changes the trajectory.
+- Calibrated continuations (`calibrate_continuations`, timeseries_calibration.py): a share of the real windows
+  (`holdout_share`: whole series, or blocks of one long series) is kept out of training; after it, each is
+  continued from a random prefix, and the innovations' contribution to the draws is scaled per horizon so
+  that the 50/80/90% bands hold on them. One-step calibration alone left the 80% band covering 0.28-0.55 of
+  held-out futures (run 3): a multi-step free run also carries the model's compounding error.
 - Training is WGAN-GP against a small temporal-convolution critic over whole windows (a conv critic makes the
   gradient penalty's double backward cheap on a CPU, unlike a recurrent critic). Half of the windows in a
   batch are generated from scratch (what `sample` does); the other half keep a real prefix of random length
@@ -362,8 +370,8 @@ class TimeSeriesGAN(GenerativeModel):
         even the plain VAR(2) start 0.33 distinguishable (its TimeGAN score: 0.08)."""
         cfg = self.config
         self._check = None
-        if not (cfg.keep_best and self._check_ref is not None):
-            return
+        if not (cfg.keep_best and self._check_ref is not None and len(self._check_ref[0]) >= 12):
+            return  # (a handful of windows cannot train and test a classifier)
         X, M, S = self._check_ref
         n = min(len(X), 1000)
         gen = torch.Generator().manual_seed(int(cfg.seed) + 7919)

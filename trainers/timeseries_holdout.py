@@ -113,18 +113,19 @@ def detection_score(real: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor, 
 
 
 class HeldOutCheck:
-    """Scores generator states on held-out windows and keeps a copy of the best one.
+    """Scores generator states against real windows (a seeded subsample of up to `max_windows`) and keeps a
+    copy of the best state. Each check costs `steps` classifier steps (~2-5 CPU-s at 2,000).
 
     `generate(noise) -> windows [n, T, F]` is the model's own scaled-unit sampler; the noise is drawn once
     (seeded), so every check compares the same draw through a different generator. Ties keep the earlier
     state (the backbone, checked first, wins over a later state that is no better)."""
 
-    def __init__(self, held: torch.Tensor, held_mask: torch.Tensor, noise: tuple, generate, max_windows: int = 1000,
+    def __init__(self, real: torch.Tensor, real_mask: torch.Tensor, noise: tuple, generate, max_windows: int = 1000,
                  seed: int = 0, steps: int = 2000):
         rng = np.random.default_rng([int(seed), 0xC4EC])
-        n = min(len(held), max_windows)
-        pick = torch.from_numpy(np.sort(rng.permutation(len(held))[:n]))
-        self.real, self.mask = held[pick], held_mask[pick]
+        n = min(len(real), max_windows)
+        pick = torch.from_numpy(np.sort(rng.permutation(len(real))[:n]))
+        self.real, self.mask = real[pick], real_mask[pick]
         self.noise, self.generate, self.seed, self.steps = noise, generate, seed, steps
         self.scores: list[dict] = []
         self.best_score, self.best_state, self.best_at = float("inf"), None, None
