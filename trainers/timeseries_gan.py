@@ -324,10 +324,10 @@ class TimeSeriesGAN(GenerativeModel):
         steps = max(1, math.ceil(W / B))
         G.train(); D.train()
         warmup = int(cfg.warmup_share * cfg.epochs)
+        self._held_out_start()  # before the budget's clock: the first check must not eat the warm-up's share
         budget = _Budget(cfg.cpu_budget_s, cfg.time_budget_s)
         opt_w = self._generator_optimizer(cfg.warmup_lr)
         calibrated = G.backbone is None
-        self._held_out_start()
         for epoch in range(1, cfg.epochs + 1):
             t_epoch, cpu_epoch = time.perf_counter(), time.process_time()
             # warm-up ends after its share of the planned epochs or of the CPU budget, whichever comes first
