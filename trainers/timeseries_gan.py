@@ -12,6 +12,11 @@ Why this design (and not TimeGAN's four networks):
   teacher-forced residuals after the warm-up. Why VAR(2): a sine is linear in its last two values; on Sines the
   least-squares VAR(2) alone scores 0.024 on TimeGAN's discriminative score (VAR(1) 0.40, TimeGAN 0.011), on
   Stocks and Energy it is no worse than the VAR(1) (0.14 vs 0.13, 0.08 vs 0.10; benchmarks/RESULTS.md run 4).
+  Measured at 2 CPU-min (run 4, seed 0): Energy 0.101 / predictive 0.251 (the VAR(2) start, kept by the check
+  below: training took it to 0.28 on the check), Sines 0.088 / 0.191, Stocks 0.167 / 0.034; continuation 80%
+  bands 0.74 / 0.69 / 0.44 (run 3: 0.55 / 0.49 / 0.28). Weak: on Sines the check kept a trained state worse than
+  the plain VAR(2) (0.024); on Stocks the benchmark's histories sit at the edge of the range and the spread
+  fitted on blocks inside the training period does not cover that drift.
   Weak (run 3): the adversarial phase drifts away from the backbone on Energy (0.11 -> 0.40 at 10 CPU-min;
   letting the game move the VAR itself was worse still, hence frozen).
 - Keep the best state (`keep_best`, timeseries_holdout.py): before the first step and every
