@@ -130,6 +130,7 @@ def run(name: str, args) -> dict:
               "adversarial_epochs_run": sum(not h.get("warmup", False) for h in model.history), "epochs_run": model.training["epochs_run"],
               "epochs_planned": cfg.epochs, "sample_seconds": sample_s, "extend_seconds": extend_s,
               "paper_timegan": {"discriminative": PAPER[name][0], "predictive": PAPER[name][1]},
+              "held_out": model.training.get("held_out"), "continuation_calibration": model.continuation,
               "ours": scores(real_s, fake_s, args, args.seed)}
     if not args.no_baseline:
         result["var1"] = scores(real_s, var_fake, args, args.seed)

@@ -20,6 +20,7 @@ from trainers.ray_fit_timeseries import fit_timeseries_on_ray
 from trainers.timeseries_gan import TimeSeriesGAN
 
 SMALL = dict(seq_len=8, id_col="id", time_col="t", batch_size=32, hidden=16, critic_hidden=16, seed=0)
+NO_CHECKS = dict(keep_best=False, calibrate_continuations=False)  # held-out work runs on the driver, tested above
 CLI = ["--kind", "timeseries", "--seq-len", "8", "--id-col", "id", "--time-col", "t", "--batch-size", "32", "--seed", "0"]
 
 
@@ -58,7 +59,12 @@ def test_cli_fit_runs_on_ray_with_checkpoints(one_worker):
     assert [h["epoch"] for h in model.history] == [1, 2, 3, 4, 5]
     assert [h["warmup"] for h in model.history] == [True, False, False, False, False]
     assert model.training["windows"] == 40 * (40 - 8 + 1) and model.training["restarts"] == 0
-    assert all(h["windows_per_s"] > 0 and h["steps"] == 42 for h in model.history)  # ceil(1320 / 32)
+    assert model.training["windows_trained"] == 36 * (40 - 8 + 1), "4 of 40 series held out (holdout_share 0.1)"
+    assert all(h["windows_per_s"] > 0 and h["steps"] == 38 for h in model.history)  # ceil(1188 / 32)
+    held = model.training["held_out"]
+    assert held["windows"] == 4 * 33 and [c["steps"] for c in held["checks"]] == [0, 5 * 38], \
+        "on Ray the keep-best check scores the start and the end"
+    assert model.continuation and len(model.continuation["gains"]) > 0, "continuation spread calibrated"
     ckpts = sorted((one_worker.parent / "model.checkpoints" / "ganstream").glob("checkpoint_*"))
     assert ckpts, "per-epoch checkpoints are kept for --resume"
     s = model.sample(3, seed=1)
@@ -76,7 +82,7 @@ def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, one_wor
         lambda: fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, **SMALL), table, opts=opts), storage, pid_dir)
     assert model.training["restarts"] >= 1 and model.training["workers"] == 2
     assert [h["epoch"] for h in model.history] == [1, 2, 3, 4, 5], "no epoch lost or repeated"
-    assert all(h["steps"] == 21 for h in model.history), "each of 2 workers takes half the steps of an epoch"
+    assert all(h["steps"] == 19 for h in model.history), "each of 2 workers takes half the steps of an epoch"
 
     real = stats(table)
     one = stats(TimeSeriesGAN.load(one_worker).sample(200, seed=1))
@@ -91,7 +97,7 @@ def test_resume_continues_the_fit_exactly(table, tmp_path):
     reproducible): only if the checkpoint brought back G, the critic, all three Adam states and the state of
     the warm-up (epoch 1 warms up in both: warmup_share 0.34 of 3 and of 5 epochs is 1 epoch). Extending the
     same fit to 18 epochs (whose schedule would warm up for 6) must not warm up again."""
-    cfg = dict(warmup_share=0.34, **SMALL)
+    cfg = dict(warmup_share=0.34, **NO_CHECKS, **SMALL)
 
     def fit(storage, epochs, resume=False):
         opts = RayFitOptions(workers=1, storage=str(tmp_path / storage), resume=resume, max_steps_per_epoch=10)
@@ -116,7 +122,7 @@ def test_resume_continues_the_fit_exactly(table, tmp_path):
 def test_cpu_budget_stops_both_workers_at_the_same_step(table, tmp_path):
     """With 2 workers each rank spends its own CPU time; the stop is agreed (all-reduced), otherwise the
     rank that stops first would leave the other waiting in DDP's collectives forever (the test would hang)."""
-    model = fit_timeseries_on_ray(TimeSeriesGAN(epochs=500, cpu_budget_s=4.0, **SMALL), table,
+    model = fit_timeseries_on_ray(TimeSeriesGAN(epochs=500, cpu_budget_s=4.0, **NO_CHECKS, **SMALL), table,
                                   opts=RayFitOptions(workers=2, storage=str(tmp_path / "ckpt")))
     epochs = len(model.history)
     assert 1 <= epochs < 500 and model.history[-1]["epoch"] == epochs

@@ -226,8 +226,9 @@ def test_critic_differences_are_masked_and_standardised():
 
 
 def test_cpu_budget_stops_training_and_warmup_uses_its_share(gappy):
+    # keep_best off: its held-out checks (~1 CPU-s each, counted in the budget) would eat most of 3 CPU-s
     model = TimeSeriesGAN(seq_len=8, id_col="id", time_col="t", static_cols=("group",), epochs=10_000, batch_size=16, hidden=8,
-                          critic_hidden=8, warmup_share=0.3, cpu_budget_s=3.0, seed=0).fit(gappy)
+                          critic_hidden=8, warmup_share=0.3, cpu_budget_s=3.0, keep_best=False, seed=0).fit(gappy)
     h = model.history
     assert 1 < len(h) < 10_000 and model.training["epochs_run"] == len(h)
     assert model.training["cpu_seconds"] < 3.0 + 2.0  # stops at the first step past the budget (+ setup)
@@ -242,10 +243,12 @@ def test_model_saved_before_the_new_options_loads_as_trained(gappy, tmp_path):
 
     from safetensors.torch import load_file, save_file
     old = TimeSeriesGAN(seq_len=8, id_col="id", time_col="t", static_cols=("group",), epochs=2, batch_size=64, hidden=8,
-                        critic_hidden=8, critic_diff_order=0, moment_diff_order=1, backbone="none", seed=0).fit(gappy)
+                        critic_hidden=8, critic_diff_order=0, moment_diff_order=1, backbone="none", holdout_share=0.0,
+                        keep_best=False, calibrate_continuations=False, seed=0).fit(gappy)
     old.save(tmp_path / "old")
     meta = json.loads((tmp_path / "old" / "model.json").read_text())
-    for key in ("critic_diff_order", "moment_diff_order", "cpu_budget_s", "backbone", "backbone_lr_scale"):
+    for key in ("critic_diff_order", "moment_diff_order", "cpu_budget_s", "backbone", "backbone_lr_scale",
+                "holdout_share", "keep_best", "check_every_steps", "check_classifier_steps", "calibrate_continuations"):
         del meta["config"][key]
     (tmp_path / "old" / "model.json").write_text(json.dumps(meta))
     critic = load_file(str(tmp_path / "old" / "critic.safetensors"))
@@ -256,7 +259,27 @@ def test_model_saved_before_the_new_options_loads_as_trained(gappy, tmp_path):
     assert back.config.backbone == "none" and back.generator.backbone is None
     pd.testing.assert_frame_equal(back.sample(3, seed=1), old.sample(3, seed=1))
     assert TimeSeriesGAN(seq_len=8).config.critic_diff_order == 2  # new fits get the new default
-    assert TimeSeriesGAN(seq_len=8).config.backbone == "var1"
+    assert TimeSeriesGAN(seq_len=8).config.backbone == "var2"
+
+
+def test_backbone_model_saved_before_held_out_options_extends_as_trained(gappy, tmp_path):
+    """A VAR(1) model dir written before holdout_share / keep_best / calibrate_continuations and the saved
+    continuation gains existed must load with no hold-out and no gains: its continuations unchanged."""
+    import json
+    old = TimeSeriesGAN(seq_len=8, id_col="id", time_col="t", static_cols=("group",), epochs=2, batch_size=64, hidden=8,
+                        critic_hidden=8, backbone="var1", holdout_share=0.0, keep_best=False,
+                        calibrate_continuations=False, seed=0).fit(gappy)
+    old.save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "model.json").read_text())
+    for key in ("holdout_share", "keep_best", "check_every_steps", "check_classifier_steps", "calibrate_continuations"):
+        del meta["config"][key]
+    del meta["continuation"]
+    (tmp_path / "old" / "model.json").write_text(json.dumps(meta))
+    back = TimeSeriesGAN.load(tmp_path / "old")
+    assert back.config.holdout_share == 0.0 and not back.config.keep_best and not back.config.calibrate_continuations
+    assert back.continuation is None and back.config.backbone == "var1"
+    hist = gappy[gappy["id"] == "s1"]
+    pd.testing.assert_frame_equal(back.extend(hist, 4, 3, seed=0), old.extend(hist, 4, 3, seed=0))
 
 
 # ------------------------------------------------------------------------------------ the VAR(1) backbone

@@ -64,6 +64,7 @@ def fit_timeseries_on_ray(model: TimeSeriesGAN, table: pd.DataFrame, opts: RayFi
              f"{model.config.seq_len} steps, object store {object_store_mb():,.0f} MB, "
              f"checkpoints in {storage / opts.run_name}")
         fitted = _run([(model, bank, opts)], per_cpu, storage, progress)[0]
+    _finish(model, fitted, info)
     fitted.training.update(seconds=time.perf_counter() - t0, workers=opts.workers, backend="ray")
     return fitted
 
@@ -108,6 +109,8 @@ def fit_timeseries_per_partition(model: TimeSeriesGAN, table: pd.DataFrame, colu
         info(f"Ray Train: {len(values)} time-series models ({column}={', '.join(values)}), {opts.workers} "
              f"worker(s) each x {per_cpu:g} CPU, object store {object_store_mb():,.0f} MB, checkpoints in {storage}")
         fitted = _run(jobs, per_cpu, storage, progress)
+    for (prepared, _, _), m in zip(jobs, fitted):
+        _finish(prepared, m, info)
     seconds = time.perf_counter() - t0
     for v, m in zip(values, fitted):
         m.training.update(seconds=seconds, workers=opts.workers, backend="ray")
@@ -122,12 +125,25 @@ def _check_options(model: TimeSeriesGAN, opts: RayFitOptions) -> None:
 
 
 def _prepared(model: TimeSeriesGAN, table: pd.DataFrame, workers: int) -> WindowBank:
+    """The model's own `prepare`, then the keep-best check's score of the starting state (the backbone)."""
     bank = model.prepare(table)
     if len(bank) < workers:
         raise DataError(f"training data: {len(bank)} window(s) of --seq-len {model.config.seq_len} cannot be "
                         f"shared by {workers} workers: lower --workers")
+    model._held_out_start()
     return bank
 
+
+def _finish(prepared: TimeSeriesGAN, fitted: TimeSeriesGAN, info) -> None:
+    """The in-process fit's `_finish_held_out` on the driver, which holds the held-out windows and the check:
+    score the final state against the start, keep the better, fit the continuation gains. On Ray the check
+    compares the start and the end only (in-process it also checks every `check_every_steps` steps)."""
+    fitted._held_out, fitted._check, fitted._check_ref = prepared._held_out, prepared._check, prepared._check_ref
+    held = fitted._finish_held_out()
+    fitted.training["held_out"] = held
+    if held.get("restored_earlier_state"):
+        info(f"keep-best check: the starting state scored {held['best_score']:.3f}, better than the trained one: "
+             f"kept the start")
 
 def _run(jobs, per_cpu: float, storage: Path, progress: ProgressFn | None) -> list[TimeSeriesGAN]:
     results = run_trainers(lambda queue: [_trainer(m, bank, o, per_cpu, storage, queue) for m, bank, o in jobs],

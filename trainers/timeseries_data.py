@@ -234,7 +234,11 @@ class WindowBank:
 
     def shard(self, rank: int, world: int) -> "WindowBank":
         """Windows rank, rank + world, ... (the same arrays, a share of the window indices)."""
-        return WindowBank(self.values, self.first[rank::world], self.owner[rank::world], self.static, self.seq_len)
+        return self.subset(slice(rank, None, world))
+
+    def subset(self, idx) -> "WindowBank":
+        """Windows `idx` (an index array or a slice) as a bank over the same arrays."""
+        return WindowBank(self.values, self.first[idx], self.owner[idx], self.static, self.seq_len)
 
     def take(self, idx) -> tuple:
         """Windows `idx` as torch tensors (values with gaps as 0, mask 1 = observed, static)."""
