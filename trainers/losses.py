@@ -59,12 +59,20 @@ def generator_loss(loss: str, fake_scores: torch.Tensor, beta: float = DUAL_BETA
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, pac: int, weight: float = 10.0) -> torch.Tensor:
-    """(||grad critic(x_hat)|| - 1)^2 on random interpolates, per packed sample (WGAN-GP, Gulrajani et al.)."""
+def interpolates(real: torch.Tensor, fake: torch.Tensor, pac: int) -> torch.Tensor:
+    """Random points on the lines between real and fake rows, one mixing weight per packed sample (the critic
+    judges packs of `pac` rows, so the penalty's Lipschitz constraint is per pack)."""
     n = real.shape[0] // pac
     alpha = torch.rand(n, 1, 1, device=real.device).expand(n, pac, real.shape[1]).reshape(-1, real.shape[1])
-    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    scores = critic(x_hat)
-    grad = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)[0]
-    norms = grad.reshape(n, -1).norm(2, dim=1)
+    return alpha * real + (1 - alpha) * fake
+
+
+def gradient_penalty(scores: torch.Tensor, inputs: tuple[torch.Tensor, ...], pac: int, weight: float = 10.0) -> torch.Tensor:
+    """(||grad critic(x_hat)|| - 1)^2 per packed sample (WGAN-GP, Gulrajani et al.), from the critic's `scores`
+    on interpolates. `inputs`: the tensors the critic's input is made of, each (batch, ·) and requiring grad —
+    the interpolates' data columns and their condition rows when the critic takes the condition separately
+    (networks.Discriminator's shared-condition form): the norm is over the whole packed input either way."""
+    n = scores.shape[0]
+    grads = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    norms = torch.cat([g.reshape(n, -1) for g in grads], dim=1).norm(2, dim=1)
     return weight * ((norms - 1) ** 2).mean()
