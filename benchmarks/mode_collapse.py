@@ -321,8 +321,8 @@ def plot(results: list[dict], out_dir: Path, docs_dir: Path, stem: str = "mode_c
                         real, syn = np.asarray(r["plot"]["real"]), np.asarray(r["plot"]["synthetic"])
                         ax.scatter(real[:, 0], real[:, 1], s=60, c="0.75", alpha=0.3, linewidths=0, label="real")
                         ax.scatter(syn[:, 0], syn[:, 1], s=2, c="tab:red", alpha=0.6, label="synthetic")
-                        ax.set_title(f"{loss}, pac={pac}\n{r['modes_captured']}/{r['modes']} modes, "
-                                     f"{r['hq_percent']:.0f}% HQ", fontsize=9)
+                        ax.set_title(f"{loss}, pac={pac}, {r.get('encoding', 'quantile')}\n{r['modes_captured']}/"
+                                     f"{r['modes']} modes, {r['hq_percent']:.0f}% HQ", fontsize=9)
                 if not ax.collections:
                     ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim); ax.set_aspect("equal"); ax.tick_params(labelsize=7)
