@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from trainers.encoding import TableEncoder
 from trainers.errors import ConfigError
-from trainers.mode_encoding import _squash, _unsquash, decode_modes, encode_modes, fit_modes, separated_modes
+from trainers.mode_encoding import _squash, _unsquash, separated_modes
 from trainers.errors import DataError
 from trainers.schema import infer_schema
 
@@ -251,28 +251,3 @@ def test_auto_default_on_adult_is_the_quantile_model_bit_for_bit(adult_small, tm
     loaded = TabularGAN.load(tmp_path / "m")
     assert loaded.encoder.numeric == "auto"
     pd.testing.assert_frame_equal(loaded.sample(500, seed=4), auto.sample(500, seed=4))
-
-
-def test_point_masses_are_exact_modes_that_decode_to_their_value_whatever_the_offset():
-    """hours-per-week-like column: 40 in 47% of rows, 50 in 9%, the rest spread. Each value holding >= 5% is
-    an exact mode: it encodes with offset 0 and decodes to exactly its value for any offset the generator
-    emits, while a Gaussian mode at the same place (params from before exact modes) drifts off it."""
-    rng = np.random.default_rng(0)
-    n = 20_000
-    u = rng.random(n)
-    x = np.where(u < 0.47, 40.0, np.where(u < 0.56, 50.0, rng.integers(1, 99, n).astype(float)))
-    p = fit_modes(x, seed=0)
-    exact = np.asarray(p["exact"])
-    assert sorted(np.asarray(p["means"])[exact].tolist()) == [40.0, 50.0]
-    assert np.asarray(p["weights"])[exact].sum() == pytest.approx(0.56, abs=0.01)
-    offset, mode = encode_modes(p, x, np.random.default_rng(1))
-    at_mass = np.isin(x, [40.0, 50.0])
-    assert exact[mode[at_mass]].all() and not exact[mode[~at_mass]].any()
-    assert (offset[at_mass] == 0).all()
-    np.testing.assert_allclose(decode_modes(p, offset, mode), x, atol=1e-6)
-    forty = int(np.flatnonzero(np.asarray(p["means"]) == 40.0)[0])
-    noisy = np.random.default_rng(2).uniform(-0.99, 0.99, 1000)
-    assert (decode_modes(p, noisy, np.full(1000, forty)) == 40.0).all()
-    legacy = {k: v for k, v in p.items() if k != "exact"}  # a model dir from before: the old Gaussian decode
-    assert (decode_modes(legacy, noisy, np.full(1000, forty)) != 40.0).mean() > 0.9
-    assert separated_modes(p, float(x.std()), 1.0) <= 1  # exact modes are not clusters for the auto rule

@@ -10,10 +10,6 @@ fitted per column and a value x becomes
       0.9 and is then compressed smoothly towards 1 (same slope at the joint), so tails stay representable
       and decode back to themselves.
 Mode combinations across columns are then categorical patterns, which the discriminator separates easily.
-A single value that holds a large share of the column (hours-per-week's 40 in 47% of Adult's rows) is its
-own **exact mode** (`exact` in the params): it encodes with offset 0 and decodes to exactly that value
-whatever offset the generator emits — a Gaussian mode must hit its offset to the last digit to give 40,
-and Adult's detector told the near misses apart (benchmarks/RESULTS.md). The mixture covers the rest.
 
 Everything after the fit is array arithmetic over all rows at once (the posterior of every row, the mode
 draw by Gumbel-max, the decode by fancy indexing); only the mixture fit calls scikit-learn, on a bounded
@@ -32,7 +28,6 @@ FIT_SAMPLE_ROWS = 20_000  # the mixture is fitted on at most this many values (s
 OFFSET_SCALE = 4.0  # offsets are (x - mu) / (4 sigma): +-4 sigma spans the bounded output
 KNEE = 0.9  # |offset| beyond this is compressed: 0.9 + 0.1 t / (0.1 + t), t = |d| - 0.9
 MIN_STD = 1e-3  # relative to the column's standard deviation: a point mass keeps a finite width
-POINT_MODE_SHARE = 0.05  # a single value holding at least this share of the column becomes an exact mode
 # numeric_encoding="auto" (choose_encoding below): which columns get this encoding
 POINT_MASS_SHARE = 0.01  # a value held by at least this share of a column's values is a point mass
 MAX_POINT_MASS_TOTAL = 0.5  # ... and a column whose point masses hold more than this stays quantile-encoded
@@ -43,38 +38,13 @@ MIN_GROUP_WEIGHT = 0.05  # ... and each side carries at least this share of the 
 
 def fit_modes(values: np.ndarray, seed: int = 0, max_modes: int = MAX_MODES,
               sample_rows: int = FIT_SAMPLE_ROWS) -> dict:
-    """Fit the modes of the (non-missing) values; returns JSON-ready params: weights, means, stds of the
-    modes, `exact` (which modes are point masses; only present when some are) and the observed range
-    (decoding never leaves it). Point masses: every value holding >= POINT_MODE_SHARE; the rest gets a
-    Dirichlet-process Gaussian mixture (at most `max_modes` modes)."""
+    """Fit a Dirichlet-process Gaussian mixture to the (non-missing) values; returns JSON-ready params:
+    weights, means, stds of the kept modes and the observed range (decoding never leaves it)."""
     values = np.asarray(values, dtype=np.float64)
     lo, hi = float(values.min()), float(values.max())
     centre, scale = float(values.mean()), float(values.std())
     if scale == 0.0 or not np.isfinite(scale):
         return {"weights": [1.0], "means": [centre], "stds": [1.0], "min": lo, "max": hi}
-    support, counts = np.unique(values, return_counts=True)
-    atoms = support[counts >= POINT_MODE_SHARE * values.size]
-    rest = values[~np.isin(values, atoms)] if atoms.size else values
-    weights, means, stds = np.zeros(0), np.zeros(0), np.zeros(0)
-    if rest.size:
-        weights, means, stds = _fit_mixture(rest, seed, max_modes, sample_rows, floor=MIN_STD * scale)
-        weights = weights * (rest.size / values.size)
-    exact = np.concatenate([np.ones(atoms.size, dtype=bool), np.zeros(means.size, dtype=bool)])
-    weights = np.concatenate([counts[counts >= POINT_MODE_SHARE * values.size] / values.size, weights])
-    means, stds = np.concatenate([atoms, means]), np.concatenate([np.full(atoms.size, MIN_STD * scale), stds])
-    order = np.argsort(means, kind="stable")  # modes left to right: stable, readable params
-    params = {"weights": weights[order].tolist(), "means": means[order].tolist(), "stds": stds[order].tolist(),
-              "min": lo, "max": hi}
-    if atoms.size:  # columns without point masses keep the params they always had
-        params["exact"] = exact[order].tolist()
-    return params
-
-
-def _fit_mixture(values: np.ndarray, seed: int, max_modes: int, sample_rows: int, floor: float):
-    """(weights, means, stds) of a Dirichlet-process Gaussian mixture on a seeded sample of the values."""
-    centre, scale = float(values.mean()), float(values.std())
-    if scale == 0.0:
-        return np.ones(1), np.full(1, centre), np.full(1, floor)
     rng = np.random.default_rng(seed)
     fit_on = values if values.size <= sample_rows else rng.choice(values, size=sample_rows, replace=False)
     z = ((fit_on - centre) / scale)[:, None]
@@ -93,7 +63,10 @@ def _fit_mixture(values: np.ndarray, seed: int, max_modes: int, sample_rows: int
         keep = mixture.weights_ == mixture.weights_.max()
     weights, means, stds = _refine(z[:, 0], mixture.weights_[keep] / mixture.weights_[keep].sum(),
                                    mixture.means_[keep, 0], np.sqrt(mixture.covariances_[keep].reshape(-1)))
-    return weights, centre + scale * means, scale * stds
+    means, stds = centre + scale * means, scale * stds
+    order = np.argsort(means, kind="stable")  # modes left to right: stable, readable params
+    return {"weights": weights[order].tolist(), "means": means[order].tolist(), "stds": stds[order].tolist(),
+            "min": lo, "max": hi}
 
 
 def _refine(z: np.ndarray, w: np.ndarray, mu: np.ndarray, sd: np.ndarray, steps: int = 5):
@@ -133,7 +106,7 @@ def separated_modes(params: dict, scale: float, resolution: float = 0.0) -> int:
     column (Adult's age, fnlwgt) uses several overlapping modes with no valley between them.
     All arrays: one (points x modes) density matrix, no loop over values."""
     w, mu, sd = (np.asarray(params[k], dtype=np.float64) for k in ("weights", "means", "stds"))
-    broad = (sd > max(ATOM_STD * scale, 0.5 * resolution)) & ~exact_modes(params)
+    broad = sd > max(ATOM_STD * scale, 0.5 * resolution)
     w, mu, sd = w[broad], mu[broad], sd[broad]
     if mu.size < 2:
         return int(mu.size > 0 and w.sum() >= MIN_GROUP_WEIGHT)
@@ -178,33 +151,21 @@ def log_posterior(params: dict, x: np.ndarray) -> np.ndarray:
     return np.log(w) - np.log(sd) - 0.5 * ((x[:, None] - mu) / sd) ** 2
 
 
-def exact_modes(params: dict) -> np.ndarray:
-    """Which modes are point masses (params from before exact modes existed have none)."""
-    return np.asarray(params.get("exact", [False] * len(params["means"])), dtype=bool)
-
-
 def encode_modes(params: dict, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Values (no NaN) -> (offset in (-1, 1), mode index). A value equal to a point mass takes that exact
-    mode with offset 0; any other value's mode is drawn from the posterior of the Gaussian modes
-    (Gumbel-max over all rows at once), so overlapping modes share their values as the mixture says."""
-    mus, exact = np.asarray(params["means"]), exact_modes(params)
+    """Values (no NaN) -> (offset in [-0.99, 0.99], mode index). The mode is drawn from the posterior
+    (Gumbel-max over all rows at once), so overlapping modes share their values as the mixture says.
+    The offset is in (-1, 1)."""
     logp = log_posterior(params, x)
-    if exact.any():
-        # values between point masses of a column that has nothing else (unseen data): the nearest one
-        logp = np.where(exact, -np.inf, logp) if not exact.all() else -np.abs(x[:, None] - mus)
     gumbel = -np.log(-np.log(rng.random(logp.shape).clip(1e-12, 1.0 - 1e-12)))
     mode = (logp + gumbel).argmax(axis=1)
-    if exact.any():
-        hit = x[:, None] == mus[exact]
-        mode = np.where(hit.any(axis=1), np.flatnonzero(exact)[hit.argmax(axis=1)], mode)
-    mu, sd = mus[mode], np.asarray(params["stds"])[mode]
-    return np.where(exact[mode], 0.0, _squash((x - mu) / (OFFSET_SCALE * sd))), mode
+    mu, sd = np.asarray(params["means"])[mode], np.asarray(params["stds"])[mode]
+    return _squash((x - mu) / (OFFSET_SCALE * sd)), mode
 
 
 def decode_modes(params: dict, offset: np.ndarray, mode: np.ndarray) -> np.ndarray:
-    """(offset, mode index) -> value inside the observed range; an exact mode gives its value whatever the offset."""
+    """(offset, mode index) -> value inside the observed range."""
     mu, sd = np.asarray(params["means"])[mode], np.asarray(params["stds"])[mode]
-    x = np.where(exact_modes(params)[mode], mu, mu + _unsquash(offset) * OFFSET_SCALE * sd)
+    x = mu + _unsquash(offset) * OFFSET_SCALE * sd
     return np.clip(x, params["min"], params["max"])
 
 
