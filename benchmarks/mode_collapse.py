@@ -16,8 +16,10 @@ Per loss (minimax, non-saturating, wgan-gp, dual) and packing degree, over sever
   --longtail-eval-epochs scores the same fit mid-training too (how the figures grow with steps).
 * `pinned_*` figures: the same model sampled with pin_conditions=True (each row keeps the category its
   true-frequency condition drew in the conditioned column, instead of the generator's own draw).
-* --encodings: the TabularGAN numeric encoding of the 2-D fits, "quantile" or "mode" (mode-specific
-  normalisation; training-by-sampling conditions on the mode spans unless --mode-conditions off).
+* --encodings: the TabularGAN numeric encoding of the 2-D fits, "auto" (the default: per column, see
+  trainers/mode_encoding.choose_encoding — the ring's and grid's columns get modes), "quantile" or "mode"
+  (mode-specific normalisation; training-by-sampling conditions on the mode spans unless --mode-conditions off).
+  Each fit records the encoding every column got (`column_encodings`).
 Fit times are wall and process CPU seconds (CPU is the figure that survives a shared machine).
 
 A scatter of real vs synthetic (seed 0) per loss and packing degree is saved as PNG in benchmarks/results/
@@ -60,11 +62,11 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=100, help="epochs per 2-D fit (default 100 = 2000 steps at batch 500)")
     p.add_argument("--longtail-epochs", type=int, default=10, help="epochs per long-tail fit (default 10 = 400 steps)")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--encodings", nargs="+", default=["mode"], choices=["quantile", "mode"],
-                   help="numeric encodings of the 2-D fits (TabularGAN numeric_encoding; default mode)")
+    p.add_argument("--encodings", nargs="+", default=["auto"], choices=["auto", "quantile", "mode"],
+                   help="numeric encodings of the 2-D fits (TabularGAN numeric_encoding; default auto, the model's)")
     p.add_argument("--mode-conditions", choices=["on", "off"], default="on",
-                   help="numeric encoding 'mode': training-by-sampling also conditions on the mode spans (default on, "
-                   "the model's default)")
+                   help="numeric encodings 'mode' / 'auto': training-by-sampling also conditions on the mode spans "
+                   "(default on, the model's default)")
     p.add_argument("--longtail-eval-epochs", type=int, nargs="*", default=[],
                    help="long tail: also score after these epochs (the same fit, sampled mid-training)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -189,8 +191,9 @@ def run_one(task: dict) -> dict:
         plot = {"real": real.to_numpy()[:2500].tolist(), "synthetic": xy.tolist()}
     if loss == "dual":
         figures.update(dual_alpha=model.config.dual_alpha, dual_beta=model.config.dual_beta)
+    columns = {c: model.encoder.column_encoding(c) for c in model.encoder.numeric_params}
     return {**{k: task[k] for k in ("dataset", "loss", "pac", "seed", "epochs", "encoding", "condition_on_modes",
-                                     "overrides")},
+                                     "overrides")}, "column_encodings": columns,
             **figures, "fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "plot": plot if seed == task["plot_seed"] else None}
 
 
@@ -201,11 +204,11 @@ def tasks(args) -> list[dict]:
     for ds in args.datasets:
         pacs = args.longtail_pacs if ds == "longtail" else args.pacs
         for loss, pac, encoding in [(l, p, e) for l in args.losses for p in pacs
-                                    for e in (["quantile"] if ds == "longtail" else args.encodings)]:
+                                    for e in (["auto"] if ds == "longtail" else args.encodings)]:  # long tail: no numeric column
             for seed in args.seeds:
                 lt = ds == "longtail"
                 out.append({"dataset": ds, "loss": loss, "pac": pac, "seed": seed, "encoding": encoding,
-                            "condition_on_modes": args.mode_conditions == "on" and encoding == "mode",
+                            "condition_on_modes": args.mode_conditions == "on" and encoding != "quantile",
                             "eval_epochs": args.longtail_eval_epochs,
                             "rows": args.longtail_rows if lt else args.rows,
                             "epochs": args.longtail_epochs if lt else args.epochs,
@@ -318,8 +321,8 @@ def plot(results: list[dict], out_dir: Path, docs_dir: Path, stem: str = "mode_c
                         real, syn = np.asarray(r["plot"]["real"]), np.asarray(r["plot"]["synthetic"])
                         ax.scatter(real[:, 0], real[:, 1], s=60, c="0.75", alpha=0.3, linewidths=0, label="real")
                         ax.scatter(syn[:, 0], syn[:, 1], s=2, c="tab:red", alpha=0.6, label="synthetic")
-                        ax.set_title(f"{loss}, pac={pac}\n{r['modes_captured']}/{r['modes']} modes, "
-                                     f"{r['hq_percent']:.0f}% HQ", fontsize=9)
+                        ax.set_title(f"{loss}, pac={pac}, {r.get('encoding', 'quantile')}\n{r['modes_captured']}/"
+                                     f"{r['modes']} modes, {r['hq_percent']:.0f}% HQ", fontsize=9)
                 if not ax.collections:
                     ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, fontsize=8)
                 ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim); ax.set_aspect("equal"); ax.tick_params(labelsize=7)

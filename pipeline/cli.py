@@ -73,10 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "dual: two discriminators penalising both KL and reverse KL, see docs/mode_collapse.md)")
     t.add_argument("--pac", type=positive_int("--pac"), default=10, help="samples per discriminator input, PacGAN packing (default: 10)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    t.add_argument("--numeric-encoding", choices=["quantile", "mode"], default=None,
-                   help="tabular numeric columns: 'quantile' (per-column CDF to a normal) or 'mode' (Gaussian-mixture "
-                   "mode one-hot + offset, learns dependences between numeric modes; docs/mode_collapse.md) "
-                   "(default: the model's)")
+    t.add_argument("--numeric-encoding", choices=["auto", "quantile", "mode"], default=None,
+                   help="tabular numeric columns: 'quantile' (per-column CDF to a normal), 'mode' (Gaussian-mixture "
+                   "mode one-hot + offset, learns dependences between numeric modes) or 'auto' (per column: 'mode' "
+                   "where the values form clusters separated by low density and are not mostly point masses, "
+                   "'quantile' elsewhere; docs/mode_collapse.md) (default: auto)")
     ts = t.add_argument_group("time series (--kind timeseries)")
     ts.add_argument("--seq-len", type=positive_int("--seq-len"), metavar="L",
                     help="window length the model learns (required with --kind timeseries; series shorter than L are skipped)")

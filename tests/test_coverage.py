@@ -151,6 +151,30 @@ def test_train_with_mode_encoding_on_ray(real, tmp_path):
     assert samples["x"].between(real["x"].min(), real["x"].max()).all() and samples["kind"].isin(real["kind"]).all()
 
 
+def test_train_default_auto_encoding_on_ray(real, tmp_path):
+    """The default `train` (numeric_encoding="auto", Ray path): the rule runs on the statistics pass's bounded
+    sample — the ring's x / y get mode spans (their frequencies in the condition sampler), a heaped integer
+    column keeps the quantile transform, and the model samples every column in range."""
+    table = real.copy()
+    rng = np.random.default_rng(5)
+    table["hours"] = np.where(rng.random(len(table)) < 0.55, 40, rng.integers(1, 99, len(table))).astype("int64")
+    data = tmp_path / "ring_hours.parquet"
+    table.to_parquet(data)
+    out = tmp_path / "model"
+    assert main(["--quiet", "train", str(data), "--kind", "tabular", "--epochs", "1", "--batch-size", "200",
+                 "--out", str(out)]) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["config"]["numeric_encoding"] == "auto" and meta["encoder"]["numeric"] == "auto"
+    model = TabularGAN.load(out)
+    assert {c: model.encoder.column_encoding(c) for c in ("x", "y", "hours")} == {"x": "mode", "y": "mode",
+                                                                                  "hours": "quantile"}
+    assert [s.role for s in model.sampler.spans] == ["mode", "mode", "category"]
+    assert model.sampler.freq[0, :5] == pytest.approx([1 / 8, 1 / 4, 1 / 4, 1 / 4, 1 / 8], abs=0.03)
+    samples = model.sample(300, seed=0)
+    assert samples["x"].between(table["x"].min(), table["x"].max()).all()
+    assert samples["hours"].isin(set(table["hours"])).all()
+
+
 def test_pinned_conditions_give_the_conditioned_column_its_real_shares(real):
     """With one categorical column every row's condition is drawn from the real shares; pinning writes it
     into the output, so the shares match even for a barely trained generator (whose own draw does not)."""

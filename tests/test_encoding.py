@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from trainers.encoding import TableEncoder
 from trainers.errors import ConfigError
-from trainers.mode_encoding import _squash, _unsquash
+from trainers.mode_encoding import _squash, _unsquash, separated_modes
 from trainers.errors import DataError
 from trainers.schema import infer_schema
 
@@ -53,7 +53,7 @@ def assert_same_table(a: pd.DataFrame, b: pd.DataFrame, float_cols=("f",)):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mixed_tables())
 def test_round_trip_with_missing_values_in_every_column_type(df):
-    for numeric in ("quantile", "minmax", "mode"):
+    for numeric in ("quantile", "minmax", "mode", "auto"):
         enc = TableEncoder(numeric, "indicator", small_integers=(numeric != "minmax")).fit(df)
         X = enc.transform(df)
         assert X.shape == (len(df), enc.output_dim) and np.isfinite(X).all()
@@ -181,3 +181,73 @@ def test_unknown_category_at_transform_time_is_a_data_error(adult_small):
     other.loc[0, "race"] = "Martian"
     with pytest.raises(DataError, match="never saw"):
         enc.transform(other)
+
+
+def two_gaussians(k: float, light: float = 0.5) -> dict:
+    """Mixture params of N(0, 1) and N(k, 1), the second with weight `light`."""
+    return {"weights": [1 - light, light], "means": [0.0, k], "stds": [1.0, 1.0]}
+
+
+def test_separated_modes_counts_groups_split_by_a_density_valley():
+    """The auto rule's core: neighbouring modes count apart only when the density between them falls below
+    a tenth of the lower peak (two equal unit Gaussians: ~4.9 sd apart), each side holding >= 5%; modes
+    at the point-mass floor do not count, whatever their spacing."""
+    assert separated_modes(two_gaussians(4.0), scale=3.0) == 1
+    assert separated_modes(two_gaussians(6.0), scale=3.0) == 2
+    assert separated_modes(two_gaussians(8.0, light=0.03), scale=3.0) == 1  # a 3% bump is not a mode
+    skewed = {"weights": [0.3, 0.3, 0.2, 0.2], "means": [0.0, 1.5, 3.0, 5.0], "stds": [1.0, 1.2, 1.5, 2.0]}
+    assert separated_modes(skewed, scale=3.0) == 1  # overlapping modes fitted to one skewed hump
+    spikes = {"weights": [0.5, 0.25, 0.25], "means": [40.0, 50.0, 60.0], "stds": [0.01, 0.01, 0.01]}
+    assert separated_modes(spikes, scale=10.0) == 0
+    heaps = {"weights": [0.5, 0.5], "means": [40.0, 50.0], "stds": [0.4, 0.4]}  # integers: narrower than a step
+    assert separated_modes(heaps, scale=5.0, resolution=1.0) == 0 and separated_modes(heaps, scale=5.0) == 2
+
+
+def test_auto_encoding_gives_modes_to_separated_clusters_and_quantiles_to_the_rest():
+    """numeric="auto" per column: the ring's x / y and a two-cluster column get mode spans; a heaped integer
+    column (hours-per-week-like: 40 in 55% of the rows), a skewed one and two clusters too close to separate
+    keep the quantile transform. Every column decodes to itself, the choice survives JSON."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    df = ring(n, seed=1)
+    df["clusters"] = np.where(rng.random(n) < 0.7, 0.0, 8.0) + rng.standard_normal(n)
+    df["close"] = np.where(rng.random(n) < 0.5, 0.0, 3.0) + rng.standard_normal(n)
+    df["skewed"] = rng.lognormal(0.0, 1.0, n)
+    df["hours"] = np.where(rng.random(n) < 0.55, 40, rng.integers(1, 99, n)).astype("int64")
+    enc = TableEncoder("auto", small_integers=True, seed=0).fit(df)
+    chosen = {c: enc.column_encoding(c) for c in df.columns}
+    assert chosen == {"x": "mode", "y": "mode", "clusters": "mode", "close": "quantile", "skewed": "quantile",
+                      "hours": "quantile"}
+    assert enc.numeric_params["hours"]["auto"]["point_mass_share"] > 0.5
+    assert enc.numeric_params["x"]["auto"]["separated_modes"] == 5
+    assert enc.numeric_params["clusters"]["auto"]["separated_modes"] == 2
+    for col, want in chosen.items():
+        assert [s.kind for s in enc.column_spans(col)] == (["bounded", "softmax"] if want == "mode" else ["continuous"])
+    # exactly the mixture numeric="mode" fits for the chosen columns (same seed, same sample)
+    mode = TableEncoder("mode", small_integers=True, seed=0).fit(df[["x"]])
+    assert {k: enc.numeric_params["x"][k] for k in ("weights", "means", "stds")} == \
+        {k: mode.numeric_params["x"][k] for k in ("weights", "means", "stds")}
+    back = TableEncoder.from_json(json.loads(json.dumps(enc.to_json())))
+    X = back.transform(df, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(X, enc.transform(df, rng=np.random.default_rng(2)))
+    out = back.inverse_transform(X)
+    assert out["hours"].tolist() == df["hours"].tolist()  # point masses decode exactly (quantile inverse)
+    np.testing.assert_allclose(out.drop(columns="hours").to_numpy(), df.drop(columns="hours").to_numpy(), atol=1e-4)
+
+
+def test_auto_default_on_adult_is_the_quantile_model_bit_for_bit(adult_small, tmp_path):
+    """Adult's numeric columns are point masses (age, capital-gain/-loss, hours-per-week) or one skewed hump
+    (fnlwgt): the default "auto" encodes all of them by quantiles, so the fit is the quantile fit — same
+    samples — and the saved model records the choice per column and loads as trained."""
+    from trainers.tabular_gan import TabularGAN
+    fit = dict(epochs=2, batch_size=200, seed=1, fill_missing="hotdeck")
+    auto = TabularGAN(**fit).fit(adult_small)
+    assert auto.config.numeric_encoding == "auto"
+    assert {auto.encoder.column_encoding(c) for c in auto.encoder.numeric_params} == {"quantile"}
+    assert auto.encoder.numeric_params["fnlwgt"]["auto"]["separated_modes"] == 1
+    quantile = TabularGAN(**fit, numeric_encoding="quantile").fit(adult_small)
+    pd.testing.assert_frame_equal(auto.sample(2000, seed=3), quantile.sample(2000, seed=3))
+    auto.save(tmp_path / "m")
+    loaded = TabularGAN.load(tmp_path / "m")
+    assert loaded.encoder.numeric == "auto"
+    pd.testing.assert_frame_equal(loaded.sample(500, seed=4), auto.sample(500, seed=4))

@@ -9,7 +9,10 @@ the imputer uses it because GAIN's RMSE is defined on min-max scaled data. "mode
 normalisation (trainers/mode_encoding.py): a Gaussian mixture per column, a value becomes its mode (a
 one-hot span, role "mode") plus a bounded offset inside that mode (kind "bounded": a tanh output) — the
 quantile transform keeps every marginal but hides which mode a value is in, so dependences between the
-modes of different columns (the 8-Gaussian ring) are hard to learn through it.
+modes of different columns (the 8-Gaussian ring) are hard to learn through it. "auto" chooses per column
+(mode_encoding.choose_encoding): "mode" where the values form clusters separated by low density and are not
+mostly point masses, "quantile" elsewhere — each column's choice is stored in its params ("encoding"), so
+one table can mix both.
 
 Categoricals and booleans are one-hot. Missing values either get an indicator ("indicator" mode: an extra
 one-hot category for discrete columns, an [observed, missing] pair for numeric ones) or become NaN holes
@@ -29,11 +32,11 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from .errors import DataError
-from .mode_encoding import decode_modes, encode_modes, fit_modes, heaviest_mode, mode_count
+from .mode_encoding import choose_encoding, decode_modes, encode_modes, fit_modes, heaviest_mode, mode_count
 from .schema import ColumnSpec, TableSchema, check_compatible, infer_schema
 
 MAX_QUANTILES = 1000
-NUMERIC_ENCODINGS = ("quantile", "minmax", "mode")
+NUMERIC_ENCODINGS = ("quantile", "minmax", "mode", "auto")
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,17 @@ class TableEncoder:
         self.numeric = numeric
         self.missing = missing
         self.small_integers = small_integers
-        self.seed = seed  # numeric="mode": the mixture fit's sample and initialisation
+        self.seed = seed  # numeric="mode" / "auto": the mixture fit's sample and initialisation
         self.schema: TableSchema | None = None
         self.numeric_params: dict[str, dict] = {}
         self.spans: list[Span] = []
 
     def as_category(self, spec: ColumnSpec) -> bool:
         return spec.is_discrete or (self.small_integers and spec.is_small_integer)
+
+    def column_encoding(self, name: str) -> str:
+        """A numeric column's own encoding: "auto" stored its choice with the column's params."""
+        return self.numeric_params[name].get("encoding", self.numeric)
 
     # ------------------------------------------------------------------ fit
     def fit(self, df: pd.DataFrame, schema: TableSchema | None = None) -> "TableEncoder":
@@ -85,10 +92,17 @@ class TableEncoder:
         return self
 
     def _fit_numeric(self, spec: ColumnSpec, values: np.ndarray) -> dict:
-        if self.numeric == "minmax":
+        if self.numeric == "auto":
+            choice, evidence, mixture = choose_encoding(values, integer=spec.kind == "integer", seed=self.seed)
+            params = self._fit_encoding(choice, spec, values, mixture)
+            return {**params, "encoding": choice, "auto": evidence}
+        return self._fit_encoding(self.numeric, spec, values)
+
+    def _fit_encoding(self, encoding: str, spec: ColumnSpec, values: np.ndarray, mixture: dict | None = None) -> dict:
+        if encoding == "minmax":
             return {"min": float(values.min()), "max": float(values.max())}
-        if self.numeric == "mode":
-            params = fit_modes(values, seed=self.seed)
+        if encoding == "mode":
+            params = mixture if mixture is not None else fit_modes(values, seed=self.seed)
             if spec.kind == "integer":
                 support = np.unique(values)
                 if support.size <= MAX_QUANTILES:
@@ -110,7 +124,7 @@ class TableEncoder:
                 width = len(spec.categories) + (1 if with_indicator else 0)
                 spans.append(Span(spec.name, "category", "softmax", pos, width))
                 pos += width
-            elif self.numeric == "mode":
+            elif self.column_encoding(spec.name) == "mode":
                 k = mode_count(self.numeric_params[spec.name])
                 spans.append(Span(spec.name, "value", "bounded", pos, 1))
                 spans.append(Span(spec.name, "mode", "softmax", pos + 1, k))
@@ -149,7 +163,7 @@ class TableEncoder:
             miss = (missing_mask[spec.name] if missing_mask is not None else col.isna()).to_numpy(dtype=bool)
             if span.role == "mode":
                 continue  # written together with its column's value span
-            if span.role == "value" and self.numeric == "mode":
+            if span.role == "value" and self.column_encoding(spec.name) == "mode":
                 self._encode_modes(spec, col, miss, out, rng)
             elif span.role == "value":
                 values = col.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -203,7 +217,7 @@ class TableEncoder:
 
     def _encode_numeric(self, spec: ColumnSpec, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         p = self.numeric_params[spec.name]
-        if self.numeric == "minmax":
+        if self.column_encoding(spec.name) == "minmax":
             scale = (p["max"] - p["min"]) or 1.0
             return (values - p["min"]) / scale
         q = np.asarray(p["quantiles"])
@@ -240,7 +254,7 @@ class TableEncoder:
                     miss = block.argmax(axis=1) == k
                 codes = block[:, :k].argmax(axis=1)
                 values = pd.Series(np.asarray(spec.categories, dtype=object)[codes], dtype=object)
-            elif self.numeric == "mode":
+            elif self.column_encoding(spec.name) == "mode":
                 s, m = spans["value"], spans["mode"]
                 x = decode_modes(self.numeric_params[spec.name], data[:, s.start].astype(np.float64),
                                  data[:, m.start:m.stop].argmax(axis=1))
@@ -261,7 +275,7 @@ class TableEncoder:
 
     def _decode_numeric(self, spec: ColumnSpec, z: np.ndarray) -> np.ndarray:
         p = self.numeric_params[spec.name]
-        if self.numeric == "minmax":
+        if self.column_encoding(spec.name) == "minmax":
             x = p["min"] + np.clip(z, 0.0, 1.0) * ((p["max"] - p["min"]) or 1.0)
         else:
             q = np.asarray(p["quantiles"])

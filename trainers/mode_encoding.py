@@ -28,6 +28,12 @@ FIT_SAMPLE_ROWS = 20_000  # the mixture is fitted on at most this many values (s
 OFFSET_SCALE = 4.0  # offsets are (x - mu) / (4 sigma): +-4 sigma spans the bounded output
 KNEE = 0.9  # |offset| beyond this is compressed: 0.9 + 0.1 t / (0.1 + t), t = |d| - 0.9
 MIN_STD = 1e-3  # relative to the column's standard deviation: a point mass keeps a finite width
+# numeric_encoding="auto" (choose_encoding below): which columns get this encoding
+POINT_MASS_SHARE = 0.01  # a value held by at least this share of a column's values is a point mass
+MAX_POINT_MASS_TOTAL = 0.5  # ... and a column whose point masses hold more than this stays quantile-encoded
+ATOM_STD = 2 * MIN_STD  # relative to the column's std: a fitted mode this narrow is a point mass (EM's floor)
+VALLEY_RATIO = 0.1  # modes are separated where the density between them falls below this share of the lower peak
+MIN_GROUP_WEIGHT = 0.05  # ... and each side carries at least this share of the values
 
 
 def fit_modes(values: np.ndarray, seed: int = 0, max_modes: int = MAX_MODES,
@@ -78,6 +84,61 @@ def _refine(z: np.ndarray, w: np.ndarray, mu: np.ndarray, sd: np.ndarray, steps:
         mu = (r * z[:, None]).sum(axis=0) / mass
         sd = np.maximum(np.sqrt((r * (z[:, None] - mu) ** 2).sum(axis=0) / mass), MIN_STD)
     return w, mu, sd
+
+
+def point_mass_share(values: np.ndarray) -> float:
+    """Share of the values that sit on a point mass: a single value held by >= POINT_MASS_SHARE of them
+    (hours-per-week's 40 holds 47%; a continuous column has none)."""
+    _, counts = np.unique(values, return_counts=True)
+    share = counts / max(values.size, 1)
+    return float(share[share >= POINT_MASS_SHARE].sum())
+
+
+def separated_modes(params: dict, scale: float, resolution: float = 0.0) -> int:
+    """How many groups of the fitted mixture's modes, separated from their neighbours by low density and
+    each holding >= MIN_GROUP_WEIGHT of the values, there are. Point-mass modes (narrower than EM's floor
+    or than half the column's `resolution`, 1 for integers) are left out; `scale` is the column's std.
+
+    Neighbouring modes (by mean) stay in one group unless the mixture density somewhere between them falls
+    below VALLEY_RATIO of the lower of their two peaks: for two equal Gaussians that means means about 5
+    standard deviations apart (2 exp(-k^2 / 8) = 0.1 at k = 4.9), past Ashman's D = 2 for a clean
+    separation. Why low density rather than a distance: a Gaussian mixture fitted to a skewed unimodal
+    column (Adult's age, fnlwgt) uses several overlapping modes with no valley between them.
+    All arrays: one (points x modes) density matrix, no loop over values."""
+    w, mu, sd = (np.asarray(params[k], dtype=np.float64) for k in ("weights", "means", "stds"))
+    broad = sd > max(ATOM_STD * scale, 0.5 * resolution)
+    w, mu, sd = w[broad], mu[broad], sd[broad]
+    if mu.size < 2:
+        return int(mu.size > 0 and w.sum() >= MIN_GROUP_WEIGHT)
+    order = np.argsort(mu)
+    w, mu, sd = w[order], mu[order], sd[order]
+    t = np.linspace(0.0, 1.0, 65)
+    points = np.concatenate([mu, (mu[:-1, None] + t * np.diff(mu)[:, None]).ravel()])  # peaks, then each gap
+    dens = (w / sd * np.exp(-0.5 * ((points[:, None] - mu) / sd) ** 2)).sum(axis=1)
+    peaks, valleys = dens[:mu.size], dens[mu.size:].reshape(mu.size - 1, t.size).min(axis=1)
+    group = np.concatenate([[0], np.cumsum(valleys < VALLEY_RATIO * np.minimum(peaks[:-1], peaks[1:]))])
+    return int((np.bincount(group, weights=w) >= MIN_GROUP_WEIGHT).sum())
+
+
+def choose_encoding(values: np.ndarray, integer: bool = False, seed: int = 0) -> tuple[str, dict, dict | None]:
+    """numeric_encoding="auto" for one column: ("mode" | "quantile", the evidence, the mixture if fitted).
+
+    Mode-specific normalisation pays off when a column's values fall into clusters with (almost) nothing
+    between them: the quantile transform squeezes each cluster into a band touching its neighbours, and a
+    dependence on *which* cluster (the 8-Gaussian ring) is all but invisible to the critic
+    (docs/mode_collapse.md). It costs where a column is mostly point masses (hours-per-week's 40, the zeros
+    of capital-gain): the quantile inverse decodes a point mass exactly, a mixture mode only approximately,
+    and that gave Adult's mode-encoded fits away to the detector (benchmarks/RESULTS.md). So:
+      1. point masses hold more than MAX_POINT_MASS_TOTAL of the values -> quantile (no mixture is fitted);
+      2. otherwise the mixture `mode` would use is fitted, and >= 2 separated groups of modes
+         (`separated_modes`) -> mode, with exactly that mixture; else quantile."""
+    values = np.asarray(values, dtype=np.float64)
+    evidence = {"point_mass_share": round(point_mass_share(values), 4)}
+    if evidence["point_mass_share"] > MAX_POINT_MASS_TOTAL:
+        return "quantile", evidence, None
+    params = fit_modes(values, seed=seed)
+    evidence["separated_modes"] = separated_modes(params, float(values.std()), 1.0 if integer else 0.0)
+    return ("mode" if evidence["separated_modes"] >= 2 else "quantile"), evidence, params
 
 
 def mode_count(params: dict) -> int:

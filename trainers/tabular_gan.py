@@ -40,6 +40,7 @@ FILL_IMPUTER_POOL = 0
 
 # Options added after models were first saved, with the value those models were trained with (not today's default):
 # they load, sample and --resume exactly as they were trained.
+NUMERIC_ENCODINGS = ("auto", "quantile", "mode")  # the GAN's choices (the encoder's "minmax" is the imputer's)
 LEGACY_CONFIG = {"numeric_encoding": "quantile", "condition_on_modes": True, "frequency_weight": 0.0}
 
 
@@ -68,8 +69,12 @@ class TabularGANConfig:
     target: str | None = None  # a column to keep predictable: adds the auxiliary-classifier loss
     target_weight: float = 1.0
     imputer_epochs: int = field(default=0)  # 0: FILL_IMPUTER_STEPS steps
-    numeric_encoding: str = "quantile"  # "quantile" (per-column CDF -> N(0,1)) or "mode" (mixture mode one-hot + offset)
-    condition_on_modes: bool = True  # numeric="mode": training-by-sampling also conditions on numeric modes (ring: 96% vs 37% HQ)
+    # "quantile" (per-column CDF -> N(0,1)), "mode" (mixture mode one-hot + offset) or "auto" (per column: mode where the
+    # values form clusters separated by low density and are not mostly point masses, quantile elsewhere —
+    # mode_encoding.choose_encoding). auto: the ring / grid get modes (they need them: 37% vs 98% HQ on the ring), Adult
+    # keeps quantile on every column (mode's point masses gave it away to the detector), benchmarks/RESULTS.md run 4.
+    numeric_encoding: str = "auto"
+    condition_on_modes: bool = True  # mode spans: training-by-sampling also conditions on numeric modes (ring: 96% vs 37% HQ)
     # Generator term (networks.frequency_match_loss): per condition, its category probabilities vs the paired real
     # rows' frequencies. It balances the mode draw the condition leaves free (5x5 grid, 5 seeds: reverse KL 0.12 ->
     # 0.006); with the quantile encoding there are no mode spans and it does nothing. 0 = off (older models load so).
@@ -91,8 +96,8 @@ class TabularGANConfig:
             raise ConfigError(f"dual_alpha and dual_beta must be > 0 (got {self.dual_alpha}, {self.dual_beta})")
         if self.generator_block not in ("concat", "add"):
             raise ConfigError(f"generator_block must be 'concat' or 'add' (got {self.generator_block!r})")
-        if self.numeric_encoding not in ("quantile", "mode"):
-            raise ConfigError(f"numeric_encoding must be 'quantile' or 'mode' (got {self.numeric_encoding!r})")
+        if self.numeric_encoding not in NUMERIC_ENCODINGS:
+            raise ConfigError(f"numeric_encoding must be one of {', '.join(NUMERIC_ENCODINGS)} (got {self.numeric_encoding!r})")
         if not self.frequency_weight >= 0:
             raise ConfigError(f"frequency_weight must be >= 0 (got {self.frequency_weight})")
         if self.frequency_spans not in ("mode", "all"):
