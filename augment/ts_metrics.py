@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from trainers.parallel_gru import ParallelGRUs
 from trainers.timeseries_backbone import chol_cov, least_squares_var1
 
 
@@ -40,37 +41,6 @@ def windows_of(series: np.ndarray, seq_len: int = 24) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------- TimeGAN scores
-class ParallelGRUs(nn.Module):
-    """R independent 1-layer GRUs (with linear read-outs) run as one block-diagonal GRU, so the R repeats
-    of a score train in the time of one (a tiny GRU's cost is per-op overhead, not arithmetic). Off-block
-    weights are zero in every forward and reset to zero after every optimiser step, so model r only ever
-    sees input block r: the R models are exactly independent (losses are summed, gradients never mix)."""
-
-    def __init__(self, repeats: int, n_in: int, hidden: int):
-        super().__init__()
-        self.R, self.n_in, self.H = repeats, n_in, hidden
-        self.gru = nn.GRU(repeats * n_in, repeats * hidden, num_layers=1, batch_first=True)
-        unit = torch.arange(repeats * hidden) // hidden
-        self.register_buffer("mask_ih", (unit[:, None] == (torch.arange(repeats * n_in) // n_in)[None, :]).float().repeat(3, 1))
-        self.register_buffer("mask_hh", (unit[:, None] == unit[None, :]).float().repeat(3, 1))
-        self.w = nn.Parameter(torch.randn(repeats, hidden) / hidden ** 0.5)
-        self.b = nn.Parameter(torch.zeros(repeats))
-        self.apply_masks()
-
-    @torch.no_grad()
-    def apply_masks(self) -> None:
-        self.gru.weight_ih_l0.mul_(self.mask_ih)
-        self.gru.weight_hh_l0.mul_(self.mask_hh)
-
-    def forward(self, x: torch.Tensor, per_step: bool) -> torch.Tensor:
-        """x [R, B, T, n_in] (model r reads x[r]) -> logits [R, B] (last state) or [R, B, T] (every step)."""
-        R, B, T, n = x.shape
-        seq, last = self.gru(x.permute(1, 2, 0, 3).reshape(B, T, R * n))
-        if per_step:
-            return torch.einsum("btrh,rh->rbt", seq.reshape(B, T, R, self.H), self.w) + self.b[:, None, None]
-        return torch.einsum("brh,rh->rb", last[-1].reshape(B, R, self.H), self.w) + self.b[:, None]
-
-
 def discriminative_scores(real: np.ndarray, fake: np.ndarray, repeats: int = 5, seed: int = 0,
                           iterations: int = 2000, batch_size: int = 128) -> list[float]:
     """|accuracy - 0.5| of a post-hoc GRU classifier on a held-out 20%, once per repeat (each repeat has its

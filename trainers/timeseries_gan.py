@@ -85,7 +85,7 @@ from .timeseries_backbone import LinearBackbone
 from .timeseries_calibration import apply_horizon_gains, fit_horizon_gains
 from .timeseries_critic import ConvCritic
 from .timeseries_data import FeatureScaler, SeriesLayout, StaticEncoder, WindowBank, infer_layout, parse_series
-from .timeseries_holdout import HeldOutCheck, holdout_split
+from .timeseries_holdout import CHECK_WINDOWS, HeldOutCheck, holdout_split
 
 
 # Options added after models were first saved, with the value those models were trained with (not today's default).
@@ -410,7 +410,7 @@ class TimeSeriesGAN(GenerativeModel):
         if not (cfg.keep_best and self._check_ref is not None and len(self._check_ref) >= 12):
             return  # (a handful of windows cannot train and test a classifier)
         X, M, S = self._check_ref.all()
-        n = min(len(X), 1000)
+        n = min(len(X), CHECK_WINDOWS)
         gen = torch.Generator().manual_seed(int(cfg.seed) + 7919)
         noise = self._noise(n, cfg.seq_len, gen)
         s = S[torch.from_numpy(np.random.default_rng([int(cfg.seed), 0x57A7]).integers(len(S), size=n))]
