@@ -8,7 +8,7 @@ import torch
 
 from trainers.timeseries_calibration import apply_horizon_gains, band_miss, best_gain
 from trainers.timeseries_gan import TimeSeriesGAN
-from trainers.timeseries_holdout import detection_score, holdout_split
+from trainers.timeseries_holdout import HeldOutCheck, detection_score, detection_scores, holdout_split
 
 
 def test_many_series_are_held_out_whole_and_seeded():
@@ -57,6 +57,53 @@ def test_detection_score_is_seeded_and_tells_obvious_fakes():
     other = torch.from_numpy(np.sin(0.3 * t[None, :, None] + rng.uniform(0, 6, (300, 1, 2)))).float()
     close = detection_score(real, other, m, seed=0)
     assert close < 0.1 and close == detection_score(real, other, m, seed=0)
+
+
+def test_detection_repeats_are_independent_classifiers_and_the_mean_is_the_score():
+    rng = np.random.default_rng(1)
+    t = np.arange(12)
+    real = torch.from_numpy(np.sin(0.3 * t[None, :, None] + rng.uniform(0, 6, (300, 1, 2)))).float()
+    fake = real + 0.15 * torch.from_numpy(rng.standard_normal(real.shape)).float()
+    m = torch.ones_like(real)
+    three = detection_scores(real, fake, m, seed=0, steps=300, repeats=3)
+    assert len(three) == 3 and len(set(three)) > 1  # own split and initialisation per repeat
+    assert detection_score(real, fake, m, seed=0, steps=300, repeats=3) == pytest.approx(np.mean(three))
+    assert detection_scores(real, fake, m, seed=0, steps=300, repeats=3) == three  # seeded
+
+
+class _Shift(torch.nn.Module):
+    """A stand-in generator for the check: real windows shifted by a parameter (0 = the real windows)."""
+
+    def __init__(self, shift: float):
+        super().__init__()
+        self.shift = torch.nn.Parameter(torch.tensor(float(shift)))
+
+
+def test_check_keeps_the_earlier_state_unless_a_later_one_beats_it_by_the_margin():
+    rng = np.random.default_rng(2)
+    t = np.arange(10)
+    real = torch.from_numpy(np.sin(0.3 * t[None, :, None] + rng.uniform(0, 6, (400, 1, 2)))).float()
+    other = torch.from_numpy(np.sin(0.3 * t[None, :, None] + rng.uniform(0, 6, (400, 1, 2)))).float()
+    m = torch.ones_like(real)
+
+    def generate(g, noise):
+        return noise + g.shift.detach()
+
+    def run(margin):
+        check = HeldOutCheck(real, m, other, generate, seed=0, steps=800, repeats=2, margin=margin)
+        worse, better = _Shift(2.0), _Shift(0.0)
+        first = check.check(worse, {"steps": 0})
+        second = check.check(better, {"steps": 10})
+        return check, first, second
+
+    check, first, second = run(margin=0.01)
+    assert first - second > 0.1  # a shifted copy is told apart, a fresh draw of the real process is not
+    assert check.best_at == {"steps": 10} and check.best_score == second
+    strict, first_again, second_again = run(margin=first - second + 0.01)  # better, but not by the margin
+    assert (first_again, second_again) == (first, second)
+    assert strict.best_at == {"steps": 0} and strict.best_score == first
+    generator = _Shift(0.0)
+    assert strict.restore_best(generator) and float(generator.shift.detach()) == 2.0
 
 
 def local_level(n_steps: int, seed: int) -> np.ndarray:
