@@ -21,13 +21,13 @@ def test_many_series_are_held_out_whole_and_seeded():
     assert len(holdout_split(sw, 8, 0.0, seed=0)[1]) == 0
 
 
-def test_one_long_series_holds_out_blocks_that_share_no_row_with_training():
-    sw = np.zeros(2000, dtype=int)  # window i covers rows i..i+23
+def test_few_long_series_hold_out_their_latest_windows_sharing_no_row_with_training():
+    sw = np.r_[np.zeros(2000, dtype=int), np.ones(500, dtype=int)]  # window i of a series covers its rows i..i+23
     train, held = holdout_split(sw, 24, 0.1, seed=0)
-    assert 0.05 < len(held) / len(sw) < 0.15
-    assert held.min() > 0 and held.max() < 1900  # blocks inside the series, not its tail
-    assert np.abs(train[:, None] - held[None, :]).min() >= 24  # no shared row
-    assert len(np.unique(np.diff(held) > 1)) == 2  # more than one block
+    assert np.array_equal(held, np.r_[np.arange(1800, 2000), np.arange(2450, 2500)])  # each series' last 10%
+    for one in (sw[train] == 0, sw[train] == 1):  # no training window shares a row with a held-out one
+        assert np.abs(train[one][:, None] - held[sw[held] == sw[train][one][0]][None, :]).min() >= 24
+    assert np.array_equal(train, np.r_[np.arange(0, 1777), np.arange(2000, 2427)])
 
 
 def test_best_gain_recovers_a_known_spread_ratio():

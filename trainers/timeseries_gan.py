@@ -24,7 +24,7 @@ Why this design (and not TimeGAN's four networks):
   samples against real windows; the state it tells least from real is the one kept, so a game that only makes
   things worse ends at its start. The check runs in a forked torch RNG: it never changes the trajectory.
 - Calibrated continuations (`calibrate_continuations`, timeseries_calibration.py): a share of the real windows
-  (`holdout_share`: whole series, or blocks of one long series) is kept out of training; after it, each is
+  (`holdout_share`: whole series, or the latest share of a few long ones) is kept out of training; after it, each is
   continued from a random prefix, and the innovations' contribution to the draws is scaled per horizon so
   that the 50/80/90% bands hold on them. One-step calibration alone left the 80% band covering 0.28-0.55 of
   held-out futures (run 3): a multi-step free run also carries the model's compounding error.
