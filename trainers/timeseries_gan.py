@@ -12,11 +12,12 @@ Why this design (and not TimeGAN's four networks):
   teacher-forced residuals after the warm-up. Why VAR(2): a sine is linear in its last two values; on Sines the
   least-squares VAR(2) alone scores 0.024 on TimeGAN's discriminative score (VAR(1) 0.40, TimeGAN 0.011), on
   Stocks and Energy it is no worse than the VAR(1) (0.14 vs 0.13, 0.08 vs 0.10; benchmarks/RESULTS.md run 4).
-  Measured at 2 CPU-min (run 4, seed 0): Energy 0.101 / predictive 0.251 (the VAR(2) start, kept by the check
-  below: training took it to 0.28 on the check), Sines 0.088 / 0.191, Stocks 0.167 / 0.034; continuation 80%
-  bands 0.74 / 0.69 / 0.44 (run 3: 0.55 / 0.49 / 0.28). Weak: on Sines the check kept a trained state worse than
-  the plain VAR(2) (0.024); on Stocks the benchmark's histories sit at the edge of the range and the spread
-  fitted on blocks inside the training period does not cover that drift.
+  Measured at 10 CPU-min (run 5, seed 0, TimeGAN's units): Stocks 0.091 / predictive 0.030 and Energy 0.086 /
+  0.251 meet TimeGAN's scores; Sines 0.025 / 0.095 (TimeGAN 0.011 / 0.093; the real data's own predictive score
+  is 0.093); continuation 80% bands 0.81 / 0.61 / 0.74 (Sines / Stocks / Energy). Weak: on Sines and Energy the
+  state kept is the plain VAR(2) start (training never beat it on the check); one coefficient matrix for all
+  series cannot give each sine its own frequency, which is what Sines' last 0.014 needs; Stocks' test period
+  drifts past the training range and a spread fitted on the past does not cover it.
   Weak (run 3): the adversarial phase drifts away from the backbone on Energy (0.11 -> 0.40 at 10 CPU-min;
   letting the game move the VAR itself was worse still, hence frozen).
 - Keep the best state (`keep_best`, timeseries_holdout.py): before the first step and every
