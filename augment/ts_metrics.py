@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 
-from trainers.parallel_gru import ParallelGRUs
+from trainers.parallel_gru import ParallelGRUs, held_out_accuracies
 from trainers.timeseries_backbone import chol_cov, least_squares_var1
 
 
@@ -46,7 +45,6 @@ def discriminative_scores(real: np.ndarray, fake: np.ndarray, repeats: int = 5, 
     """|accuracy - 0.5| of a post-hoc GRU classifier on a held-out 20%, once per repeat (each repeat has its
     own subsample, split, initialisation and batches). real/fake [n, T, F], already scaled."""
     rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
     n = min(len(real), len(fake))
     pool = torch.from_numpy(np.concatenate([real, fake])).float()
     labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
@@ -58,22 +56,8 @@ def discriminative_scores(real: np.ndarray, fake: np.ndarray, repeats: int = 5, 
         test.append(np.concatenate([r_idx[cut:], f_idx[cut:]]))
     train, test = torch.from_numpy(np.stack(train)), torch.from_numpy(np.stack(test))
     F = real.shape[2]
-    model = ParallelGRUs(repeats, F, max(1, F // 2))
-    opt = torch.optim.Adam(model.parameters())
-    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-    for _ in range(iterations):
-        pick = torch.gather(train, 1, torch.from_numpy(rng.integers(train.shape[1], size=(repeats, batch_size))))
-        loss = loss_fn(model(pool[pick], per_step=False), labels[pick]) / batch_size
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        model.apply_masks()
-    correct = torch.zeros(repeats)
-    with torch.inference_mode():
-        for start in range(0, test.shape[1], 4096):
-            chunk = test[:, start:start + 4096]
-            correct += ((model(pool[chunk], per_step=False) > 0).float() == labels[chunk]).float().sum(1)
-    return [abs(float(c) / test.shape[1] - 0.5) for c in correct]
+    accuracies = held_out_accuracies(pool, labels, train, test, max(1, F // 2), iterations, batch_size, rng, seed)
+    return [abs(a - 0.5) for a in accuracies]
 
 
 def predictive_scores(real: np.ndarray, fake: np.ndarray, repeats: int = 5, seed: int = 0,

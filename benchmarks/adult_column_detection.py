@@ -29,13 +29,10 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "adult_column_detection.json"))
     args = p.parse_args(argv)
-    import torch
-    torch.set_num_threads(1)
     from augment.metrics import detection_auc
-    from benchmarks.tabular_adult import split
-    from trainers.table_io import read_table
+    from benchmarks.tabular_adult import adult_train_split
     from trainers.tabular_gan import TabularGAN
-    train, _ = split(read_table(REPO / "data" / "adult.csv", ["?"]), args.seed)
+    train = adult_train_split(args.seed)
     result = {"seed": args.seed, "epochs": args.epochs, "variants": {}}
     for name, overrides in VARIANTS.items():
         t0, c0 = time.perf_counter(), time.process_time()

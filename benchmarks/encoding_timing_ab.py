@@ -28,12 +28,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "encoding_timing_ab.json"))
     args = p.parse_args(argv)
-    import torch
-    torch.set_num_threads(1)
-    from benchmarks.tabular_adult import split
-    from trainers.table_io import read_table
+    from benchmarks.tabular_adult import adult_train_split
     from trainers.tabular_gan import TabularGAN
-    train, _ = split(read_table(REPO / "data" / "adult.csv", ["?"]), args.seed)
+    train = adult_train_split(args.seed)
     out = []
     for rep in range(args.repeats):
         for enc in args.encodings:

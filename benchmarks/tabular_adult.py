@@ -66,6 +66,15 @@ def split(df, seed):
     return df.iloc[idx[:cut]].reset_index(drop=True), df.iloc[idx[cut:]].reset_index(drop=True)
 
 
+def adult_train_split(seed):
+    """The 70% training part of bundled Adult ('?' = missing) for `seed`, with torch on one thread: the set-up
+    the single-fit diagnostics (encoding_timing_ab.py, adult_column_detection.py) share with this benchmark."""
+    import torch
+    from trainers.table_io import read_table
+    torch.set_num_threads(1)
+    return split(read_table(REPO / "data/adult.csv", ["?"]), seed)[0]
+
+
 def score(train, test, synthetic, seed):
     from augment.metrics import association_distance, detection_auc, marginal_distances, mean_marginal_distance, \
         privacy, utility

@@ -37,3 +37,32 @@ class ParallelGRUs(nn.Module):
         if per_step:
             return torch.einsum("btrh,rh->rbt", seq.reshape(B, T, R, self.H), self.w) + self.b[:, None, None]
         return torch.einsum("brh,rh->rb", last[-1].reshape(B, R, self.H), self.w) + self.b[:, None]
+
+
+def held_out_accuracies(pool: torch.Tensor, labels: torch.Tensor, train: torch.Tensor, test: torch.Tensor,
+                        hidden: int, steps: int, batch_size: int, rng, torch_seed: int) -> list[float]:
+    """Train R GRU classifiers side by side (model r on rows train[r] of pool [N, T, n_in] against labels
+    [N] in {0, 1}; last state read out, Adam, summed BCE) and return each one's accuracy on its rows test[r].
+    Batches come from the numpy Generator `rng`, one draw per step; the initialisation from `torch_seed`,
+    inside a forked torch RNG so the caller's stream is left as it was. Shared by TimeGAN's discriminative
+    score and the keep-best check, which differ only in their inputs and splits."""
+    repeats = train.shape[0]
+    B = min(batch_size, train.shape[1])
+    with torch.random.fork_rng():
+        torch.manual_seed(int(torch_seed))
+        model = ParallelGRUs(repeats, pool.shape[2], hidden)
+        opt = torch.optim.Adam(model.parameters())
+        loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+        for _ in range(steps):
+            pick = torch.gather(train, 1, torch.from_numpy(rng.integers(train.shape[1], size=(repeats, B))))
+            loss = loss_fn(model(pool[pick], per_step=False), labels[pick]) / B
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            model.apply_masks()
+        correct = torch.zeros(repeats)
+        with torch.inference_mode():
+            for start in range(0, test.shape[1], 4096):  # chunks bound the memory of large test sets
+                chunk = test[:, start:start + 4096]
+                correct += ((model(pool[chunk], per_step=False) > 0).float() == labels[chunk]).float().sum(1)
+    return [float(c) / test.shape[1] for c in correct]

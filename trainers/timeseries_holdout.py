@@ -41,9 +41,8 @@ import copy
 
 import numpy as np
 import torch
-import torch.nn as nn
 
-from .parallel_gru import ParallelGRUs
+from .parallel_gru import held_out_accuracies
 
 MIN_SERIES_FOR_SERIES_SPLIT = 10
 CHECK_WINDOWS = 4000  # real (and generated) windows a keep-best check compares
@@ -89,23 +88,8 @@ def detection_scores(real: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor,
     orders = [rng.permutation(n) for _ in range(repeats)]
     train = torch.from_numpy(np.stack([np.r_[o[:cut], n + o[:cut]] for o in orders]))  # [R, 2 cut]
     test = torch.from_numpy(np.stack([np.r_[o[cut:], n + o[cut:]] for o in orders]))
-    with torch.random.fork_rng():
-        torch.manual_seed(int(seed))
-        model = ParallelGRUs(repeats, 2 * F, max(1, F // 2))
-        opt = torch.optim.Adam(model.parameters())
-        loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
-        B = min(batch_size, train.shape[1])
-        picks = torch.from_numpy(rng.integers(train.shape[1], size=(steps, repeats, B)))
-        for i in range(steps):
-            b = torch.gather(train, 1, picks[i])
-            loss = loss_fn(model(pool[b], per_step=False), labels[b]) / B
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            model.apply_masks()
-        with torch.inference_mode():
-            hit = ((model(pool[test], per_step=False) > 0).float() == labels[test]).float().mean(1)
-    return [abs(float(h) - 0.5) for h in hit]
+    accuracies = held_out_accuracies(pool, labels, train, test, max(1, F // 2), steps, batch_size, rng, seed)
+    return [abs(a - 0.5) for a in accuracies]
 
 
 def detection_score(real: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor, seed: int, steps: int = 2000,
