@@ -311,7 +311,7 @@ class TabularGAN(GenerativeModel):
         gen = torch.Generator().manual_seed(int(seed))
         rng = np.random.default_rng(seed)
         self.generator.eval()
-        parts = []
+        encoded = np.empty((n, self.encoder.output_dim), dtype=np.float32)  # chunks land in place: no concatenate
         with torch.inference_mode():
             for start in range(0, n, chunk_size):
                 m = min(chunk_size, n - start)
@@ -319,8 +319,8 @@ class TabularGAN(GenerativeModel):
                 z = torch.randn(m, self.config.noise_dim, generator=gen)
                 raw = self.generator(z, torch.from_numpy(cond))
                 block = discretize(raw, self.encoder.spans, gen).numpy()
-                parts.append(self.sampler.pin(block, cond) if pin_conditions and not fixed else block)
-        out = self.encoder.inverse_transform(np.concatenate(parts), missing=missing)
+                encoded[start:start + m] = self.sampler.pin(block, cond) if pin_conditions and not fixed else block
+        out = self.encoder.inverse_transform(encoded, missing=missing)
         if fixed:
             spec = self.encoder.schema[fixed[2]]
             out[spec.name] = restore_dtype(pd.Series([spec.categories[fixed[1]]] * n, dtype=object), spec)
