@@ -75,11 +75,7 @@ def predictive_scores(real: np.ndarray, fake: np.ndarray, repeats: int = 5, seed
     for _ in range(iterations):
         xb = fake_t[torch.from_numpy(rng.integers(len(fake_t), size=(repeats, batch_size)))]  # [R, B, T, F]
         pred = torch.sigmoid(model(xb[:, :, :-1, :-1], per_step=True))
-        loss = (pred - xb[:, :, 1:, -1]).abs().mean(dim=(1, 2)).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        model.apply_masks()
+        model.optimise(opt, (pred - xb[:, :, 1:, -1]).abs().mean(dim=(1, 2)).sum())
     errors = torch.zeros(repeats)
     with torch.inference_mode():
         for start in range(0, len(real_t), 4096):

@@ -30,6 +30,13 @@ class ParallelGRUs(nn.Module):
         self.gru.weight_ih_l0.mul_(self.mask_ih)
         self.gru.weight_hh_l0.mul_(self.mask_hh)
 
+    def optimise(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """One optimiser step on `loss`, then the off-block weights back to zero (the models stay independent)."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        self.apply_masks()
+
     def forward(self, x: torch.Tensor, per_step: bool) -> torch.Tensor:
         """x [R, B, T, n_in] (model r reads x[r]) -> logits [R, B] (last state) or [R, B, T] (every step)."""
         R, B, T, n = x.shape
@@ -55,11 +62,7 @@ def held_out_accuracies(pool: torch.Tensor, labels: torch.Tensor, train: torch.T
         loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
         for _ in range(steps):
             pick = torch.gather(train, 1, torch.from_numpy(rng.integers(train.shape[1], size=(repeats, B))))
-            loss = loss_fn(model(pool[pick], per_step=False), labels[pick]) / B
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            model.apply_masks()
+            model.optimise(opt, loss_fn(model(pool[pick], per_step=False), labels[pick]) / B)
         correct = torch.zeros(repeats)
         with torch.inference_mode():
             for start in range(0, test.shape[1], 4096):  # chunks bound the memory of large test sets
