@@ -1,12 +1,15 @@
 """Held-out windows of the time-series GAN: the split, the check that keeps the best state, and the
 per-horizon calibration of continuations (trainers/timeseries_holdout.py, trainers/timeseries_calibration.py)."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from trainers.timeseries_calibration import apply_horizon_gains, band_miss, best_gain
+from trainers.timeseries_calibration import (apply_horizon_gains, band_miss, best_gain, choose_continuation,
+                                             continuation_crps)
 from trainers.timeseries_gan import TimeSeriesGAN
 from trainers.timeseries_holdout import HeldOutCheck, detection_score, detection_scores, holdout_split
 
@@ -114,16 +117,26 @@ def local_level(n_steps: int, seed: int) -> np.ndarray:
     return mu + 0.3 * rng.standard_normal((n_steps, 2))
 
 
-def test_calibrated_continuations_hold_the_nominal_band_early_and_late():
-    """The K draws' 80% band must cover ~80% of held-out real futures at early AND late horizons (the
-    issue's continuation target), with the spread fitted on held-out windows run free as extend runs them."""
+@pytest.fixture(scope="module")
+def local_level_fit():
+    """(series [4000, 2], training frame of its first 3000 steps, a model fitted on it, histories of 6 steps
+    from the last 1000 steps, their starts)."""
     x = local_level(4000, seed=3)
     train = pd.DataFrame({"sid": 0, "a": x[:3000, 0], "b": x[:3000, 1]})
     model = TimeSeriesGAN(seq_len=12, id_col="sid", epochs=4, batch_size=64, hidden=16, critic_hidden=16,
                           keep_best=False, seed=0).fit(train)
-    assert model.continuation is not None and len(model.continuation["gains"]) == 11
     starts = np.arange(3000, len(x) - 14, 7)
     hist = pd.concat([pd.DataFrame({"sid": i, "a": x[s:s + 6, 0], "b": x[s:s + 6, 1]}) for i, s in enumerate(starts)])
+    return x, train, model, hist, starts
+
+
+def test_calibrated_continuations_hold_the_nominal_band_early_and_late(local_level_fit):
+    """The K draws' 80% band must cover ~80% of held-out real futures at early AND late horizons (the
+    issue's continuation target), with the spread fitted on held-out windows run free as extend runs them."""
+    x, _, model, hist, starts = local_level_fit
+    assert model.continuation is not None and len(model.continuation["gains"]) == 11
+    assert model.continuation["mean"] in ("generator", "backbone") and set(model.continuation["crps"]) == {
+        "generator", "backbone"}
     fut = np.stack([x[s + 6:s + 14] for s in starts])  # [n, 8, 2]
     draws = model.extend(hist, horizon=8, draws=200, seed=0)[["a", "b"]].to_numpy().reshape(len(starts), 200, 8, 2)
     lo, hi = np.quantile(draws, 0.1, axis=1), np.quantile(draws, 0.9, axis=1)
@@ -149,3 +162,46 @@ def test_keep_best_restores_the_starting_backbone_when_training_only_hurts():
     again = TimeSeriesGAN(keep_best=True, **kw).fit(df)
     assert again.training["held_out"]["checks"] == info["checks"]  # seeded
     pd.testing.assert_frame_equal(kept.sample(5, seed=1), again.sample(5, seed=1))
+
+
+def test_extend_drops_a_network_correction_that_continues_worse_on_held_out_windows(local_level_fit):
+    """A correction that drifts (half the range per step) makes held-out continuations worse: the choice made
+    after training keeps the backbone alone for extend, whose draws are then exactly the backbone's. A
+    correction that is zero ties with the backbone and is kept (the tie rule)."""
+    _, train, fitted, hist, _ = local_level_fit
+    held_out = TimeSeriesGAN(fitted.config)
+    held_out.prepare(train)
+    X, M, S = held_out._held_out
+    drifting, silent = copy.deepcopy(fitted), copy.deepcopy(fitted)
+    with torch.no_grad():
+        drifting.generator.head[-1].bias.add_(0.5)
+        silent.generator.head[-1].weight.zero_()
+        silent.generator.head[-1].bias.zero_()
+    chosen = choose_continuation(drifting.generator, drifting._noise, X, M, S, seed=0)
+    assert chosen["mean"] == "backbone" and chosen["crps"]["backbone"] < chosen["crps"]["generator"], chosen["crps"]
+    tie = choose_continuation(silent.generator, silent._noise, X, M, S, seed=0)
+    assert tie["mean"] == "generator" and tie["crps"]["backbone"] == tie["crps"]["generator"]
+    drifting.continuation = chosen
+    silent.continuation = {**chosen, "mean": "generator"}  # same gains, correction on but zero
+    pd.testing.assert_frame_equal(drifting.extend(hist, horizon=5, draws=7, seed=2), silent.extend(hist, horizon=5, draws=7, seed=2))
+
+
+def test_continuation_crps_prefers_draws_around_the_truth():
+    """The held-out CRPS that chooses between the corrections: lower for draws centred on the real windows
+    than for the same draws shifted away, and lower for a sensible spread than for a much too wide one."""
+    rng = np.random.default_rng(4)
+    X = torch.from_numpy(rng.standard_normal((64, 6, 2))).float()
+    M, S = torch.ones_like(X), torch.zeros(64, 0)
+
+    def noise_fn(B, T, gen):
+        return torch.zeros(B, 1), torch.zeros(B, T, 1), torch.randn(B, T, 2, generator=gen)
+
+    def runner(shift, scale):
+        def run(z0, z, s, x, m, n_teacher, e):
+            return x + shift + scale * e
+        return run
+
+    crps = {k: continuation_crps(runner(*k), noise_fn, X, M, S, [1.0] * 5, seed=0) for k in
+            [(0.0, 0.1), (1.0, 0.1), (0.0, 5.0)]}
+    assert crps[(0.0, 0.1)] < crps[(1.0, 0.1)] and crps[(0.0, 0.1)] < crps[(0.0, 5.0)], crps
+    assert crps[(0.0, 0.1)] == continuation_crps(runner(0.0, 0.1), noise_fn, X, M, S, [1.0] * 5, seed=0)

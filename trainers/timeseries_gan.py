@@ -28,7 +28,10 @@ Why this design (and not TimeGAN's four networks):
   (`holdout_share`: whole series, or the latest share of a few long ones) is kept out of training; after it, each is
   continued from a random prefix, and the innovations' contribution to the draws is scaled per horizon so
   that the 50/80/90% bands hold on them. One-step calibration alone left the 80% band covering 0.28-0.55 of
-  held-out futures (run 3): a multi-step free run also carries the model's compounding error.
+  held-out futures (run 3): a multi-step free run also carries the model's compounding error. The same
+  held-out windows choose whether `extend` runs the whole generator or the backbone alone (lower held-out
+  CRPS wins): on Stocks the GRU's correction carried the training period's upward drift into continuations
+  (80% band 0.56 with it, 0.79 with the backbone alone, same model; benchmarks/RESULTS.md session 8).
 - Training is WGAN-GP against a small temporal-convolution critic over whole windows (a conv critic makes the
   gradient penalty's double backward cheap on a CPU, unlike a recurrent critic). Half of the windows in a
   batch are generated from scratch (what `sample` does); the other half keep a real prefix of random length
@@ -83,7 +86,7 @@ from .persistence import load_network, read_meta, save_model_dir
 from .progress import ProgressFn
 from .runtime import seed_everything
 from .timeseries_backbone import LinearBackbone
-from .timeseries_calibration import apply_horizon_gains, fit_horizon_gains
+from .timeseries_calibration import apply_horizon_gains, choose_continuation
 from .timeseries_critic import ConvCritic
 from .timeseries_data import FeatureScaler, SeriesLayout, StaticEncoder, WindowBank, infer_layout, parse_series
 from .timeseries_holdout import CHECK_WINDOWS, HeldOutCheck, holdout_split
@@ -195,20 +198,27 @@ class ARGenerator(nn.Module):
 
     def forward(self, z0: torch.Tensor, z: torch.Tensor, static: torch.Tensor, teacher: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, n_teacher: torch.Tensor | None = None, e: torch.Tensor | None = None,
-                return_mean: bool = False):
+                return_mean: bool = False, correction: bool = True):
+        """correction=False (backbone only): the backbone's mean and innovations without the network's
+        correction (the GRU is not run) — what `extend` uses when the held-out windows say it continues
+        better (timeseries_calibration.py `choose_continuation`)."""
         B, T, _ = z.shape
-        h = list(torch.tanh(self.init(torch.cat([z0, static], 1))).chunk(self.layers, dim=1))
+        recurrent = self.backbone is None or correction
+        if recurrent:
+            h = list(torch.tanh(self.init(torch.cat([z0, static], 1))).chunk(self.layers, dim=1))
         prev = prev2 = torch.zeros(B, self.n_features)
         outs, means = [], []
         for t in range(T):
-            inp = torch.cat([z[:, t], prev, static], 1)
-            h[0] = self.cells[0](inp, h[0])
-            for k in range(1, self.layers):
-                h[k] = self.cells[k](h[k - 1], h[k])
+            if recurrent:
+                h[0] = self.cells[0](torch.cat([z[:, t], prev, static], 1), h[0])
+                for k in range(1, self.layers):
+                    h[k] = self.cells[k](h[k - 1], h[k])
             if self.backbone is None:
                 mean = out = prev + self.head(h[-1])  # a step is a change from the previous value: copying is the default
             else:
-                mean = self.backbone.mean(prev if t else None, B, prev2 if t > 1 else None) + self.head(h[-1])
+                mean = self.backbone.mean(prev if t else None, B, prev2 if t > 1 else None)
+                if correction:
+                    mean = mean + self.head(h[-1])
                 out = mean if e is None else mean + self.backbone.innovation(e[:, t], t)
             outs.append(out)
             means.append(mean)
@@ -439,7 +449,7 @@ class TimeSeriesGAN(GenerativeModel):
             info.update(restored_earlier_state=self._check.restore_best(G), best=self._check.best_at,
                         best_score=self._check.best_score, checks=self._check.scores)
         if cfg.calibrate_continuations and self._held_out is not None and G.backbone is not None:
-            self.continuation = fit_horizon_gains(G, self._noise, *self._held_out, seed=cfg.seed)
+            self.continuation = choose_continuation(G, self._noise, *self._held_out, seed=cfg.seed)
         self._held_out = self._check = self._check_ref = None
         return info
 
@@ -555,6 +565,8 @@ class TimeSeriesGAN(GenerativeModel):
         static_all = (self.static.transform(data.static) if data.static is not None else np.zeros((len(data.ids), 0)))
         ctx = np.minimum(data.lengths, self.config.seq_len - 1)
         gen = torch.Generator().manual_seed(int(seed))
+        gains = (self.continuation or {}).get("gains")
+        correction = (self.continuation or {}).get("mean", "generator") == "generator"  # chosen on held-out windows
         result = np.empty((len(data.ids), draws, horizon, len(lay.features)))
         with torch.inference_mode():
             for c in np.unique(ctx):  # one batch per context length (a handful), never per row
@@ -570,10 +582,10 @@ class TimeSeriesGAN(GenerativeModel):
                 z0, z, e = self._noise(len(hist), T, gen)
                 args = (z0, z, s, torch.from_numpy(teacher).float(), torch.from_numpy(mask).float(),
                         torch.full((len(hist),), int(c)))
-                out = self.generator(*args, e)
-                gains = (self.continuation or {}).get("gains")
+                out = self.generator(*args, e, correction=correction)
                 if gains and e is not None:  # calibrated spread per horizon (timeseries_calibration.py)
-                    out = apply_horizon_gains(out, self.generator(*args, torch.zeros_like(e)), gains, int(c))
+                    centre = self.generator(*args, torch.zeros_like(e), correction=correction)
+                    out = apply_horizon_gains(out, centre, gains, int(c))
                 result[members] = out[:, c:].numpy().astype(np.float64).reshape(len(members), draws, horizon, -1)
         values = self.scaler.inverse(result).reshape(-1, horizon, len(lay.features))
         n = len(data.ids)
