@@ -46,6 +46,16 @@ def fitted_gan(adult_small):
     return TabularGAN(epochs=2, batch_size=200, seed=0, imputer_epochs=2).fit(adult_small)
 
 
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """One real `mlflow server` (tests/mlflow_server.py) for the tests that only need a healthy one; each registers
+    its own model names. Its start-up (10-13 s on a busy 2-core machine) is paid once per session. A test that
+    stops, kills or freezes a server starts its own."""
+    from mlflow_server import running_server
+    with running_server(tmp_path_factory.mktemp("mlflow-server")) as server:
+        yield server
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _shutdown_shared_ray():
     """Stop the session's Ray cluster (if a test started one) when the suite ends."""

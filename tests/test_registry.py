@@ -11,7 +11,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlflow_server import running_server, start
+from mlflow_server import start
 from pipeline.cli import main
 
 FAST = ["--missing-token", "?", "--epochs", "2", "--imputer-epochs", "1", "--batch-size", "100", "--seed", "0"]
@@ -171,13 +171,8 @@ def test_bad_gate_option_fails_before_training(tmp_path, small_csv, monkeypatch,
 
 
 # ------------------------------------------------------------------------------------ a real server
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("mlflow-server")) as s:
-        yield s
-
-
-def test_real_server_register_load_sample(server, small_csv, tmp_path, monkeypatch, capsys):
+def test_real_server_register_load_sample(mlflow_server, small_csv, tmp_path, monkeypatch, capsys):
+    server = mlflow_server  # the session's server (conftest.py): model 'adult-srv' is this test's alone
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("GANSTREAM_CACHE_DIR", str(tmp_path / "cache"))
     code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "adult-srv",

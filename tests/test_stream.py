@@ -190,12 +190,11 @@ def test_a_sink_of_another_job_is_refused(model_dir, tmp_path, capsys):
 
 # ------------------------------------------------------------------- unbounded + hot swap (real server)
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory, fitted_gan):
-    """A real `mlflow server` holding model 'stream-adult': version 1 (alias champion) and version 2 (other
-    generator weights, no alias yet)."""
+def registry(tmp_path_factory, fitted_gan, mlflow_server):
+    """The session's real `mlflow server` (conftest.py) holding model 'stream-adult': version 1 (alias champion)
+    and version 2 (other generator weights, no alias yet)."""
     from deploy.registry import log_generator, register
     from deploy.tracking import using
-    from mlflow_server import running_server
     from trainers.tabular_gan import TabularGAN
     import mlflow
 
@@ -208,13 +207,12 @@ def registry(tmp_path_factory, fitted_gan):
         for p in v2.generator.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=gen))
     v2.save(d / "v2")
-    with running_server(tmp_path_factory.mktemp("stream-mlflow")) as server:
-        with using(server.uri):
-            for path, alias in ((d / "v1", "champion"), (d / "v2", None)):
-                with mlflow.start_run():
-                    logged = log_generator(path)
-                register(logged, "stream-adult", alias, {}, info=lambda msg: None)
-        yield server
+    with using(mlflow_server.uri):
+        for path, alias in ((d / "v1", "champion"), (d / "v2", None)):
+            with mlflow.start_run():
+                logged = log_generator(path)
+            register(logged, "stream-adult", alias, {}, info=lambda msg: None)
+    return mlflow_server
 
 
 @pytest.mark.parametrize("ref, message", [("models:/stream-adult@nope", "has no alias 'nope' (aliases: champion->1)"),
@@ -291,8 +289,10 @@ def test_episodes_from_a_time_series_model(model_dir, tmp_path, capsys):
     long = pd.DataFrame(x.reshape(-1, 2), columns=["f0", "f1"])
     long.insert(0, "t", np.tile(t, 12))
     long.insert(0, "id", np.repeat([f"s{i}" for i in range(12)], 20))
+    # no keep-best check (its post-hoc classifiers were most of this test's time; the stream does not care which
+    # state a fit keeps, test_timeseries_calibration.py does)
     ts.TimeSeriesGAN(seq_len=6, id_col="id", time_col="t", epochs=2, batch_size=32, hidden=8, critic_hidden=8,
-                     seed=0).fit(long).save(tmp_path / "ts")
+                     keep_best=False, seed=0).fit(long).save(tmp_path / "ts")
 
     args = ["stream", tmp_path / "ts", "--format", "episodes", "--rows", 10, "--shard-rows", 4, "--seed", 2]
     code, _, err = run([*args, "--sink", tmp_path / "ep"], capsys)
