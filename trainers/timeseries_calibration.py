@@ -141,8 +141,8 @@ def choose_continuation(generator, noise_fn, X: torch.Tensor, M: torch.Tensor, S
 
     Why: the correction is a nonlinear function fitted on the training period; on Stocks (one trending price
     series) it carried the training period's drift into continuations: held-out CRPS 0.025 with it, 0.016
-    without, and on the benchmark's later test period the 80% band covered 0.56 with it and 0.92 without
-    (benchmarks/RESULTS.md, session 8). Where the correction helps continuations, it is kept. Ties keep it."""
+    without, and on the benchmark's later test period the 80% band covered 0.56 with it and 0.79 without
+    (benchmarks/RESULTS.md, run 6). Where the correction helps continuations, it is kept. Ties keep it."""
     fits = {}
     for name, correction in (("generator", True), ("backbone", False)):
         def run(*args, correction=correction):

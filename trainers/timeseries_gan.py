@@ -27,7 +27,7 @@ Why this design (and not TimeGAN's four networks):
 - Calibrated continuations (`calibrate_continuations`, timeseries_calibration.py): a share of the real windows
   (`holdout_share`: whole series, or the latest share of a few long ones) is kept out of training; after it, each is
   continued from a random prefix, and the innovations' contribution to the draws is scaled per horizon so
-  that the 50/80/90% bands hold on them. One-step calibration alone left the 80% band covering 0.28-0.55 of
+  that their 80% band holds its nominal level on them. One-step calibration alone left the 80% band covering 0.28-0.55 of
   held-out futures (run 3): a multi-step free run also carries the model's compounding error. The same
   held-out windows choose whether `extend` runs the whole generator or the backbone alone (lower held-out
   CRPS wins): on Stocks the GRU's correction carried the training period's upward drift into continuations
