@@ -33,6 +33,7 @@ def mixed_tables(draw):
         "int_plain": pd.Series(draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)), dtype="int64"),
         "s": pd.Series(cats, dtype="string"),
         "o": pd.Series(cats, dtype=object),
+        "t": pd.Series(cats, dtype="str"),  # pandas 3's default text dtype: decoded by its own fast path
         "b": pd.Series(bools, dtype="boolean"),
     })
 
