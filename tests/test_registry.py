@@ -172,19 +172,19 @@ def test_bad_gate_option_fails_before_training(tmp_path, small_csv, monkeypatch,
 
 # ------------------------------------------------------------------------------------ a real server
 def test_real_server_register_load_sample(mlflow_server, small_csv, tmp_path, monkeypatch, capsys):
-    server = mlflow_server  # the session's server (conftest.py): model 'adult-srv' is this test's alone
+    # the session's server (conftest.py): model 'adult-srv' is this test's alone
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("GANSTREAM_CACHE_DIR", str(tmp_path / "cache"))
     code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "adult-srv",
-                        "--tracking-uri", server.uri, "--experiment", "srv", *LOOSE], capsys)
+                        "--tracking-uri", mlflow_server.uri, "--experiment", "srv", *LOOSE], capsys)
     assert code == 0, err
-    client = MlflowClient(server.uri, server.uri)
+    client = MlflowClient(mlflow_server.uri, mlflow_server.uri)
     assert str(client.get_model_version_by_alias("adult-srv", "champion").version) == "1"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
     rows = mlflow.pyfunc.load_model("models:/adult-srv@champion").predict(pd.DataFrame({"rows": [123], "seed": [0]}))
     assert len(rows) == 123 and list(rows.columns) == list(pd.read_csv(small_csv).columns)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    code, _, err = run(["sample", "models:/adult-srv@champion", "--tracking-uri", server.uri, "--rows", 77,
+    code, _, err = run(["sample", "models:/adult-srv@champion", "--tracking-uri", mlflow_server.uri, "--rows", 77,
                         "--out", tmp_path / "s.parquet"], capsys)
     assert code == 0, err
     assert len(pd.read_parquet(tmp_path / "s.parquet")) == 77

@@ -28,10 +28,10 @@ def stock():
 
 @pytest.fixture(scope="module")
 def ts_model_dir(stock, tmp_path_factory):
-    from trainers.timeseries_gan import TimeSeriesGAN
     """A 2-epoch fit without the keep-best check: the check's post-hoc classifiers took ~24 of the fit's ~25 s,
     and no test here is about which state it keeps (test_timeseries_calibration.py is): the env runs on the
     trained generator, with its continuations calibrated as by default."""
+    from trainers.timeseries_gan import TimeSeriesGAN
     out = tmp_path_factory.mktemp("rl") / "ts_model"
     TimeSeriesGAN(seq_len=SEQ_LEN, epochs=2, batch_size=64, keep_best=False, seed=0).fit(stock).save(out)
     return out

@@ -248,7 +248,8 @@ def test_model_saved_before_the_new_options_loads_as_trained(gappy, tmp_path):
     old.save(tmp_path / "old")
     meta = json.loads((tmp_path / "old" / "model.json").read_text())
     for key in ("critic_diff_order", "moment_diff_order", "cpu_budget_s", "backbone", "backbone_lr_scale",
-                "holdout_share", "keep_best", "check_every_steps", "check_classifier_steps", "calibrate_continuations"):
+                "holdout_share", "keep_best", "check_every_steps", "check_classifier_steps", "calibrate_continuations",
+                "start", "free_run_share"):
         del meta["config"][key]
     (tmp_path / "old" / "model.json").write_text(json.dumps(meta))
     critic = load_file(str(tmp_path / "old" / "critic.safetensors"))
@@ -257,6 +258,7 @@ def test_model_saved_before_the_new_options_loads_as_trained(gappy, tmp_path):
     back = TimeSeriesGAN.load(tmp_path / "old")
     assert back.config.critic_diff_order == 0 and back.config.moment_diff_order == 1
     assert back.config.backbone == "none" and back.generator.backbone is None
+    assert back.config.start == "gaussian" and back.generator.start is None
     pd.testing.assert_frame_equal(back.sample(3, seed=1), old.sample(3, seed=1))
     assert TimeSeriesGAN(seq_len=8).config.critic_diff_order == 2  # new fits get the new default
     assert TimeSeriesGAN(seq_len=8).config.backbone == "var2"

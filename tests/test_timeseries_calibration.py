@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from trainers.timeseries_calibration import (apply_horizon_gains, band_miss, best_gain, choose_continuation,
-                                             continuation_crps)
+                                             continuation_crps, fit_horizon_gains, horizon_gain_factors)
 from trainers.timeseries_gan import TimeSeriesGAN
 from trainers.timeseries_holdout import HeldOutCheck, detection_score, detection_scores, holdout_split
 
@@ -46,8 +46,14 @@ def test_best_gain_recovers_a_known_spread_ratio():
 def test_gains_scale_only_the_free_part_around_the_centre():
     centre = torch.zeros(1, 6, 1)
     draw = torch.ones(1, 6, 1)
-    out = apply_horizon_gains(draw, centre, [2.0, 3.0], context=3)
+    out = apply_horizon_gains(draw, centre, {"gains": [2.0, 3.0]}, context=3)  # a model saved before prefix groups
     assert out[0, :, 0].tolist() == [2.0, 2.0, 2.0, 2.0, 3.0, 3.0]  # prefix: unused by extend; past the last: last
+    per_row = horizon_gain_factors({"gains": [2.0, 3.0]}, 6, np.array([3, 1]))  # as the held-out CRPS applies them
+    assert per_row.tolist() == [[2.0, 2.0, 2.0, 2.0, 3.0, 3.0], [2.0, 2.0, 3.0, 3.0, 3.0, 3.0]]
+    grouped = {"gains": [9.0, 9.0], "prefix_edges": [1, 3], "prefix_gains": [[2.0, 3.0], [4.0, 5.0]]}
+    assert horizon_gain_factors(grouped, 6, np.array([1, 2, 3, 5])).tolist() == [
+        [2.0, 2.0, 3.0, 3.0, 3.0, 3.0], [2.0, 2.0, 2.0, 3.0, 3.0, 3.0],  # prefixes 1-2: the first group's gains
+        [4.0, 4.0, 4.0, 4.0, 5.0, 5.0], [4.0, 4.0, 4.0, 4.0, 4.0, 4.0]]  # prefixes 3+: the second group's
 
 
 def test_detection_score_is_seeded_and_tells_obvious_fakes():
@@ -201,7 +207,33 @@ def test_continuation_crps_prefers_draws_around_the_truth():
             return x + shift + scale * e
         return run
 
-    crps = {k: continuation_crps(runner(*k), noise_fn, X, M, S, [1.0] * 5, seed=0) for k in
+    crps = {k: continuation_crps(runner(*k), noise_fn, X, M, S, {"gains": [1.0] * 5}, seed=0) for k in
             [(0.0, 0.1), (1.0, 0.1), (0.0, 5.0)]}
     assert crps[(0.0, 0.1)] < crps[(1.0, 0.1)] and crps[(0.0, 0.1)] < crps[(0.0, 5.0)], crps
-    assert crps[(0.0, 0.1)] == continuation_crps(runner(0.0, 0.1), noise_fn, X, M, S, [1.0] * 5, seed=0)
+    assert crps[(0.0, 0.1)] == continuation_crps(runner(0.0, 0.1), noise_fn, X, M, S, {"gains": [1.0] * 5}, seed=0)
+
+
+def test_gains_follow_how_much_history_the_draws_were_given():
+    """Draws whose spread is right after short prefixes and 4x too narrow after long ones (real errors are
+    N(0, 1) throughout): the prefix-length groups get gains near 1 and near 4, the pooled gain sits between,
+    and the grouped gains continue the held-out windows with a lower CRPS than the pooled ones."""
+    rng = np.random.default_rng(5)
+    T = 8
+    X = torch.from_numpy(rng.standard_normal((512, T, 2))).float()
+    M, S = torch.ones_like(X), torch.zeros(512, 0)
+
+    def noise_fn(B, T, gen):
+        return torch.zeros(B, 1), torch.zeros(B, T, 1), torch.randn(B, T, 2, generator=gen)
+
+    def run(z0, z, s, x, m, n_teacher, e):
+        spread = torch.where(n_teacher < T // 2, 1.0, 0.25).view(-1, 1, 1)
+        return torch.where(torch.arange(T).view(1, T, 1) < n_teacher.view(-1, 1, 1), x, spread * e)
+
+    fit = fit_horizon_gains(run, noise_fn, X, M, S, seed=0)
+    assert fit["prefix_edges"] == [1, 2, 4, 6]
+    short, long_ = fit["prefix_gains"][0][0], fit["prefix_gains"][2][0]  # horizon 1 after 1 and after 4-5 steps
+    assert 0.8 < short < 1.25 and 3.2 < long_ < 5.0, fit["prefix_gains"]
+    assert short < fit["gains"][0] < long_
+    grouped = continuation_crps(run, noise_fn, X, M, S, fit, seed=1)
+    pooled = continuation_crps(run, noise_fn, X, M, S, {"gains": fit["gains"]}, seed=1)
+    assert grouped < pooled, (grouped, pooled)

@@ -323,7 +323,7 @@ class TabularGAN(GenerativeModel):
         out = self.encoder.inverse_transform(encoded, missing=missing)
         if fixed:
             spec = self.encoder.schema[fixed[2]]
-            out[spec.name] = restore_dtype(pd.Series([spec.categories[fixed[1]]] * n, dtype=object), spec)
+            out[spec.name] = restore_dtype(pd.Series(spec.categories[fixed[1]], index=out.index, dtype=object), spec)
         return out
 
     def _resolve_condition(self, condition: dict) -> tuple[int, int, str]:

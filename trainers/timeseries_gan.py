@@ -90,11 +90,13 @@ from .timeseries_calibration import apply_horizon_gains, choose_continuation
 from .timeseries_critic import ConvCritic
 from .timeseries_data import FeatureScaler, SeriesLayout, StaticEncoder, WindowBank, infer_layout, parse_series
 from .timeseries_holdout import CHECK_WINDOWS, HeldOutCheck, holdout_split
+from .timeseries_start import StartCopula
 
 
 # Options added after models were first saved, with the value those models were trained with (not today's default).
 LEGACY_CONFIG = {"critic_diff_order": 0, "moment_diff_order": 1, "cpu_budget_s": None, "backbone": "none",
-                 "holdout_share": 0.0, "keep_best": False, "calibrate_continuations": False}
+                 "holdout_share": 0.0, "keep_best": False, "calibrate_continuations": False, "start": "gaussian",
+                 "free_run_share": 0.0}
 
 
 @dataclass
@@ -116,6 +118,8 @@ class TimeSeriesGANConfig:
     critic_lr: float = 1e-3  # two time-scale update rule: one critic step per generator step, faster critic
     warmup_share: float = 0.2  # first share of epochs: teacher-forced next-step training only (no critic)
     warmup_lr: float = 1e-3
+    free_run_share: float = 0.5  # warm-up rows that run free after a random real prefix (multi-step error, not only one-step)
+    start: str = "copula"  # "copula": series start from a copula of the real first steps (timeseries_start.py); "gaussian"
     gp_weight: float = 10.0
     supervised_weight: float = 10.0  # on the RMSE of next-step predictions (TimeGAN weights sqrt(MSE) too)
     moment_weight: float = 10.0  # TimeGAN's moment loss: per-step mean/std of values and of step changes
@@ -148,6 +152,10 @@ class TimeSeriesGANConfig:
             raise ConfigError(f"the time-series GAN trains with wgan-gp only (got {self.loss!r})")
         if self.critic_diff_order < 0:
             raise ConfigError(f"critic_diff_order must be >= 0 (got {self.critic_diff_order})")
+        if self.start not in ("copula", "gaussian"):
+            raise ConfigError(f"start must be 'copula' or 'gaussian' (got {self.start!r})")
+        if not 0.0 <= self.free_run_share <= 1.0:
+            raise ConfigError(f"free_run_share must be in [0, 1] (got {self.free_run_share})")
         if self.backbone not in ("var1", "var2", "none"):
             raise ConfigError(f"backbone must be 'var1', 'var2' or 'none' (got {self.backbone!r})")
         if not 0.0 <= self.holdout_share < 0.5:
@@ -184,7 +192,7 @@ class ARGenerator(nn.Module):
     steps of row b."""
 
     def __init__(self, n_features: int, static_dim: int, series_noise: int, step_noise: int, hidden: int, layers: int,
-                 backbone: bool = False, seq_len: int = 1, order: int = 1):
+                 backbone: bool = False, seq_len: int = 1, order: int = 1, start_steps: int = 0):
         super().__init__()
         self.n_features, self.layers, self.hidden = n_features, layers, hidden
         self.init = nn.Linear(series_noise + static_dim, hidden * layers)
@@ -192,6 +200,7 @@ class ARGenerator(nn.Module):
                                    [nn.GRUCell(hidden, hidden) for _ in range(layers - 1)])
         self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, n_features))
         self.backbone = LinearBackbone(n_features, seq_len, order) if backbone else None
+        self.start = StartCopula(n_features, start_steps) if start_steps else None  # timeseries_start.py
         if backbone:  # start as the fitted VAR(1): the network's correction begins at zero
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
@@ -291,6 +300,8 @@ class TimeSeriesGAN(GenerativeModel):
             self.critic.fit_scales(X, M)
         if self.generator.backbone is not None:
             self.generator.backbone.fit(X, M)
+        if self.generator.start is not None:
+            self.generator.start.fit(X, M)
         self.training = {"series": len(data.ids), "series_used": int(long_enough.sum()),
                          "series_too_short": int((~long_enough).sum()), "windows": len(bank_all),
                          "windows_trained": len(bank), "features": len(self.layout.features),
@@ -301,8 +312,34 @@ class TimeSeriesGAN(GenerativeModel):
         cfg, F = self.config, len(self.layout.features)
         self.generator = ARGenerator(F, self.static.dim, cfg.series_noise_dim, cfg.step_noise_dim, cfg.hidden, cfg.layers,
                                      backbone=cfg.backbone != "none", seq_len=cfg.seq_len,
-                                     order=2 if cfg.backbone == "var2" else 1)
+                                     order=2 if cfg.backbone == "var2" else 1, start_steps=self._start_steps_for(cfg))
         self.critic = ConvCritic(F, self.static.dim, cfg.seq_len, cfg.critic_hidden, cfg.critic_diff_order)
+
+    def _start_steps_for(self, cfg: TimeSeriesGANConfig) -> int:
+        """Steps drawn from the start copula: the backbone's own start steps (2 for a VAR(2), else 1); 0 (the
+        generator's Gaussian start) for start="gaussian" and for models with static attributes, whose start
+        the copula would not condition on them."""
+        if cfg.start != "copula" or self.static.dim:
+            return 0
+        return min(2 if cfg.backbone == "var2" else 1, cfg.seq_len)
+
+    def _draw_start(self, B: int, gen: torch.Generator | None = None) -> torch.Tensor | None:
+        """B series starts [B, k, F] from the start copula, or None when the model starts from its Gaussian."""
+        start = self._plain_generator().start
+        return start.sample(B, gen) if start is not None and bool(start.fitted) else None
+
+    @staticmethod
+    def _from_scratch(G: nn.Module, z0, z, s, e, start: torch.Tensor | None) -> torch.Tensor:
+        """Generated windows [B, T, F]: the drawn start's k steps, then the generator teacher-forced over them
+        and free-running after (as `extend` continues a history); without a start, the generator alone."""
+        if start is None:
+            return G(z0, z, s, e=e)
+        B, T, F = z.shape[0], z.shape[1], start.shape[2]
+        k = min(start.shape[1], T)
+        teacher = torch.cat([start[:, :k], start.new_zeros(B, T - k, F)], 1)
+        mask = torch.cat([torch.ones(B, k, F), torch.zeros(B, T - k, F)], 1)
+        out = G(z0, z, s, teacher, mask, torch.full((B,), k), e)
+        return torch.cat([start[:, :k], out[:, k:]], 1)
 
     @property
     def backbone(self) -> LinearBackbone | None:
@@ -423,9 +460,9 @@ class TimeSeriesGAN(GenerativeModel):
         X, M, S = self._check_ref.all()
         n = min(len(X), CHECK_WINDOWS)
         gen = torch.Generator().manual_seed(int(cfg.seed) + 7919)
-        noise = self._noise(n, cfg.seq_len, gen)
+        noise = (*self._noise(n, cfg.seq_len, gen), self._draw_start(n, gen))
         s = S[torch.from_numpy(np.random.default_rng([int(cfg.seed), 0x57A7]).integers(len(S), size=n))]
-        self._check = HeldOutCheck(X, M, noise, lambda g, nz: g(nz[0], nz[1], s, e=nz[2]),
+        self._check = HeldOutCheck(X, M, noise, lambda g, nz: self._from_scratch(g, nz[0], nz[1], s, nz[2], nz[3]),
                                    seed=cfg.seed, steps=cfg.check_classifier_steps)
         self._check.check(self._plain_generator(), {"epoch": 0, "steps": 0})
 
@@ -465,13 +502,22 @@ class TimeSeriesGAN(GenerativeModel):
         for i in range(cfg.critic_steps):
             x, m, s = bank.take(rng.integers(len(bank), size=B))
             keep = rng.random(B) < cfg.continuation_share
-            n_teacher = torch.from_numpy(np.where(keep, rng.integers(1, L, size=B), 0))
             last = i == cfg.critic_steps - 1
             with torch.set_grad_enabled(last):
                 z0, z, e = self._noise(B, L)
-                out, mean = G(z0, z, s, x, m, n_teacher, e, return_mean=True)
+                # windows from scratch start as `sample` starts them: a drawn start (if any) teacher-forced
+                start = self._draw_start(B)
+                k = 0 if start is None else min(start.shape[1], L)
+                x_in, m_in = x, m
+                if k:
+                    scratch = torch.from_numpy(~keep).view(B, 1, 1)
+                    head = torch.cat([start[:, :k], x.new_zeros(B, L - k, x.shape[2])], 1)
+                    on_head = scratch & (steps_t < k).view(1, L, 1)
+                    x_in, m_in = torch.where(on_head, head, x), torch.where(on_head, torch.ones_like(m), m)
+                n_teacher = torch.from_numpy(np.where(keep, rng.integers(1, L, size=B), k))
+                out, mean = G(z0, z, s, x_in, m_in, n_teacher, e, return_mean=True)
                 prefix = (steps_t.unsqueeze(0) < n_teacher.unsqueeze(1)).unsqueeze(2).float()  # [B, L, 1]
-                fake = prefix * x + (1 - prefix) * out
+                fake = prefix * x_in + (1 - prefix) * out
             d_real, d_fake = D(x, m, s), D(fake.detach(), m, s)
             wdist = d_real.mean() - d_fake.mean()
             loss_d = -wdist + self._gradient_penalty(x, fake.detach(), m, s)
@@ -480,7 +526,7 @@ class TimeSeriesGAN(GenerativeModel):
             opt_d.step()
         for p in D.parameters():
             p.requires_grad_(False)
-        observed = prefix * m
+        observed = prefix * m * torch.from_numpy(keep).float().view(B, 1, 1)  # real prefixes only
         sup = ((mean - x) ** 2 * observed).sum() / observed.sum().clamp_min(1.0)  # innovations excluded
         moments = _moment_gap(fake, x, m, cfg.moment_diff_order)
         loss_g = (-D(fake, m, s).mean() + cfg.supervised_weight * (sup + 1e-8).sqrt()
@@ -495,8 +541,14 @@ class TimeSeriesGAN(GenerativeModel):
     def _supervised_step(self, bank: WindowBank, rng, opt_g, B) -> float:
         """Teacher-forced next-step prediction on a batch (observed points only)."""
         x, m, s = bank.take(rng.integers(len(bank), size=B))
-        z0, z, _ = self._noise(B, x.shape[1])
-        out = self.generator(z0, z, s, x, m, torch.full((B,), x.shape[1]))  # e=None: the mean path
+        L = x.shape[1]
+        z0, z, _ = self._noise(B, L)
+        # a share of the rows is teacher-forced over a random prefix only and runs free after it, so the loss also
+        # holds the multi-step error that sampling and extend compound (one-step error alone left Sines' free runs
+        # 0.06 off by step 23, session 9); the others are teacher-forced throughout (one-step prediction)
+        free = rng.random(B) < self.config.free_run_share
+        n_teacher = torch.from_numpy(np.where(free, rng.integers(1, L, size=B), L))
+        out = self.generator(z0, z, s, x, m, n_teacher)  # e=None: the mean path
         sup = ((out - x) ** 2 * m).sum() / m.sum().clamp_min(1.0)
         opt_g.zero_grad(set_to_none=True)
         sup.backward()
@@ -532,7 +584,8 @@ class TimeSeriesGAN(GenerativeModel):
             for start in range(0, n, chunk_size):
                 m = min(chunk_size, n - start)
                 z0, z, e = self._noise(m, T, gen)
-                parts.append(self.generator(z0, z, static[start:start + m], e=e).numpy())
+                first = self._draw_start(m, gen)
+                parts.append(self._from_scratch(self.generator, z0, z, static[start:start + m], e, first).numpy())
         values = np.concatenate(parts).astype(np.float64)  # [n, T, F], scaled
         if clip is None:
             clip = self.backbone is None
@@ -565,7 +618,7 @@ class TimeSeriesGAN(GenerativeModel):
         static_all = (self.static.transform(data.static) if data.static is not None else np.zeros((len(data.ids), 0)))
         ctx = np.minimum(data.lengths, self.config.seq_len - 1)
         gen = torch.Generator().manual_seed(int(seed))
-        gains = (self.continuation or {}).get("gains")
+        calibrated = bool((self.continuation or {}).get("gains"))
         correction = (self.continuation or {}).get("mean", "generator") == "generator"  # chosen on held-out windows
         result = np.empty((len(data.ids), draws, horizon, len(lay.features)))
         with torch.inference_mode():
@@ -583,9 +636,9 @@ class TimeSeriesGAN(GenerativeModel):
                 args = (z0, z, s, torch.from_numpy(teacher).float(), torch.from_numpy(mask).float(),
                         torch.full((len(hist),), int(c)))
                 out = self.generator(*args, e, correction=correction)
-                if gains and e is not None:  # calibrated spread per horizon (timeseries_calibration.py)
+                if calibrated and e is not None:  # calibrated spread per horizon (timeseries_calibration.py)
                     centre = self.generator(*args, torch.zeros_like(e), correction=correction)
-                    out = apply_horizon_gains(out, centre, gains, int(c))
+                    out = apply_horizon_gains(out, centre, self.continuation, int(c))
                 result[members] = out[:, c:].numpy().astype(np.float64).reshape(len(members), draws, horizon, -1)
         values = self.scaler.inverse(result).reshape(-1, horizon, len(lay.features))
         n = len(data.ids)
