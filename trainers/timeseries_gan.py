@@ -12,14 +12,25 @@ Why this design (and not TimeGAN's four networks):
   teacher-forced residuals after the warm-up. Why VAR(2): a sine is linear in its last two values; on Sines the
   least-squares VAR(2) alone scores 0.024 on TimeGAN's discriminative score (VAR(1) 0.40, TimeGAN 0.011), on
   Stocks and Energy it is no worse than the VAR(1) (0.14 vs 0.13, 0.08 vs 0.10; benchmarks/RESULTS.md run 4).
-  Measured at 10 CPU-min (run 5, seed 0, TimeGAN's units): Stocks 0.091 / predictive 0.030 and Energy 0.086 /
-  0.251 meet TimeGAN's scores; Sines 0.025 / 0.095 (TimeGAN 0.011 / 0.093; the real data's own predictive score
-  is 0.093); continuation 80% bands 0.81 / 0.61 / 0.74 (Sines / Stocks / Energy). Weak: on Sines and Energy the
-  state kept is the plain VAR(2) start (training never beat it on the check); one coefficient matrix for all
-  series cannot give each sine its own frequency, which is what Sines' last 0.014 needs; Stocks' test period
-  drifts past the training range and a spread fitted on the past does not cover it.
+  Measured at 10 CPU-min with the start and warm-up below (run 7, seed 0, TimeGAN's units; RESULTS.md):
+  Sines 0.008 / predictive 0.093, Stocks 0.042 / 0.032, Energy 0.064 / 0.251, all at or below TimeGAN's
+  (0.011 / 0.093, 0.102 / 0.038, 0.236 / 0.273; the real Sines' own predictive score is 0.093).
   Weak (run 3): the adversarial phase drifts away from the backbone on Energy (0.11 -> 0.40 at 10 CPU-min;
-  letting the game move the VAR itself was worse still, hence frozen).
+  letting the game move the VAR itself was worse still, hence frozen). Weak (run 7): on Stocks and Energy the
+  state kept is the start (VAR(2) + the copula start below): no trained state beat it on the check (Energy's
+  warm-up and game states check 0.24-0.34 against the start's 0.016); only on Sines does training win.
+- Where a series starts (`start="copula"`, timeseries_start.py): `sample` draws the first steps (two for a
+  VAR(2)) from a Gaussian copula of the real windows' first values and first changes (empirical margins), then
+  runs the generator teacher-forced over them, as `extend` runs a history; the game's from-scratch windows and
+  the keep-best check start the same way. The backbone's Gaussian start sent ~4% of Sines' series down at
+  first (no real sine goes down first), and the plain VAR(2) start of Stocks checks 0.012 with the copula start
+  against 0.138 with its Gaussian one (run 7 vs run 6, same check). Models with static attributes keep the
+  Gaussian start: the copula does not condition on them.
+- A multi-step warm-up (`free_run_share`): half the warm-up's rows are teacher-forced over a random prefix only
+  and run free after it, so the supervised loss holds the error that free runs compound, not only the one-step
+  error. On Sines the one-step-trained GRU's free runs were 0.06 off (scaled units) by step 23; 2 CPU-min of
+  free-run training took that to 0.018 and the model's TimeGAN score from 0.020 to 0.015, and to 0.0065 when
+  its series start from real windows' first two steps (session 9 prototype, 5 classifiers each).
 - Keep the best state (`keep_best`, timeseries_holdout.py): before the first step and every
   `check_every_steps` generator steps a seeded post-hoc GRU classifier of TimeGAN's kind scores a fixed draw of
   samples against real windows; the state it tells least from real is the one kept, so a game that only makes
