@@ -282,8 +282,7 @@ class TableEncoder:
         if self.column_encoding(spec.name) == "minmax":
             x = p["min"] + np.clip(z, 0.0, 1.0) * ((p["max"] - p["min"]) or 1.0)
         else:
-            q = np.asarray(p["quantiles"])
-            x = np.interp(ndtr(z), _levels(q.size), q)
+            x = values_from_normal_scores(z, np.asarray(p["quantiles"]))
             if "support" in p:
                 return _nearest(np.asarray(p["support"]), x)
         if spec.kind == "integer":
@@ -346,6 +345,12 @@ def _nearest(support: np.ndarray, x: np.ndarray) -> np.ndarray:
         return support[i]
     left, right = support[i - 1], support[i]
     return np.where(x - left <= right - x, left, right)
+
+
+def values_from_normal_scores(z: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Decodes a quantile-normal margin: standard-normal scores -> values, linear between the stored quantiles
+    (taken at levels 0..1). Shared by the table encoder and the time-series start copula."""
+    return np.interp(ndtr(z), _levels(quantiles.size), quantiles)
 
 
 def _levels(n_q: int) -> np.ndarray:

@@ -162,15 +162,17 @@ def continuation_crps(generator, noise_fn, X: torch.Tensor, M: torch.Tensor, S: 
 def choose_continuation(generator, noise_fn, X: torch.Tensor, M: torch.Tensor, S: torch.Tensor, seed: int) -> dict:
     """Calibrate `extend` for the whole generator and for its backbone alone (the network's correction off),
     and keep the one whose calibrated continuations score the lower CRPS on the held-out windows (fresh
-    prefixes and noise): {"mean": "generator" | "backbone", "crps": {both}, **its fit_horizon_gains}.
+    prefixes and noise): {"mean": "generator" | "backbone", "crps": {both}, "backbone_skipped": bool,
+    **its fit_horizon_gains}. A correction that is exactly zero skips the backbone's runs (they would be the
+    same to the float) and copies the generator's fit: "backbone_skipped" is then True.
 
     Why: the correction is a nonlinear function fitted on the training period; on Stocks (one trending price
     series) it carried the training period's drift into continuations: held-out CRPS 0.025 with it, 0.016
     without, and on the benchmark's later test period the 80% band covered 0.56 with it and 0.79 without
     (benchmarks/RESULTS.md, run 6). Where the correction helps continuations, it is kept. Ties keep it."""
-    fits = {}
+    fits, skipped = {}, _correction_is_zero(generator)
     for name, correction in (("generator", True), ("backbone", False)):
-        if not correction and _correction_is_zero(generator):
+        if not correction and skipped:
             fits[name] = dict(fits["generator"])  # the same runs to the float: a tie, the generator is kept
             continue
 
@@ -180,7 +182,8 @@ def choose_continuation(generator, noise_fn, X: torch.Tensor, M: torch.Tensor, S
         fit["crps"] = continuation_crps(run, noise_fn, X, M, S, fit, seed=seed + 1)
         fits[name] = fit
     best = "backbone" if fits["backbone"]["crps"] < fits["generator"]["crps"] else "generator"
-    return {**fits[best], "mean": best, "crps": {name: fit["crps"] for name, fit in fits.items()}}
+    return {**fits[best], "mean": best, "crps": {name: fit["crps"] for name, fit in fits.items()},
+            "backbone_skipped": skipped}
 
 
 def _correction_is_zero(generator) -> bool:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
+from scipy.special import ndtri
 
+from .encoding import values_from_normal_scores
 from .timeseries_backbone import chol_cov
 
 QUANTILES = 257  # quantile levels per margin: 0, 1/256, ..., 1
@@ -48,23 +50,18 @@ class StartCopula(nn.Module):
             return False
         self.quantiles.copy_(torch.from_numpy(np.quantile(margins, np.linspace(0, 1, QUANTILES), axis=0)))
         ranks = margins.argsort(0, kind="stable").argsort(0, kind="stable")
-        scores = _normal_quantile((ranks + 0.5) / len(margins))
+        scores = ndtri((ranks + 0.5) / len(margins))
         self.corr_factor.copy_(torch.from_numpy(chol_cov(scores)))
         self.fitted.fill_(True)
         return True
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n starts [n, steps, F] (float32), from correlated normals through each margin's quantiles."""
-        D = self.quantiles.shape[1]
-        z = torch.randn(n, D, generator=generator, dtype=torch.float64) @ self.corr_factor.T
-        u = torch.special.ndtr(z / self.corr_factor.norm(dim=1))  # each margin's normal score has unit variance
-        pos = u * (QUANTILES - 1)
-        lo = pos.floor().long().clamp(0, QUANTILES - 2)
-        frac = pos - lo
-        q = self.quantiles
-        cols = torch.arange(D).expand(n, D)
-        values = q[lo, cols] + frac * (q[lo + 1, cols] - q[lo, cols])
-        return self._from_margins(values).float()
+        z = torch.randn(n, self.quantiles.shape[1], generator=generator, dtype=torch.float64) @ self.corr_factor.T
+        z = (z / self.corr_factor.norm(dim=1)).numpy()  # each margin's normal score has unit variance
+        q = self.quantiles.numpy()
+        values = np.stack([values_from_normal_scores(z[:, d], q[:, d]) for d in range(q.shape[1])], 1)
+        return self._from_margins(torch.from_numpy(values)).float()
 
     def _to_margins(self, first: np.ndarray) -> np.ndarray:
         """[W, steps, F] -> [W, steps * F]: the first values, then the first changes."""
@@ -77,6 +74,3 @@ class StartCopula(nn.Module):
         steps = [first] + ([first + values[:, F:]] if self.steps == 2 else [])
         return torch.stack(steps, 1)
 
-
-def _normal_quantile(p: np.ndarray) -> np.ndarray:
-    return torch.special.ndtri(torch.from_numpy(np.asarray(p, dtype=np.float64))).numpy()
