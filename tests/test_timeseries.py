@@ -249,7 +249,7 @@ def test_model_saved_before_the_new_options_loads_as_trained(gappy, tmp_path):
     meta = json.loads((tmp_path / "old" / "model.json").read_text())
     for key in ("critic_diff_order", "moment_diff_order", "cpu_budget_s", "backbone", "backbone_lr_scale",
                 "holdout_share", "keep_best", "check_every_steps", "check_classifier_steps", "calibrate_continuations",
-                "start", "free_run_share"):
+                "start", "free_run_share", "check_classifiers"):
         del meta["config"][key]
     (tmp_path / "old" / "model.json").write_text(json.dumps(meta))
     critic = load_file(str(tmp_path / "old" / "critic.safetensors"))
