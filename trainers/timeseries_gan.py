@@ -12,13 +12,16 @@ Why this design (and not TimeGAN's four networks):
   teacher-forced residuals after the warm-up. Why VAR(2): a sine is linear in its last two values; on Sines the
   least-squares VAR(2) alone scores 0.024 on TimeGAN's discriminative score (VAR(1) 0.40, TimeGAN 0.011), on
   Stocks and Energy it is no worse than the VAR(1) (0.14 vs 0.13, 0.08 vs 0.10; benchmarks/RESULTS.md run 4).
-  Measured at 10 CPU-min with the start and warm-up below (run 7, seed 0, TimeGAN's units; RESULTS.md):
-  Sines 0.008 / predictive 0.093, Stocks 0.042 / 0.032, Energy 0.064 / 0.251, all at or below TimeGAN's
-  (0.011 / 0.093, 0.102 / 0.038, 0.236 / 0.273; the real Sines' own predictive score is 0.093).
+  Measured at 10-13 CPU-min with the start and warm-up below (runs 7-8, TimeGAN's units; RESULTS.md): Stocks
+  0.031-0.042 / 0.032, Energy 0.060-0.064 / 0.251, at or below TimeGAN's (0.102 / 0.038, 0.236 / 0.273); Sines
+  0.008 on one seeded fit of six and 0.014-0.028 on the others (TimeGAN 0.011), predictive 0.093-0.096 (the real
+  Sines' own is 0.093).
   Weak (run 3): the adversarial phase drifts away from the backbone on Energy (0.11 -> 0.40 at 10 CPU-min;
   letting the game move the VAR itself was worse still, hence frozen). Weak (run 7): on Stocks and Energy the
   state kept is the start (VAR(2) + the copula start below): no trained state beat it on the check (Energy's
-  warm-up and game states check 0.24-0.34 against the start's 0.016); only on Sines does training win.
+  warm-up and game states check 0.24-0.34 against the start's 0.016); only on Sines does training win, and
+  rarely (run 8: with the 9-classifier check the start was kept on all three Sines seeds; with keep-best off
+  the game's final Sines state scored 0.070-0.075 on seeds 1-2: the game ends worse than it starts).
 - Where a series starts (`start="copula"`, timeseries_start.py): `sample` draws the first steps (two for a
   VAR(2)) from a Gaussian copula of the real windows' first values and first changes (empirical margins), then
   runs the generator teacher-forced over them, as `extend` runs a history; the game's from-scratch windows and
