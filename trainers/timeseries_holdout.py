@@ -101,15 +101,15 @@ def detection_score(real: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor, 
 class HeldOutCheck:
     """Scores generator states against real windows (a seeded subsample of up to `max_windows`) and keeps a
     copy of the best state. Each check costs `steps` steps of `repeats` classifiers trained side by side
-    (~20 CPU-s for 3, ~28 for 9 at 2,000 steps on 4,000 windows here); the score is their mean.
+    (~20 CPU-s for 3, ~28 for 9 at 2,000 steps on 4,000 windows of Sines); the score is their mean.
 
     A later state replaces the best only when it scores lower by more than `margin`: states closer than that
     are within the check's noise, and the earlier one (first of all the least-squares backbone) is the simpler
-    model. Why these defaults (4,000 windows; 9 classifiers and margin 0.005 since session 10, 3 and 0.01
-    before): four checks of one Sines state with different seeds spread 0.010-0.034 (sd 0.009) with 3
-    classifiers and 0.010-0.016 (sd 0.002) with 9; with 9 a trained state checked 0.0135 against the VAR(2)
-    start's 0.0239, which TimeGAN's score puts at 0.008 and 0.027 — a margin of 0.01 would just pass it, 0.005
-    is about two sd of a difference of two checks. Earlier, with 1,000 windows and one
+    model. Why these defaults (4,000 windows, 3 classifiers, margin 0.01): four checks of one Sines state with
+    different seeds spread 0.010-0.034 (sd 0.009) with 3 classifiers and 0.010-0.016 (sd 0.002) with 9 (session
+    10; 9 cost 28 CPU-s per check against 20 on Sines and much more on Energy's 28 features, see
+    TimeSeriesGAN's `check_classifiers`); a margin near the noise of a difference of two checks. Earlier, with
+    1,000 windows and one
     classifier the check scored Sines' VAR(2) start 0.060 and a trained state 0.040 and kept the trained one,
     which TimeGAN's score puts at 0.088 against the start's 0.024 (benchmarks/RESULTS.md, run 4); two
     classifier seeds on the same 1,000 windows scored one state 0.184 and 0.114.
@@ -119,7 +119,7 @@ class HeldOutCheck:
     state (the backbone, checked first, wins over a later state that is no better)."""
 
     def __init__(self, real: torch.Tensor, real_mask: torch.Tensor, noise: tuple, generate, max_windows: int = CHECK_WINDOWS,
-                 seed: int = 0, steps: int = 2000, repeats: int = 9, margin: float = 0.005):
+                 seed: int = 0, steps: int = 2000, repeats: int = 3, margin: float = 0.01):
         rng = np.random.default_rng([int(seed), 0xC4EC])
         n = min(len(real), max_windows)
         pick = torch.from_numpy(np.sort(rng.permutation(len(real))[:n]))
