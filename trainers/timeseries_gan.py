@@ -14,7 +14,7 @@ Why this design (and not TimeGAN's four networks):
   Stocks and Energy it is no worse than the VAR(1) (0.14 vs 0.13, 0.08 vs 0.10; benchmarks/RESULTS.md run 4).
   Measured at 10-13 CPU-min with the start and warm-up below (runs 7-8, TimeGAN's units; RESULTS.md): Stocks
   0.031-0.042 / 0.032, Energy 0.060-0.064 / 0.251, at or below TimeGAN's (0.102 / 0.038, 0.236 / 0.273); Sines
-  0.008 on one seeded fit of six and 0.014-0.028 on the others (TimeGAN 0.011), predictive 0.093-0.096 (the real
+  0.008 on one seeded fit of seven and 0.014-0.028 on the others (TimeGAN 0.011), predictive 0.093-0.096 (the real
   Sines' own is 0.093).
   Weak (run 3): the adversarial phase drifts away from the backbone on Energy (0.11 -> 0.40 at 10 CPU-min;
   letting the game move the VAR itself was worse still, hence frozen). Weak (run 7): on Stocks and Energy the
