@@ -202,6 +202,8 @@ def test_bad_options_and_short_series():
         TimeSeriesGAN(seq_len=10, id_col="id", time_col="t", epochs=1).fit(df)
     with pytest.raises(ConfigError, match="--seq-len must be >= 2"):
         TimeSeriesGAN(seq_len=1, epochs=1).fit(df)
+    with pytest.raises(ConfigError, match="check_classifiers must be >= 1"):
+        TimeSeriesGAN(seq_len=4, id_col="id", time_col="t", epochs=1, check_classifiers=0).fit(df)
     with pytest.raises(ModelError, match="not fitted"):
         TimeSeriesGAN().sample(3)
 

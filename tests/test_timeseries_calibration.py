@@ -153,7 +153,8 @@ def test_calibrated_continuations_hold_the_nominal_band_early_and_late(local_lev
 
 def test_keep_best_restores_the_starting_backbone_when_training_only_hurts():
     """A generator learning rate that wrecks the network: the held-out check must keep the state it started
-    from (the least-squares backbone), and the check must not change the training's random stream."""
+    from (the least-squares backbone), and the check must not change the training's random stream. The
+    number of classifiers per check (`check_classifiers`) changes the check's scores."""
     rng = np.random.default_rng(0)
     x = np.cumsum(rng.standard_normal((1500, 2)), 0) * 0.1
     df = pd.DataFrame({"sid": 0, "a": x[:, 0], "b": x[:, 1]})
@@ -168,6 +169,8 @@ def test_keep_best_restores_the_starting_backbone_when_training_only_hurts():
     again = TimeSeriesGAN(keep_best=True, **kw).fit(df)
     assert again.training["held_out"]["checks"] == info["checks"]  # seeded
     pd.testing.assert_frame_equal(kept.sample(5, seed=1), again.sample(5, seed=1))
+    one = TimeSeriesGAN(keep_best=True, check_classifiers=1, **kw).fit(df).training["held_out"]["checks"]
+    assert [c["score"] for c in one] != [c["score"] for c in info["checks"]]  # the option reaches the check
 
 
 def test_extend_drops_a_network_correction_that_continues_worse_on_held_out_windows(local_level_fit):
