@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import _as_labels, _is_numeric, _require_columns
+from ganstream.augment.columns import as_labels, is_numeric, require_columns
 
 MIN_EXPECTED = 10  # a category / cluster is "expected" when real share x synthetic rows >= this
 RARE_FRACTION = 0.1  # "the rarest ones": the rarest 10% of the expected categories (at least one)
@@ -35,8 +35,8 @@ MAX_FIT_ROWS = 10_000  # real rows used to fit k-means (all rows are assigned)
 # ----------------------------------------------------------------------------------- categorical
 def category_coverage(real: pd.Series, synthetic: pd.Series, min_expected: float = MIN_EXPECTED) -> dict:
     """Coverage of one discrete column (missing values count as one more category)."""
-    r = pd.Series(_as_labels(real)).value_counts()
-    s = pd.Series(_as_labels(synthetic)).value_counts().reindex(r.index, fill_value=0)
+    r = pd.Series(as_labels(real)).value_counts()
+    s = pd.Series(as_labels(synthetic)).value_counts().reindex(r.index, fill_value=0)
     n_syn = max(len(synthetic), 1)
     real_share = (r / r.sum()).to_numpy()
     syn_count = s.to_numpy()
@@ -107,7 +107,7 @@ def mode_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, clusters: int = C
                   min_expected: float = MIN_EXPECTED) -> dict | None:
     """Cluster coverage of the numeric columns taken together (rows with a hole in them are left out);
     None when the table has no numeric column or too few complete rows."""
-    cols = [c for c in real.columns if _is_numeric(real[c])]
+    cols = [c for c in real.columns if is_numeric(real[c])]
     if not cols:
         return None
     xr = real[cols].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -139,9 +139,9 @@ def mode_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, clusters: int = C
 def coverage_report(real: pd.DataFrame, synthetic: pd.DataFrame, seed: int = 0, clusters: int = CLUSTERS,
                     min_expected: float = MIN_EXPECTED) -> dict:
     """Per-column category coverage, numeric mode coverage and the flat summary figures the gate reads."""
-    synthetic = _require_columns(synthetic, real.columns, "synthetic table")
+    synthetic = require_columns(synthetic, real.columns, "synthetic table")
     cats = {str(c): category_coverage(real[c], synthetic[c], min_expected) for c in real.columns
-            if not _is_numeric(real[c])}
+            if not is_numeric(real[c])}
     modes = mode_coverage(real, synthetic, clusters=clusters, seed=seed, min_expected=min_expected)
     return {"categorical": cats, "modes": modes, "summary": _summary(cats, modes)}
 

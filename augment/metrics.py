@@ -34,7 +34,9 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from trainers.errors import DataError
+from ganstream.augment.coverage import coverage_report, format_coverage
+from ganstream.augment.columns import MISSING, as_float, as_labels, is_numeric, require_columns, stable_key
+from ganstream.trainers.errors import DataError
 
 __all__ = [
     "featurize",
@@ -50,48 +52,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_CATEGORIES = 100  # one-hot width cap per discrete column in `featurize`
-
-
-class _Missing:
-    """The category that stands for a missing value in discrete columns (never equal to a real value)."""
-
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-MISSING = _Missing()
-
-
-# ---------------------------------------------------------------------------------------- helpers
-def _is_numeric(s: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
-
-
-def _as_float(s: pd.Series) -> np.ndarray:
-    """A numeric column as a new float64 array; missing, unparseable and infinite values become NaN."""
-    if not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)):
-        s = pd.to_numeric(s, errors="coerce")
-    x = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.where(np.isfinite(x), x, np.nan)
-
-
-def _as_labels(s: pd.Series) -> np.ndarray:
-    """A discrete column as a new object array in which every missing value is the MISSING sentinel."""
-    out = s.astype(object).to_numpy(copy=True)
-    out[s.isna().to_numpy(dtype=bool)] = MISSING
-    return out
-
-
-def _stable_key(value) -> tuple[str, str]:
-    """Sort key that orders values of mixed types deterministically."""
-    return (type(value).__name__, str(value))
-
-
-def _require_columns(df: pd.DataFrame, columns, what: str) -> pd.DataFrame:
-    absent = [c for c in columns if c not in df.columns]
-    if absent:
-        raise DataError(f"{what} lacks column(s): {', '.join(map(str, absent))}")
-    return df[list(columns)]
 
 
 def _sample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -134,7 +94,7 @@ def _numeric_params(ref: np.ndarray) -> tuple[float, float, float]:
 def _category_index(ref: np.ndarray, max_categories: int) -> tuple[pd.Index, pd.Index]:
     """(kept categories, rare categories folded into one 'other' column), most frequent first."""
     counts = pd.Series(ref[ref != MISSING] if ref.size else ref).value_counts(sort=False)
-    order = sorted(zip(counts.index, counts.to_numpy()), key=lambda kv: (-kv[1], _stable_key(kv[0])))
+    order = sorted(zip(counts.index, counts.to_numpy()), key=lambda kv: (-kv[1], stable_key(kv[0])))
     values = [v for v, _ in order]
     return pd.Index(values[:max_categories], dtype=object), pd.Index(values[max_categories:], dtype=object)
 
@@ -163,19 +123,19 @@ def featurize(frames: list[pd.DataFrame], reference: pd.DataFrame, *,
     share one 'other' column). Every frame must have the reference's columns; extra columns are ignored.
     """
     columns = list(reference.columns)
-    frames = [_require_columns(f, columns, f"frame {i}") for i, f in enumerate(frames)]
+    frames = [require_columns(f, columns, f"frame {i}") for i, f in enumerate(frames)]
     blocks: list[list[np.ndarray]] = [[] for _ in frames]
     for col in columns:
-        if _is_numeric(reference[col]):
-            ref = _as_float(reference[col])
-            xs = [_as_float(f[col]) for f in frames]
+        if is_numeric(reference[col]):
+            ref = as_float(reference[col])
+            xs = [as_float(f[col]) for f in frames]
             indicator = bool(np.isnan(ref).any() or any(np.isnan(x).any() for x in xs))
             params = _numeric_params(ref)
             for out, x in zip(blocks, xs):
                 out.append(_numeric_block(x, params, indicator))
         else:
-            ref = _as_labels(reference[col])
-            labels = [_as_labels(f[col]) for f in frames]
+            ref = as_labels(reference[col])
+            labels = [as_labels(f[col]) for f in frames]
             missing_column = bool((ref == MISSING).any() or any((lab == MISSING).any() for lab in labels))
             kept, rare = _category_index(ref, max_categories)
             for out, lab in zip(blocks, labels):
@@ -187,7 +147,7 @@ def featurize(frames: list[pd.DataFrame], reference: pd.DataFrame, *,
 def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, seed: int = 0, max_rows: int = 10000) -> float:
     """Classifier two-sample test: mean 5-fold ROC AUC of gradient boosting separating real (0) from
     synthetic (1), both subsampled to the same size. 0.5 = indistinguishable, 1.0 = trivially separable."""
-    synthetic = _require_columns(synthetic, real.columns, "synthetic table")
+    synthetic = require_columns(synthetic, real.columns, "synthetic table")
     n = min(len(real), len(synthetic), max_rows)
     if n < 5:
         raise DataError(f"detection needs at least 5 rows in each table, got {n}")
@@ -223,7 +183,7 @@ def _regressors(seed: int) -> dict:
 
 def _infer_task(y: pd.Series) -> str:
     """Regression for numeric targets with more than two distinct values, classification otherwise."""
-    if _is_numeric(y) and y.nunique(dropna=True) > 2:
+    if is_numeric(y) and y.nunique(dropna=True) > 2:
         return "regression"
     return "classification"
 
@@ -250,13 +210,13 @@ def utility(train_real: pd.DataFrame, synthetic: pd.DataFrame, test_real: pd.Dat
     task = task or _infer_task(train_real[target])
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', not {task!r}")
-    tables = [train_real, _require_columns(synthetic, train_real.columns, "synthetic"), test_real]
+    tables = [train_real, require_columns(synthetic, train_real.columns, "synthetic"), test_real]
 
     if task == "regression":
-        ys = [_as_float(t[target]) for t in tables]
+        ys = [as_float(t[target]) for t in tables]
         keep = [~np.isnan(y) for y in ys]
     else:
-        classes = sorted(pd.unique(train_real[target].dropna()), key=_stable_key)
+        classes = sorted(pd.unique(train_real[target].dropna()), key=stable_key)
         if len(classes) < 2:
             raise DataError(f"target '{target}' has fewer than two classes in train_real")
         index = pd.Index(classes, dtype=object)
@@ -300,7 +260,7 @@ def utility(train_real: pd.DataFrame, synthetic: pd.DataFrame, test_real: pd.Dat
 
 
 # -------------------------------------------------------------------------------------- marginals
-def _ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
+def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sample Kolmogorov-Smirnov statistic: largest gap between the two empirical CDFs."""
     if a.size == 0 or b.size == 0:
         return 0.0 if a.size == b.size else 1.0
@@ -328,15 +288,15 @@ def _missing_rate_diff(a: np.ndarray, b: np.ndarray) -> float:
 def marginal_distances(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, dict]:
     """Per column: KS statistic on observed values (numeric) or total variation distance of category
     frequencies with missing as a category (discrete), plus the absolute difference of missing rates."""
-    synthetic = _require_columns(synthetic, real.columns, "synthetic table")
+    synthetic = require_columns(synthetic, real.columns, "synthetic table")
     out = {}
     for col in real.columns:
-        if _is_numeric(real[col]):
-            r, s = _as_float(real[col]), _as_float(synthetic[col])
+        if is_numeric(real[col]):
+            r, s = as_float(real[col]), as_float(synthetic[col])
             r_missing, s_missing = np.isnan(r), np.isnan(s)
-            entry = {"metric": "ks", "distance": _ks_statistic(r[~r_missing], s[~s_missing])}
+            entry = {"metric": "ks", "distance": ks_statistic(r[~r_missing], s[~s_missing])}
         else:
-            r, s = _as_labels(real[col]), _as_labels(synthetic[col])
+            r, s = as_labels(real[col]), as_labels(synthetic[col])
             r_missing, s_missing = r == MISSING, s == MISSING
             entry = {"metric": "tvd", "distance": _tvd(r, s)}
         entry["missing_rate_diff"] = _missing_rate_diff(r_missing, s_missing)
@@ -393,9 +353,9 @@ def _correlation_ratio(codes: np.ndarray, x: np.ndarray) -> float:
     return float(min(1.0, np.sqrt(between / total))) if total > 0 else 0.0
 
 
-def _association(df: pd.DataFrame, numeric: dict) -> pd.DataFrame:
+def association_frame(df: pd.DataFrame, numeric: dict) -> pd.DataFrame:
     cols = list(df.columns)
-    values = {c: _as_float(df[c]) if numeric[c] else pd.factorize(df[c].astype(object))[0] for c in cols}
+    values = {c: as_float(df[c]) if numeric[c] else pd.factorize(df[c].astype(object))[0] for c in cols}
     mat = np.eye(len(cols))
     for i, ci in enumerate(cols):
         for j in range(i + 1, len(cols)):
@@ -415,15 +375,15 @@ def _association(df: pd.DataFrame, numeric: dict) -> pd.DataFrame:
 def association_matrix(df: pd.DataFrame) -> pd.DataFrame:
     """Symmetric column x column association in [0, 1]: |Pearson| (numeric-numeric), bias-corrected
     Cramér's V (discrete-discrete), correlation ratio η (numeric-discrete), on pairwise-complete rows."""
-    return _association(df, {c: _is_numeric(df[c]) for c in df.columns})
+    return association_frame(df, {c: is_numeric(df[c]) for c in df.columns})
 
 
 def association_distance(real: pd.DataFrame, synthetic: pd.DataFrame) -> float:
     """Mean absolute difference between the off-diagonal association entries of the two tables
     (column kinds taken from `real`)."""
-    synthetic = _require_columns(synthetic, real.columns, "synthetic table")
-    numeric = {c: _is_numeric(real[c]) for c in real.columns}
-    a, b = _association(real, numeric).to_numpy(), _association(synthetic, numeric).to_numpy()
+    synthetic = require_columns(synthetic, real.columns, "synthetic table")
+    numeric = {c: is_numeric(real[c]) for c in real.columns}
+    a, b = association_frame(real, numeric).to_numpy(), association_frame(synthetic, numeric).to_numpy()
     upper = np.triu_indices(len(numeric), k=1)
     return float(np.abs(a[upper] - b[upper]).mean()) if upper[0].size else 0.0
 
@@ -439,16 +399,16 @@ def _row_keys(frames: list[pd.DataFrame], numeric: dict) -> list[np.ndarray]:
     key = np.zeros(sum(sizes), dtype=np.int64)
     for col, is_num in numeric.items():
         if is_num:
-            joined = np.concatenate([_as_float(f[col]) + 0.0 for f in frames])  # + 0.0 turns -0.0 into 0.0
+            joined = np.concatenate([as_float(f[col]) + 0.0 for f in frames])  # + 0.0 turns -0.0 into 0.0
         else:
-            joined = np.concatenate([_as_labels(f[col]) for f in frames])
+            joined = np.concatenate([as_labels(f[col]) for f in frames])
         codes = pd.factorize(joined)[0].astype(np.int64)  # NaN -> -1 (MISSING is a regular category)
         key = pd.factorize(key * (codes.max() + 2) + (codes + 1))[0].astype(np.int64)
     return np.split(key, np.cumsum(sizes)[:-1])
 
 
 def _exact_copies(train: pd.DataFrame, synthetic: pd.DataFrame) -> int:
-    numeric = {c: _is_numeric(train[c]) for c in train.columns}
+    numeric = {c: is_numeric(train[c]) for c in train.columns}
     train_keys, syn_keys = _row_keys([train, synthetic], numeric)
     return int(np.isin(syn_keys, train_keys).sum())
 
@@ -466,8 +426,8 @@ def privacy(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
     size (at most `max_rows`). dcr_ratio = synthetic / holdout: well below 1 means synthetic rows hug the
     training rows. Exact copies are counted on the full tables.
     """
-    holdout = _require_columns(holdout, train.columns, "holdout table")
-    synthetic = _require_columns(synthetic, train.columns, "synthetic table")
+    holdout = require_columns(holdout, train.columns, "holdout table")
+    synthetic = require_columns(synthetic, train.columns, "synthetic table")
     if min(len(train), len(holdout), len(synthetic)) == 0:
         raise DataError("privacy needs non-empty train, holdout and synthetic tables")
     copies = _exact_copies(train, synthetic)
@@ -493,7 +453,7 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, target: str | No
     split 50/50 into train/holdout (marked {"holdout": "split"}) and exact copies are still counted
     against all of `real`.
     """
-    synthetic = _require_columns(synthetic, real.columns, "synthetic table")
+    synthetic = require_columns(synthetic, real.columns, "synthetic table")
     rng = np.random.default_rng(seed)
     marginals = marginal_distances(real, synthetic)
     report = {
@@ -505,7 +465,6 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, target: str | No
         "association_distance": association_distance(real, synthetic),
         "utility": None,
     }
-    from .coverage import coverage_report  # local: coverage builds on this module's helpers
     report["coverage"] = coverage_report(real, synthetic, seed=seed)
     if target is not None and holdout is not None:
         report["utility"] = utility(real, synthetic, holdout, target, seed=seed)
@@ -549,7 +508,6 @@ def format_report(report: dict) -> str:
                      f"{_fmt(p['dcr_holdout_median'])}  ratio {_fmt(p['dcr_ratio'])}  (holdout {p.get('holdout', '?')})"))
         rows.append(("exact copies of real rows", f"{p['exact_copies']}  ({100 * p['exact_copy_rate']:.2f}%)"))
     if report.get("coverage"):
-        from .coverage import format_coverage
         rows += format_coverage(report["coverage"])
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

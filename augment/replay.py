@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainers.errors import ConfigError, DataError
+from ganstream.trainers.errors import ConfigError, DataError
 
 NON_OBSERVATION = {"episode_id", "step", "done", "model_name", "model_version", "model_ref", "is_synthetic",
                    "series_id", "draw"}

@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from trainers.errors import ConfigError, ModelError
+from ganstream.trainers.errors import ConfigError, ModelError
 
 RewardFn = Callable[[np.ndarray, Any], float]
 INDEX_COLUMNS = ("series_id", "draw", "step")
@@ -36,11 +36,10 @@ INDEX_COLUMNS = ("series_id", "draw", "step")
 def load_generator(model, tracking_uri: str | None = None):
     """A fitted time-series model from an object, a model directory, or models:/ / runs:/ URI."""
     if not isinstance(model, (str, os.PathLike)):
-        return model
-    from augment.loading import resolve_model
-    import trainers.timeseries_gan  # noqa: F401  (registers the kind)
-    from trainers.base import load_model
-    loaded = load_model(resolve_model(str(model), tracking_uri))
+        loaded = model
+    else:
+        from ganstream.deploy.models import load
+        loaded = load(model, tracking_uri)
     if getattr(loaded, "kind", None) != "timeseries":
         raise ModelError(f"{model}: a {getattr(loaded, 'kind', '?')} model; the RL env needs a time-series generator")
     return loaded

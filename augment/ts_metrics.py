@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from trainers.parallel_gru import ParallelGRUs, held_out_accuracies
-from trainers.timeseries_backbone import chol_cov, least_squares_var1
+from ganstream.trainers.timeseries.parallel_gru import ParallelGRUs, held_out_accuracies
+from ganstream.trainers.timeseries.backbone import chol_cov, least_squares_var1
 
 
 # ----------------------------------------------------------------------------------------- scaling, windows

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trainers.timeseries_data import parse_series, sliding_windows
+from ganstream.trainers.timeseries.data import parse_series, sliding_windows
 
-from .metrics import _ks_statistic
-from .ts_metrics import discriminative_scores, minmax_by_real, predictive_scores
+from ganstream.augment.metrics import ks_statistic
+from ganstream.augment.ts_metrics import discriminative_scores, minmax_by_real, predictive_scores
 
 MAX_WINDOWS = 4000  # windows scored at most (a seeded subsample beyond that): bounds the report's time
 
@@ -58,7 +58,7 @@ def timeseries_quality_report(model, table: pd.DataFrame, seed: int = 0, repeats
               "iterations": {"discriminative": disc_iterations, "predictive": pred_iterations},
               "discriminative_score": float(np.mean(disc)), "discriminative_scores": disc}
     F = real.shape[2]
-    ks = {f: _ks_statistic(real[:, :, j].ravel(), fake[:, :, j].ravel()) for j, f in enumerate(model.layout.features)}
+    ks = {f: ks_statistic(real[:, :, j].ravel(), fake[:, :, j].ravel()) for j, f in enumerate(model.layout.features)}
     report["marginals"] = {f: {"ks": float(v)} for f, v in ks.items()}
     report["marginal_mean_distance"] = float(np.mean(list(ks.values())))
     if F >= 2:

@@ -29,9 +29,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "adult_column_detection.json"))
     args = p.parse_args(argv)
-    from augment.metrics import detection_auc
+    from ganstream.augment.metrics import detection_auc
     from benchmarks.tabular_adult import adult_train_split
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.trainers.tabular.model import TabularGAN
     train = adult_train_split(args.seed)
     result = {"seed": args.seed, "epochs": args.epochs, "variants": {}}
     for name, overrides in VARIANTS.items():

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "encoding_timing_ab.json"))
     args = p.parse_args(argv)
     from benchmarks.tabular_adult import adult_train_split
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.trainers.tabular.model import TabularGAN
     train = adult_train_split(args.seed)
     out = []
     for rep in range(args.repeats):

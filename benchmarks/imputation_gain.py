@@ -118,7 +118,7 @@ def make_method(name: str, args, seed: int):
         est = _OneShotExtraTrees(n_estimators=args.mf_trees, random_state=seed)
         return lambda X: IterativeImputer(est, max_iter=args.mf_iter, random_state=seed).fit_transform(X)
     if name == "ours":
-        from trainers.gain import GainConfig, GainImputer
+        from ganstream.trainers.tabular.gain import GainConfig, GainImputer
         cfg = GainConfig(**{**json.loads(args.ours_config), "seed": seed})
 
         def ours(X):

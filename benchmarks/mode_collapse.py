@@ -148,7 +148,7 @@ def run_one(task: dict) -> dict:
     os.environ["GANSTREAM_THREADS"] = "1"
     import torch
     torch.set_num_threads(1)
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.trainers.tabular.model import TabularGAN
     ds, loss, pac, seed = task["dataset"], task["loss"], task["pac"], task["seed"]
     real = long_tail(task["rows"], seed) if ds == "longtail" else mixture(ds, task["rows"], seed)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -1,5 +1,5 @@
 """Where a Ray Train worker's memory goes while it streams its shard: the diagnosis behind the read block cap
-of trainers/partitioned.py and `train --object-store-mb` (benchmarks/RESULTS.md, "Ray Train scaling").
+of trainers/backends/partitioned.py and `train --object-store-mb` (benchmarks/RESULTS.md, "Ray Train scaling").
 
     .venv/bin/python benchmarks/ray_block_memory.py DATA [--block-mb MB] [--store-mb MB] [--data-limit-mb MB] [--encode]
 
@@ -41,12 +41,13 @@ def main() -> int:
     import numpy as np
     import ray
 
-    from trainers import ray_fit
-    from trainers.partitioned import discover, read_dataset, to_frame
+    from ganstream.trainers.backends import ray_cluster, ray_tabular, ray_tabular_worker
+    from ganstream.trainers.backends.options import FitOptions
+    from ganstream.trainers.backends.partitioned import discover, read_dataset, to_frame
 
     ray.init(num_cpus=2, object_store_memory=int(args.store_mb * 2**20) if args.store_mb else None,
              include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    ray_fit._quiet_ray_data()
+    ray_cluster._quiet_ray_data()
     src = discover(args.data)
     ds = read_dataset(src, seed=0)
     if args.block_mb:
@@ -56,16 +57,16 @@ def main() -> int:
         ds.context.execution_options.resource_limits = ExecutionResources(object_store_memory=args.data_limit_mb * 2**20)
     config = None
     if args.encode:
-        from trainers.tabular_gan import TabularGAN
+        from ganstream.trainers.tabular.model import TabularGAN
         model = TabularGAN(epochs=1, batch_size=500, seed=0, imputer_epochs=1)
-        ray_fit.prepare_model(model, src, ds, (), 2)
-        config = ray_fit.worker_config(model, src, (), ray_fit.RayFitOptions(workers=2), "memory", None)
+        ray_tabular.prepare_model(model, src, ds, (), 2)
+        config = ray_tabular.worker_config(model, src, (), FitOptions(backend="ray", workers=2), "memory", None)
 
     @ray.remote(num_cpus=0.5)
     class Consumer:
         def run(self, shard, columns, keys, config):
             import pyarrow as pa
-            model = ray_fit._rebuild(config) if config else None
+            model = ray_tabular_worker._rebuild(config) if config else None
             rng = np.random.default_rng(0)
             trace, rows, first_block = [], 0, None
             cpu0, faults0 = time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -74,14 +75,14 @@ def main() -> int:
                 if first_block is None:
                     first_block = batch.get_total_buffer_size() / 2**20
                 if model is not None:
-                    ray_fit.encode_batch(model, to_frame(batch, columns, keys, ()), rng)
+                    ray_tabular_worker.encode_batch(model, to_frame(batch, columns, keys, ()), rng)
                 if i % 50 == 0:
-                    trace.append((rows, ray_fit.private_memory_mb(),
+                    trace.append((rows, ray_cluster.private_memory_mb(),
                                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, pa.total_allocated_bytes() / 2**20))
-            trace.append((rows, ray_fit.private_memory_mb(),
+            trace.append((rows, ray_cluster.private_memory_mb(),
                           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, pa.total_allocated_bytes() / 2**20))
             usage = (time.process_time() - cpu0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0)
-            return first_block, ray_fit.shared_memory_mb(), trace, usage
+            return first_block, ray_cluster.shared_memory_mb(), trace, usage
 
     from ray_scaling import StoreMonitor
 

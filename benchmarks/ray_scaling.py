@@ -47,18 +47,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("GANSTREAM_RAY_KEEP", "1")  # one cluster for all runs of this script
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import numpy as np  # noqa: E402  # noqa: E402
+import pandas as pd  # noqa: E402  # noqa: E402
+import pyarrow as pa  # noqa: E402  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import torch  # noqa: E402
+import torch  # noqa: E402  # noqa: E402
 
 torch.set_num_threads(1)
 
-from trainers.ray_fit import RayFitOptions, fit_on_ray  # noqa: E402
-from trainers.tabular_gan import TabularGAN  # noqa: E402
+from ganstream.trainers.backends.options import FitOptions
+from ganstream.trainers.backends.ray_tabular import fit_on_ray  # noqa: E402
+from ganstream.trainers.tabular.model import TabularGAN  # noqa: E402
 
 REGIONS = ("eu", "us", "apac", "latam")
 ROWS_PER_FILE = 125_000
@@ -240,7 +241,7 @@ def main() -> int:
     timing = timing_set(big, base / f"timing_{args.timing_rows}", args.timing_rows)
     print(f"datasets ready in {time.perf_counter() - t0:.0f}s: {big} ({args.rows:,} rows), {small}, {timing}", flush=True)
     if args.read_block_mb is not None:
-        import trainers.partitioned as partitioned
+        import ganstream.trainers.backends.partitioned as partitioned
         partitioned.READ_BLOCK_BYTES = int(args.read_block_mb * 2**20)
     cache = {} if args.cache_mb is None else {"cache_mb": args.cache_mb}
     store = {"object_store_mb": args.object_store_mb or None}  # 0 or none: Ray's own sizing
@@ -265,13 +266,13 @@ def main() -> int:
         t, c = time.perf_counter(), tree_cpu_s()
         with StoreMonitor() as monitor:
             model = fit_on_ray(TabularGAN(**cfg), str(timing),
-                               opts=RayFitOptions(workers=workers, storage=str(ckpt), run_name=label, **cache, **store))
+                               opts=FitOptions(backend="ray", workers=workers, checkpoint_dir=str(ckpt), run_name=label, **cache, **store))
         record({**summary(model, label, args.timing_rows, workers, time.perf_counter() - t), **monitor.result}, c)
     if "memory" not in args.skip:
         for label, data, n in (("memory 1M", small, args.small_rows), ("memory 5M", big, args.rows)):
             t, c = time.perf_counter(), tree_cpu_s()
-            opts = RayFitOptions(workers=2, storage=str(ckpt), run_name=label.replace(" ", "-"),
-                                 max_steps_per_epoch=args.memory_steps, cache_mb=0, **store)
+            opts = FitOptions(backend="ray", workers=2, checkpoint_dir=str(ckpt), run_name=label.replace(" ", "-"),
+                                 max_steps_per_epoch=args.memory_steps, worker_cache_mb=0, **store)
             with StoreMonitor() as monitor:
                 model = fit_on_ray(TabularGAN(**{**cfg, "epochs": 1}), str(data), opts=opts)
             record({**summary(model, label, n, 2, time.perf_counter() - t), **monitor.result}, c)
@@ -302,7 +303,7 @@ def main() -> int:
     for k, v in ratios.items():
         print(f"{k}: {v:.3f}")
     load = os.getloadavg()
-    import trainers.partitioned as partitioned
+    import ganstream.trainers.backends.partitioned as partitioned
     result = {"command": " ".join(sys.argv), "read_block_mb": partitioned.READ_BLOCK_BYTES / 2**20,"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared",
               "load_avg_at_start": load_at_start, "load_avg_at_end": load, "config": {**cfg, "rows": args.rows, "small_rows": args.small_rows,
                                                   "timing_rows": args.timing_rows, "memory_steps": args.memory_steps,

@@ -4,7 +4,7 @@ Ray Train with 1 worker and with 2 workers, on TimeGAN's Stocks and Energy (the 
 
     .venv/bin/python benchmarks/ray_timeseries.py [--datasets stocks energy] [--epochs 6] [--seed 0]
 
-The Ray rows run `ganstream train`'s own code path (trainers/ray_fit_timeseries.py) on a local cluster started
+The Ray rows run `ganstream train`'s own code path (trainers/backends/ray_timeseries.py) on a local cluster started
 once for all of them; the in-process row runs `TimeSeriesGAN.fit`. Both run the same `run_epoch`. Medians over
 the adversarial epochs (the warm-up epochs are supervised only and cheaper). Ratios are per epoch of the
 same data (an epoch visits every window about once, whatever the number of workers). CPU seconds are each
@@ -27,12 +27,13 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("GANSTREAM_RAY_KEEP", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import pandas as pd  # noqa: E402  # noqa: E402
+import torch  # noqa: E402  # noqa: E402
 
-from trainers.ray_fit import RayFitOptions, ray_cluster  # noqa: E402
-from trainers.ray_fit_timeseries import fit_timeseries_on_ray  # noqa: E402
-from trainers.timeseries_gan import TimeSeriesGAN  # noqa: E402
+from ganstream.trainers.backends.options import FitOptions  # noqa: E402
+from ganstream.trainers.backends.ray_cluster import ray_cluster  # noqa: E402
+from ganstream.trainers.backends.ray_timeseries import fit_timeseries_on_ray  # noqa: E402
+from ganstream.trainers.timeseries.model import TimeSeriesGAN  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "timegan"
 
@@ -70,8 +71,8 @@ def main() -> None:
             print(rows[-1], flush=True)
             for workers in (1, 2):
                 t0 = time.perf_counter()
-                m = fit_timeseries_on_ray(TimeSeriesGAN(**cfg), table, opts=RayFitOptions(
-                    workers=workers, storage=f"{tmp}/{name}-{workers}", run_name=f"{name}-{workers}"))
+                m = fit_timeseries_on_ray(TimeSeriesGAN(**cfg), table, opts=FitOptions(backend="ray", 
+                    workers=workers, checkpoint_dir=f"{tmp}/{name}-{workers}", run_name=f"{name}-{workers}"))
                 rows.append({"data": name, **summary(m, f"ray {workers} worker(s)", time.perf_counter() - t0)})
                 print(rows[-1], flush=True)
     print(f"\nload average at start: {load_avg[0]:.1f}; end: {os.getloadavg()[0]:.1f}")

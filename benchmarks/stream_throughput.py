@@ -36,9 +36,9 @@ ENV = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_
 
 def fit_model(out: Path, seed: int = 0) -> None:
     """The model of the test suite: 2 epochs on 3,000 Adult rows (speed, not quality, is measured here)."""
-    from trainers.runtime import set_threads
-    from trainers.table_io import read_table
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.trainers.runtime import set_threads
+    from ganstream.trainers.table_io import read_table
+    from ganstream.trainers.tabular.model import TabularGAN
     set_threads(1)
     table = read_table(REPO / "data" / "adult.csv", ["?"]).iloc[:3000].reset_index(drop=True)
     TabularGAN(epochs=2, batch_size=200, seed=seed, imputer_epochs=2).fit(table).save(out)
@@ -46,9 +46,9 @@ def fit_model(out: Path, seed: int = 0) -> None:
 
 def raw_child(model: str, rows: int, shard_rows: int, whole: bool) -> None:
     """Runs in a child process: prints {"seconds": ...} for the raw sampling loop."""
-    from pipeline.stream_plan import SYNTHETIC, StreamSpec, derive_seed, plan_shards
-    from trainers.base import load_model
-    from trainers.runtime import set_threads
+    from ganstream.pipeline.stream_plan import SYNTHETIC, StreamSpec, derive_seed, plan_shards
+    from ganstream.trainers.kinds import load_model
+    from ganstream.trainers.runtime import set_threads
     set_threads(1)
     m = load_model(model)
     t0 = time.perf_counter()
@@ -104,7 +104,7 @@ def main() -> None:
             raw = run_child([sys.executable, __file__, "--raw-child", model, str(n), str(args.shard_rows)])
             raw_s = json.loads(raw["out"])["seconds"]
             sink = work / f"sink-{n}"
-            beam = run_child([sys.executable, "-m", "pipeline.cli", "stream", model,
+            beam = run_child([sys.executable, "-m", "ganstream.pipeline.cli", "stream", model,
                               "--sink", str(sink), "--rows", str(n), "--shard-rows", str(args.shard_rows)])
             beam_s = job_seconds(beam["err"], n)
             import pyarrow.parquet as pq

@@ -46,7 +46,7 @@ def parse_args():
 def overrides(args) -> dict:
     """--set KEY=VALUE pairs typed like the config's defaults (ints, floats, tuples of ints, strings)."""
     from dataclasses import fields
-    from trainers.tabular_gan import TabularGANConfig
+    from ganstream.trainers.tabular.model import TabularGANConfig
     types = {f.name: f.default for f in fields(TabularGANConfig)}
     out = {}
     for item in args.overrides:
@@ -70,13 +70,13 @@ def adult_train_split(seed):
     """The 70% training part of bundled Adult ('?' = missing) for `seed`, with torch on one thread: the set-up
     the single-fit diagnostics (encoding_timing_ab.py, adult_column_detection.py) share with this benchmark."""
     import torch
-    from trainers.table_io import read_table
+    from ganstream.trainers.table_io import read_table
     torch.set_num_threads(1)
     return split(read_table(REPO / "data/adult.csv", ["?"]), seed)[0]
 
 
 def score(train, test, synthetic, seed):
-    from augment.metrics import association_distance, detection_auc, marginal_distances, mean_marginal_distance, \
+    from ganstream.augment.metrics import association_distance, detection_auc, marginal_distances, mean_marginal_distance, \
         privacy, utility
     u = utility(train, synthetic, test, "income", seed=seed)
     p = privacy(train, test, synthetic, seed=seed)
@@ -89,8 +89,8 @@ def score(train, test, synthetic, seed):
 
 def run_ours(train, args, seed):
     import torch
-    from trainers.progress import ConsoleProgress
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.trainers.progress import ConsoleProgress
+    from ganstream.trainers.tabular.model import TabularGAN
     torch.set_num_threads(args.threads)
     t0, c0 = time.perf_counter(), time.process_time()
     model = TabularGAN(epochs=args.epochs, batch_size=args.batch_size, seed=seed, **overrides(args)).fit(
@@ -117,7 +117,7 @@ def run_ours(train, args, seed):
 
 
 def run_ctgan(train, args, seed):
-    from trainers.table_io import normalize_missing
+    from ganstream.trainers.table_io import normalize_missing
     import pandas as pd
     py = subprocess.run([str(REPO / "benchmarks/peers/setup_ctgan_venv.sh"), str(REPO / ".benchmarks-venv-ctgan")],
                         check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
@@ -143,7 +143,7 @@ def run_ctgan(train, args, seed):
 def main():
     args = parse_args()
     import numpy as np
-    from trainers.table_io import read_table
+    from ganstream.trainers.table_io import read_table
     adult = read_table(REPO / "data/adult.csv", ["?"])
     rows = {"ganstream": [], "ctgan": []}
     for seed in args.seeds:

@@ -24,8 +24,8 @@ def main():
     a = p.parse_args()
     import numpy as np
     import torch
-    from trainers.table_io import read_table
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.trainers.table_io import read_table
+    from ganstream.trainers.tabular.model import TabularGAN
 
     adult = read_table(REPO / "data/adult.csv", ["?"])
     print(f"| generator | threads | s/epoch | sample rows/s |\n|---|---|---|---|")

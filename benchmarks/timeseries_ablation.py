@@ -21,12 +21,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402  # noqa: E402
 
-from augment.ts_metrics import band_coverage, discriminative_scores, minmax_by_real  # noqa: E402
+from ganstream.augment.ts_metrics import band_coverage, discriminative_scores, minmax_by_real  # noqa: E402
 from benchmarks.timeseries_timegan import HISTORY, HORIZON, L, load, long_frame, parse_set  # noqa: E402
-from trainers.runtime import set_threads  # noqa: E402
-from trainers.timeseries_gan import TimeSeriesGAN, TimeSeriesGANConfig  # noqa: E402
+from ganstream.trainers.runtime import set_threads  # noqa: E402
+from ganstream.trainers.timeseries.model import TimeSeriesGAN, TimeSeriesGANConfig  # noqa: E402
 
 
 def roughness(real: np.ndarray, fake: np.ndarray) -> dict:

@@ -37,13 +37,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np  # noqa: E402  # noqa: E402
+import pandas as pd  # noqa: E402  # noqa: E402
 
-from augment.ts_metrics import (VAR1, Repeated, band_coverage, crps, discriminative_scores,  # noqa: E402
+from ganstream.augment.ts_metrics import (VAR1, Repeated, band_coverage, crps, discriminative_scores,  # noqa: E402
                                 minmax_by_real, predictive_scores, windows_of)
-from trainers.runtime import set_threads  # noqa: E402
-from trainers.timeseries_gan import TimeSeriesGAN, TimeSeriesGANConfig  # noqa: E402
+from ganstream.trainers.runtime import set_threads  # noqa: E402
+from ganstream.trainers.timeseries.model import TimeSeriesGAN, TimeSeriesGANConfig  # noqa: E402
 
 DATA = REPO.parent / "shared" / "datasets" / "timegan"
 PAPER = {"sines": (0.011, 0.093), "stocks": (0.102, 0.038), "energy": (0.236, 0.273)}  # TimeGAN, NeurIPS 2019

@@ -39,9 +39,7 @@ import operator
 import re
 from dataclasses import dataclass
 
-from trainers.errors import ConfigError, GanstreamError
-
-GATE_EXIT_CODE = 3
+from ganstream.trainers.errors import EXIT_GATE, ConfigError, GanstreamError
 
 KEYS = ("detection_auc", "marginal_mean_distance", "association_distance", "utility_ratio", "dcr_ratio",
         "exact_copies", "exact_copy_rate", "category_coverage", "rare_category_ratio", "mode_coverage",
@@ -67,7 +65,7 @@ _OPS = {"<=": operator.le, ">=": operator.ge}
 class GateFailed(GanstreamError):
     """The fit did not pass the quality gate: no model version was registered. Exit status 3."""
 
-    exit_code = GATE_EXIT_CODE
+    exit_code = EXIT_GATE
 
 
 @dataclass
@@ -89,29 +87,54 @@ class GateResult:
         return "; ".join(parts)
 
 
+_SPEC = re.compile(r"([a-z_]+)(<=|>=)([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+_OFF = re.compile(r"([a-z_]+)=(off|none)")
+
+
+def parse_gate(spec: str) -> tuple[str, tuple[str, float] | None]:
+    """(key, (op, threshold)) of `KEY<=VALUE` / `KEY>=VALUE`, or (key, None) for `KEY=off`: the one gate
+    grammar (the command line's --gate and a job file's gate: section both come here). ConfigError otherwise."""
+    text = str(spec).replace(" ", "").lower()
+    m, off = _SPEC.fullmatch(text), _OFF.fullmatch(text)
+    if not (m or off):
+        raise ConfigError(f"--gate must look like KEY<=VALUE, KEY>=VALUE or KEY=off (got {spec!r})")
+    key = (m or off).group(1)
+    if key not in KEYS:
+        raise ConfigError(f"--gate: unknown figure '{key}' (known: {', '.join(KEYS)})")
+    return key, None if off else (m.group(2), float(m.group(3)))
+
+
+def spec_from_value(key: str, value) -> str:
+    """A job file's `gate: {KEY: VALUE}` entry as a spec of the same grammar: VALUE is '<= X' / '>= X', a bare
+    number (the default direction of KEY), or off (YAML reads a bare `off` as false)."""
+    if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none")):
+        return f"{key}=off"
+    if isinstance(value, bool) or value is None:
+        raise ConfigError(f"expected '<= NUMBER', '>= NUMBER', a number or off, got {value!r}")
+    if isinstance(value, (int, float)):
+        if key not in DEFAULTS and key not in TIMESERIES_DEFAULTS:
+            raise ConfigError(f"give a direction, e.g. '<= {value}' (this figure has no default)")
+        op = (DEFAULTS.get(key) or TIMESERIES_DEFAULTS[key])[0]
+        return f"{key}{op}{float(value)!r}"
+    spec = f"{key}{str(value).replace(' ', '')}"
+    if not _SPEC.fullmatch(spec.lower()):
+        raise ConfigError(f"expected '<= NUMBER', '>= NUMBER', a number or off, got {value!r}")
+    return spec
+
+
 def parse_gates(specs: list[str] | None, target: str | None = None,
                 kind: str = "tabular") -> dict[str, tuple[str, float]]:
-    """Defaults of the model kind updated by `--gate` specs. Raises ConfigError on a malformed spec or
-    unknown key."""
+    """Defaults of the model kind updated by gate specs (`parse_gate`). Raises ConfigError on a malformed spec,
+    an unknown key, or utility_ratio without a target."""
     gates = dict(TIMESERIES_DEFAULTS if kind == "timeseries" else DEFAULTS)
     for spec in specs or []:
-        text = spec.replace(" ", "")
-        m = re.fullmatch(r"([a-z_]+)(<=|>=)([-+0-9.eE]+)", text)
-        off = re.fullmatch(r"([a-z_]+)=(off|none)", text)
-        key = (m or off).group(1) if (m or off) else None
-        if key is None:
-            raise ConfigError(f"--gate must look like KEY<=VALUE, KEY>=VALUE or KEY=off (got {spec!r})")
-        if key not in KEYS:
-            raise ConfigError(f"--gate: unknown figure '{key}' (known: {', '.join(KEYS)})")
-        if off:
+        key, rule = parse_gate(spec)
+        if rule is None:
             gates.pop(key, None)
             continue
-        try:
-            gates[key] = (m.group(2), float(m.group(3)))
-        except ValueError:
-            raise ConfigError(f"--gate: {m.group(3)!r} is not a number (in {spec!r})") from None
         if key == "utility_ratio" and target is None:
             raise ConfigError("--gate utility_ratio needs --target (utility is measured on that column)")
+        gates[key] = rule
     return gates
 
 

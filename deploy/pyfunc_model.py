@@ -2,8 +2,9 @@
 
 MLflow normally cloudpickles a `PythonModel` instance into `python_model.pkl`. We use MLflow's
 "models from code" instead: the logged model holds a tiny entry script (written by `entry_script`) that
-imports `GanstreamGenerator` from this module and hands an instance to `mlflow.models.set_model`. Our
-packages travel with the model as `code_paths` (plain source), and the weights stay what `train` wrote:
+imports `GanstreamGenerator` from this module and hands an instance to `mlflow.models.set_model`. The
+`ganstream` package (its model and registry code: `ganstream/__init__.py`, `trainers/`, `deploy/`) travels with
+the model as `code_paths` (plain source, under its one import name), and the weights stay what `train` wrote:
 `model.json` + `*.safetensors` under the artifact key `model_dir`. Loading therefore executes our source
 and reads JSON + safetensors; nothing is unpickled.
 
@@ -32,7 +33,7 @@ ARTIFACT_KEY = "model_dir"
 
 _ENTRY = '''"""ganstream pyfunc entry point (MLflow models-from-code; no pickle)."""
 import mlflow.models
-from deploy.pyfunc_model import GanstreamGenerator
+from ganstream.deploy.pyfunc_model import GanstreamGenerator
 
 mlflow.models.set_model(GanstreamGenerator())
 '''
@@ -45,11 +46,24 @@ def entry_script(directory: str | Path) -> Path:
     return path
 
 
-def code_paths() -> list[str]:
-    """Source directories logged with the model so it loads even where ganstream is not installed."""
-    import trainers
-    here = Path(__file__).resolve().parent
-    return [str(here), str(Path(trainers.__file__).resolve().parent)]
+def code_paths(directory: str | Path) -> list[str]:
+    """A copy of the `ganstream` package as the model needs it (the package file, trainers/, deploy/; no tests,
+    no data) under `directory`: logged with the model, so it loads where ganstream is not installed. Copied
+    rather than pointed at, because the checkout keeps trainers/ and deploy/ beside each other, not inside
+    ganstream/ (they install there)."""
+    import shutil
+
+    import ganstream
+    import ganstream.trainers
+
+    root = Path(directory) / "ganstream"
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(Path(ganstream.__file__), root / "__init__.py")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(Path(ganstream.trainers.__file__).parent, root / "trainers", ignore=ignore)
+    shutil.copytree(Path(__file__).resolve().parent, root / "deploy",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "k8s", "Dockerfile*", "*.yml", "*.yaml"))
+    return [str(root)]
 
 
 def signature():
@@ -77,11 +91,11 @@ class GanstreamGenerator(mlflow.pyfunc.PythonModel):
     The pd.DataFrame hint tells MLflow not to infer a schema: the input is free-form (rows, seed, ...)."""
 
     def load_context(self, context):
-        from trainers.base import load_model
-        self.model = load_model(context.artifacts[ARTIFACT_KEY])
+        from ganstream.deploy.models import load
+        self.model = load(context.artifacts[ARTIFACT_KEY])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from trainers.errors import ConfigError
+        from ganstream.trainers.errors import ConfigError
 
         if isinstance(model_input, dict):
             model_input = pd.DataFrame(model_input)
@@ -111,7 +125,7 @@ class GanstreamGenerator(mlflow.pyfunc.PythonModel):
 
     def _transform(self, data: pd.DataFrame, params: dict) -> pd.DataFrame:
         """Data in, data out: imputation for tabular models, continuation for time-series models."""
-        from trainers.errors import ConfigError
+        from ganstream.trainers.errors import ConfigError
         seed, draws = int(params.get("seed", 0)), int(params.get("draws", 1))
         if self.model.kind == "timeseries":
             if int(params.get("horizon", 0)) < 1:

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from trainers.errors import ModelError
+from ganstream.trainers.errors import ModelError
 
-from .tracking import TrackingError
+from ganstream.deploy.mlflow_env import TrackingError
 
 PIP_REQUIREMENTS_PACKAGES = ("mlflow", "torch", "numpy", "pandas", "safetensors", "scikit-learn", "scipy", "pyarrow")
 
@@ -40,12 +40,12 @@ def log_generator(model_dir: str | Path, name: str = "generator"):
 
     import warnings
 
-    from .pyfunc_model import ARTIFACT_KEY, code_paths, entry_script, signature
+    from ganstream.deploy.pyfunc_model import ARTIFACT_KEY, code_paths, entry_script, signature
     with tempfile.TemporaryDirectory(prefix="ganstream-pyfunc-") as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")  # free-form input by design
         return mlflow.pyfunc.log_model(
             name=name, python_model=str(entry_script(tmp)), artifacts={ARTIFACT_KEY: str(Path(model_dir).resolve())},
-            code_paths=code_paths(), pip_requirements=pip_requirements(), signature=signature())
+            code_paths=code_paths(tmp), pip_requirements=pip_requirements(), signature=signature())
 
 
 def _wait_ready(client, name: str, version: str, timeout: float = 60.0):
@@ -96,7 +96,7 @@ def partition_model_name(name: str, value: str) -> str:
 
 def partition_model_names(name: str, values: list[str]) -> dict[str, str]:
     """value -> registered model name; two values that would share a name are refused (ConfigError)."""
-    from trainers.errors import ConfigError
+    from ganstream.trainers.errors import ConfigError
     names = {v: partition_model_name(name, v) for v in values}
     seen: dict[str, str] = {}
     for v, n in names.items():

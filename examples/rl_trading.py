@@ -125,9 +125,9 @@ def main() -> int:
     import gymnasium as gym
     import torch
     torch.set_num_threads(int(os.environ["GANSTREAM_THREADS"]))
-    from augment.replay import episode_transitions
-    from augment.rl_env import ArrayEpisodeEnv, GeneratorEnv
-    from trainers.timeseries_gan import TimeSeriesGAN
+    from ganstream.augment.replay import episode_transitions
+    from ganstream.augment.rl_env import ArrayEpisodeEnv, GeneratorEnv
+    from ganstream.trainers.timeseries.model import TimeSeriesGAN
 
     t_start = time.perf_counter()
     data = features(pd.read_csv(STOCK))

@@ -1,5 +1,5 @@
 """`ganstream extend MODEL --history FILE --horizon k --draws K --out FILE [--seed S]`: K possible futures of
-k steps for every series of a history table, from a time-series model (trainers/timeseries_gan.py).
+k steps for every series of a history table, from a time-series model (trainers/timeseries/model.py).
 
 Everything is checked before anything is written: the model must be a time-series one, the output path
 valid, the history readable and laid out like the training data (same feature/id/time/static columns, no
@@ -12,8 +12,8 @@ import time
 
 
 def add_parser(sub) -> None:
-    from pipeline.cli import TRACKING_HELP
-    from trainers.argtypes import positive_int
+    from ganstream.pipeline.argtypes import positive_int
+    from ganstream.pipeline.cli_common import TRACKING_HELP
     e = sub.add_parser("extend", help="continue the series of a history K ways with a time-series MODEL",
                        description="Generate DRAWS possible continuations of HORIZON steps for every series in "
                        "--history (same columns as the training data: the id/time columns if the model was trained "
@@ -32,23 +32,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from pipeline.cli import _info, _resolve
-    from trainers.errors import ConfigError
-    from trainers.persistence import read_meta
-    from trainers.table_io import check_output_path, read_table, write_table
+    from ganstream.pipeline.cli_common import console, load_model_arg
+    from ganstream.trainers.table_io import check_output_path, read_table, write_table
 
     check_output_path(args.out)
-    model_dir = _resolve(args.model, args)
-    kind = read_meta(model_dir)["kind"]
-    if kind != "timeseries":
-        raise ConfigError(f"{args.model}: is a '{kind}' model; extend needs a time-series model (train --kind timeseries)")
-    from trainers.timeseries_gan import TimeSeriesGAN
-    model = TimeSeriesGAN.load(model_dir)
+    model = load_model_arg(args.model, args.tracking_uri, kind="timeseries", command="extend")
     history = read_table(args.history, args.missing_token)
     t0 = time.perf_counter()
     futures = model.extend(history, horizon=args.horizon, draws=args.draws, seed=args.seed)
     write_table(futures, args.out)
     n_series = futures["series_id"].nunique()
-    _info(args, f"wrote {args.draws} x {args.horizon}-step continuations of {n_series} series to {args.out} "
-                f"({time.perf_counter() - t0:.2f}s)")
+    console(args).info(f"wrote {args.draws} x {args.horizon}-step continuations of {n_series} series to {args.out} "
+                       f"({time.perf_counter() - t0:.2f}s)")
     return 0

@@ -1,9 +1,9 @@
-"""`ganstream run JOB.yaml [--dry-run]`: a scheduled augmentation job (spec: pipeline/job.py).
+"""`ganstream run JOB.yaml [--dry-run]`: a scheduled augmentation job (spec: pipeline/job_spec.py).
 
-Order: check the whole file (and build the exact `train` / `stream` command namespaces) before any work;
-take the job's lock; look up the registry alias; fit + gate + register with the `train` command's own
-code unless the champion was already fit on data with the same fingerprint (and the same fit settings);
-then produce the declared streams from the alias. What happened is printed on stdout (one line per
+Order: check the whole file (and build the typed train and stream requests) before any work; take the job's
+lock; look up the registry alias; fit + gate + register with the library core `train` runs
+(pipeline/train.py) unless the champion was already fit on data with the same fingerprint (and the same fit
+settings); then produce the declared streams from the alias (pipeline/stream_run.py). What happened is printed on stdout (one line per
 decision) and recorded in STATE_DIR/last_run.json.
 
 Exit status, for schedulers: 0 done; 2 bad job file or input; 3 quality gate refused the new fit (alias
@@ -17,7 +17,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from trainers.errors import GanstreamError
+from ganstream.trainers.errors import GanstreamError, InfrastructureError
 
 
 def add_parser(sub) -> None:
@@ -35,13 +35,10 @@ def add_parser(sub) -> None:
 
 @contextlib.contextmanager
 def infrastructure_errors():
-    """Failures outside the job file become InfrastructureError (exit 4): tracking, Ray, the file system."""
-    from deploy.tracking import TrackingError
-    from pipeline.job import InfrastructureError
+    """Failures outside the job file become InfrastructureError (exit 4): the file system, Ray's own
+    exceptions. ganstream's errors keep their exit codes (the tracking server's and Ray's are already 4)."""
     try:
         yield
-    except TrackingError as e:
-        raise InfrastructureError(str(e)) from None
     except GanstreamError:
         raise
     except OSError as e:
@@ -53,31 +50,20 @@ def infrastructure_errors():
         raise
 
 
-def check_ray_reachable(address: str | None, timeout: float = 5.0) -> None:
-    """Fail at once (exit 4) when fit.ray_address names a host:port where no Ray cluster answers: Ray itself
-    keeps retrying a dead cluster address for minutes. The probe is `train`'s own (trainers/ray_address.py)."""
-    from pipeline.job import InfrastructureError
-    from trainers.ray_address import RayUnreachable, check_ray_address
-    try:
-        check_ray_address(address, fix="fit.ray_address", timeout=timeout)
-    except RayUnreachable as e:
-        raise InfrastructureError(str(e)) from None
-
-
 def _champion(job, uri: str, create_store: bool):
     """(version, tags) of the job's alias, or None. Without create_store an embedded sqlite store that does
     not exist yet is not created (a dry run writes nothing)."""
     if uri.startswith("sqlite:///") and not create_store and not Path(uri[len("sqlite:///"):]).exists():
         return None
-    from deploy.registry import alias_version
-    from deploy.tracking import using
+    from ganstream.deploy.mlflow_env import using
+    from ganstream.deploy.registry import alias_version
     with using(uri):
         return alias_version(uri, job.registry.name, job.registry.alias)
 
 
 def decide(job, champion, fingerprint: dict) -> tuple[bool, str]:
     """(skip the fit?, why)."""
-    from pipeline.job import FIT_TAG
+    from ganstream.pipeline.job_spec import FIT_TAG
     ref = f"{job.registry.name}@{job.registry.alias}"
     if champion is None:
         return False, f"no {ref} yet"
@@ -112,20 +98,24 @@ def _plan(job, uri: str, fingerprint: dict, skip: bool, why: str, streams) -> st
 
 
 def run(args) -> int:
-    from deploy.tracking import data_fingerprint, resolve_uri
-    from pipeline.cli import _info, cmd_train
-    from pipeline.job import (FIT_TAG, job_lock, load_job, sink_for, stream_namespaces, train_namespace,
-                              write_state)
+    from ganstream.deploy.lineage import data_fingerprint
+    from ganstream.deploy.mlflow_env import resolve_uri
+    from ganstream.pipeline.cli_common import console as console_of
+    from ganstream.pipeline.job_spec import FIT_TAG, load_job, sink_for, stream_requests, train_request
+    from ganstream.pipeline.job_state import job_lock, write_state
+    from ganstream.pipeline.stream_run import run_stream
+    from ganstream.pipeline.train import run_train
 
+    console = console_of(args)
     job = load_job(args.job)
-    train_args = train_namespace(job, quiet=args.quiet)  # every option checked before any work
-    stream_args = stream_namespaces(job, quiet=args.quiet)
+    train = train_request(job)  # every key checked before any work
+    streams = stream_requests(job)
     with infrastructure_errors():
         uri = resolve_uri(job.tracking.uri)
         fingerprint = data_fingerprint(job.data.path)
         if args.dry_run:
             skip, why = decide(job, _champion(job, uri, create_store=False), fingerprint)
-            print(_plan(job, uri, fingerprint, skip, why, stream_args))
+            print(_plan(job, uri, fingerprint, skip, why, streams))
             print("dry run: nothing was fit, registered, streamed or locked")
             return 0
     with job_lock(job):
@@ -138,26 +128,23 @@ def run(args) -> int:
                 print(f"fit: {why}" if skip else f"fit: fitting ({why})", flush=True)
                 version = champion[0] if skip else None
                 if not skip:
-                    check_ray_reachable(job.fit.ray_address)
-                    cmd_train(train_args)  # gate refusal raises GateFailed (exit 3)
+                    run_train(train, console)  # a refused gate raises GateFailed (exit 3)
                     version = _tag_new_version(job, uri, FIT_TAG)
                     print(f"fit: registered {job.registry.name} version {version}, alias "
                           f"'{job.registry.alias}' -> {version}", flush=True)
                 record["fit"] = "skipped" if skip else "fitted"
                 record["version"] = version
-                for spec, ns in zip(job.streams, stream_args):
-                    ns.sink = sink_for(spec.sink, job.registry.name, version)
+                for spec, request in zip(job.streams, streams):
+                    request.sink = sink_for(spec.sink, job.registry.name, version)
                     if spec.rate is None:  # a bounded stream reads exactly the version this run checked
-                        ns.model = f"models:/{job.registry.name}/{version}"  # (an unbounded one follows the alias)
-                    _info(args, f"stream {job.model_uri} (version {version}) -> {ns.sink}")
-                    code = ns.func(ns)
-                    if code:
-                        raise GanstreamError(f"stream into {ns.sink} exited with status {code}")
-                    record["streams"].append(ns.sink)
-                    print(f"stream: wrote {ns.sink}", flush=True)
+                        request.model = f"models:/{job.registry.name}/{version}"  # (an unbounded one follows the alias)
+                    console.info(f"stream {job.model_uri} (version {version}) -> {request.sink}")
+                    run_stream(request, console)
+                    record["streams"].append(request.sink)
+                    print(f"stream: wrote {request.sink}", flush=True)
             record["outcome"] = "done"
             print(f"job {job.name}: done ({'fit skipped' if skip else 'fit registered'}, "
-                  f"{len(stream_args)} stream(s))", flush=True)
+                  f"{len(streams)} stream(s))", flush=True)
             return 0
         except GanstreamError as e:
             record["outcome"] = f"failed (exit {e.exit_code}): {e}"
@@ -172,8 +159,8 @@ def _tag_new_version(job, uri: str, fit_tag: str) -> str:
     """Record on the version the alias now points to which job and settings made it."""
     from mlflow import MlflowClient
 
-    from deploy.registry import alias_version
-    from deploy.tracking import using
+    from ganstream.deploy.mlflow_env import using
+    from ganstream.deploy.registry import alias_version
     with using(uri):
         version, _ = alias_version(uri, job.registry.name, job.registry.alias)
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -27,11 +27,11 @@ import shlex
 import time
 from pathlib import Path
 
-from trainers.errors import ConfigError
+from ganstream.trainers.errors import ConfigError
 
-from .stream_frames import ShardMaker, StreamJob
-from .stream_plan import EPISODES, SYNTHETIC, Part, Shard, split_even, window_rows
-from .stream_sink import write_parquet_atomic
+from ganstream.pipeline.stream_frames import ShardMaker, StreamJob
+from ganstream.pipeline.stream_plan import EPISODES, SYNTHETIC, Part, Shard, split_even, window_rows
+from ganstream.pipeline.stream_sink import write_parquet_atomic
 
 DEFAULT_RUNNER = "FnApiRunner"
 IN_PROCESS_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .stream_model import ModelHandle, ModelId
-from .stream_plan import EPISODES, IMPUTE, REAL, SYNTHETIC, Shard, derive_seed
-from .stream_sink import SYNTHETIC_COLUMN, VERSION_COLUMN, table_schema, to_arrow
+from ganstream.pipeline.stream_model import ModelHandle, ModelId
+from ganstream.pipeline.stream_plan import EPISODES, IMPUTE, REAL, SYNTHETIC, Shard, derive_seed
+from ganstream.pipeline.stream_sink import SYNTHETIC_COLUMN, VERSION_COLUMN, table_schema, to_arrow
 
 
 @dataclass
@@ -51,13 +51,13 @@ class ShardMaker:
         self.schema = None
 
     def setup(self) -> "ShardMaker":
-        from trainers.runtime import set_threads
+        from ganstream.trainers.runtime import set_threads
         set_threads(self.job.threads)
         self.handle = ModelHandle(self.job.model, self.job.tracking_uri, self.job.follow_alias, self.job.swap_check_s)
         self.handle.load()
         self.schema = table_schema(self.handle.model) if self.handle.model.kind == "tabular" else None
         if self.job.real_path:
-            from trainers.table_io import read_table
+            from ganstream.trainers.table_io import read_table
             real = read_table(self.job.real_path, self.job.missing_tokens)
             names = self.handle.model.encoder.schema.names
             self.real = real[names].reset_index(drop=True)

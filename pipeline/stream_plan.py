@@ -9,20 +9,15 @@ re-run of one shard (after a kill) reproduces it exactly.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
+
+from ganstream.trainers.runtime import derive_seed  # noqa: F401  (re-exported: the stream's seeds)
 
 # part kinds
 SYNTHETIC = "synthetic"  # n rows from the generator (optionally conditioned on one class)
 REAL = "real"            # rows [start, stop) of the seeded permutation of the real table
 IMPUTE = "impute"        # rows [start, stop) of the real table (in order), holes filled by the model
 EPISODES = "episodes"    # n sequences from a time-series generator, numbered from `start`
-
-
-def derive_seed(seed: int, *path: int | str) -> int:
-    """A 63-bit seed for (seed, shard, part, ...): independent streams, stable across runs and machines."""
-    digest = hashlib.sha256(repr((int(seed), *path)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trainers.errors import ConfigError
+from ganstream.trainers.errors import ConfigError
 
 MANIFEST = "_ganstream_stream.json"
 TEMP_SUFFIX = ".tmp"

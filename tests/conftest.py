@@ -15,8 +15,8 @@ os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
 
 from pathlib import Path  # noqa: E402
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest  # noqa: E402  # noqa: E402
+import torch  # noqa: E402  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -26,7 +26,7 @@ ADULT = REPO / "data" / "adult.csv"
 
 @pytest.fixture(scope="session")
 def adult_small():
-    from trainers.table_io import read_table
+    from ganstream.trainers.table_io import read_table
     return read_table(ADULT, ["?"]).iloc[:3000].reset_index(drop=True)
 
 
@@ -42,7 +42,7 @@ def small_csv(tmp_path_factory, adult_small):
 
 @pytest.fixture(scope="session")
 def fitted_gan(adult_small):
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.trainers.tabular.model import TabularGAN
     return TabularGAN(epochs=2, batch_size=200, seed=0, imputer_epochs=2).fit(adult_small)
 
 

@@ -9,13 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.cli import main
+from ganstream.pipeline.cli import main
+from helpers import run
 
-
-def run(argv, capsys):
-    code = main(["--quiet", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +70,7 @@ def test_impute_without_model_fits_on_the_data(small_csv, tmp_path, capsys):
 
 
 def test_console_script_help_and_error_exit_codes(tmp_path):
-    exe = [sys.executable, "-m", "pipeline.cli"]
+    exe = [sys.executable, "-m", "ganstream.pipeline.cli"]
     help_text = subprocess.run([*exe, "sample", "--help"], capture_output=True, text=True, check=True).stdout
     assert "--condition" in help_text and "--missing" in help_text
     r = subprocess.run([*exe, "sample", str(tmp_path / "nope"), "--rows", "3", "--out", str(tmp_path / "x.csv")],

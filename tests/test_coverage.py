@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from augment.coverage import coverage_report, kmeans, mode_coverage, nearest
-from deploy import gate
-from pipeline.cli import main
-from trainers.errors import ConfigError
-from trainers.tabular_gan import TabularGAN
+from ganstream.augment.coverage import coverage_report, kmeans, mode_coverage, nearest
+from ganstream.deploy import gate
+from ganstream.pipeline.cli import main
+from ganstream.trainers.errors import ConfigError
+from ganstream.trainers.tabular.model import TabularGAN
 
 RING = 2.0 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], axis=1)
 
@@ -193,7 +193,7 @@ def test_pinned_conditions_give_the_conditioned_column_its_real_shares(real):
 def _two_span_batch(n: int, seed: int):
     """A dependent pair of discrete columns: A (the condition, 2 levels) decides B's frequencies
     (0.8/0.2 under a=0, 0.1/0.9 under a=1); returns the spans, the real one-hots and A's codes."""
-    from trainers.encoding import Span
+    from ganstream.trainers.encoding import Span
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 2, n)
     b = (rng.random(n) < np.where(a == 0, 0.2, 0.9)).astype(np.int64)
@@ -205,7 +205,7 @@ def _two_span_batch(n: int, seed: int):
 
 
 def test_frequency_match_loss_is_zero_exactly_at_the_batchs_conditional_frequencies():
-    from trainers.networks import frequency_match_loss
+    from ganstream.trainers.tabular.networks import frequency_match_loss
     spans, real, a = _two_span_batch(400, 0)
     freq = torch.stack([real[a == k].mean(dim=0) for k in (0, 1)])  # per condition: both spans' frequencies
     logits = torch.log(freq.clamp_min(1e-12))[a]  # softmax(log f) = f (each span's block sums to 1)
@@ -218,7 +218,7 @@ def test_frequency_match_loss_teaches_the_conditional_not_the_marginal():
     """Logits that depend only on the condition, trained on fresh real batches with this loss alone, reach
     B's frequencies *given A* (0.2 / 0.9 for B=1), not B's marginal (0.55): the targets come from real rows
     paired with each condition, so dependent columns keep their dependence."""
-    from trainers.networks import frequency_match_loss
+    from ganstream.trainers.tabular.networks import frequency_match_loss
     table = torch.zeros(2, 4, requires_grad=True)
     opt = torch.optim.Adam([table], lr=0.05)
     for step in range(300):
@@ -245,8 +245,8 @@ def test_frequency_match_keeps_rows_of_one_condition_different(gradient):
     frequencies are already right. Groups of ~3 rows (Adult's case): the leave-one-out gradient leaves both
     kinds sure of their category; the plain gradient of the squared gap drags both to ~50/50 — every row
     becomes the group average, which is what wrecked Adult's utility (benchmarks/RESULTS.md, run 3)."""
-    from trainers.encoding import Span
-    from trainers.networks import frequency_match_loss
+    from ganstream.trainers.encoding import Span
+    from ganstream.trainers.tabular.networks import frequency_match_loss
     span = [Span("b", "category", "softmax", 0, 2)]
     table = torch.tensor([[3.0, -3.0], [-3.0, 3.0]], requires_grad=True)
     opt = torch.optim.Adam([table], lr=0.05)

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.cli import main
-from trainers.errors import ConfigError
-from trainers.losses import discriminator_loss, generator_loss
-from trainers.networks import DualDiscriminator
-from trainers.tabular_gan import TabularGAN
+from ganstream.pipeline.cli import main
+from ganstream.trainers.errors import ConfigError
+from ganstream.trainers.tabular.losses import discriminator_loss, generator_loss
+from ganstream.trainers.tabular.networks import DualDiscriminator
+from ganstream.trainers.tabular.model import TabularGAN
 
 
 def _inverse_softplus(d: np.ndarray) -> np.ndarray:

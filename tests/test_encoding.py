@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trainers.encoding import TableEncoder
-from trainers.errors import ConfigError
-from trainers.mode_encoding import _squash, _unsquash, separated_modes
-from trainers.errors import DataError
-from trainers.schema import infer_schema
+from ganstream.trainers.encoding import TableEncoder
+from ganstream.trainers.errors import ConfigError
+from ganstream.trainers.mode_encoding import _squash, _unsquash, separated_modes
+from ganstream.trainers.errors import DataError
+from ganstream.trainers.schema import infer_schema
 
 
 @st.composite
@@ -115,7 +115,7 @@ def test_nan_mode_with_mode_encoding_marks_the_missing_cells(df):
 
 
 def test_mode_encoding_in_the_gan_conditions_on_modes_but_never_offers_them_as_conditions(adult_small):
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.trainers.tabular.model import TabularGAN
     model = TabularGAN(epochs=1, batch_size=200, seed=0, numeric_encoding="mode", fill_missing="hotdeck")
     model.fit(adult_small)
     roles = {s.role for s in model.sampler.spans}
@@ -243,7 +243,7 @@ def test_auto_default_on_adult_is_the_quantile_model_bit_for_bit(adult_small, tm
     """Adult's numeric columns are point masses (age, capital-gain/-loss, hours-per-week) or one skewed hump
     (fnlwgt): the default "auto" encodes all of them by quantiles, so the fit is the quantile fit — same
     samples — and the saved model records the choice per column and loads as trained."""
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.trainers.tabular.model import TabularGAN
     fit = dict(epochs=2, batch_size=200, seed=1, fill_missing="hotdeck")
     auto = TabularGAN(**fit).fit(adult_small)
     assert auto.config.numeric_encoding == "auto"

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from trainers.errors import ConfigError, DataError, ModelError
-from trainers.gain import GainConfig, GainImputer
-from trainers.imputer import TabularImputer
+from ganstream.trainers.errors import ConfigError, DataError, ModelError
+from ganstream.trainers.tabular.gain import GainConfig, GainImputer
+from ganstream.trainers.tabular.imputer import TabularImputer
 
 torch.set_num_threads(1)
 
@@ -101,7 +101,7 @@ def test_save_load_round_trip(table, fitted, tmp_path):
 
 
 def test_load_rejects_other_kinds(tmp_path):
-    from trainers.persistence import save_model_dir
+    from ganstream.trainers.persistence import save_model_dir
     save_model_dir(tmp_path / "m", {"kind": "tabular"}, {})
     with pytest.raises(ModelError):
         TabularImputer.load(tmp_path / "m")

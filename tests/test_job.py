@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.cli import main
+from ganstream.pipeline.cli import main
+from helpers import run
 from conftest import ADULT
 from mlflow_server import free_port
 
@@ -44,11 +45,6 @@ def write_job(directory: Path, **overrides) -> Path:
     return path
 
 
-def run(argv, capsys):
-    code = main(["--quiet", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 # ------------------------------------------------------------------------------------ bad job files
 BAD_JOBS = [
@@ -58,8 +54,11 @@ BAD_JOBS = [
     ({"data": {"missing_tokens": ["?"]}}, "job.yaml: data.path: required key is missing"),
     ({"data": {"path": "nowhere.csv"}}, "job.yaml: data.path: no such file or directory"),
     ({"registry": None}, "job.yaml: registry: required key is missing"),
-    ({"fit": {"batch_size": 0}}, "job.yaml: fit.batch_size: --batch-size must be >= 1 (got 0)"),
-    ({"model": {"loss": "hinge"}}, "job.yaml: model.loss: expected one of"),
+    ({"fit": {"batch_size": 0}}, "job.yaml: fit.batch_size: --batch-size must be a positive multiple of pac=10 (got 0)"),
+    ({"fit": {"backend": "spark"}}, "job.yaml: fit: --backend must be one of auto, local, ray (got 'spark')"),
+    ({"fit": {"backend": "local", "workers": 2}}, "job.yaml: fit: --workers > 1 need(s) the Ray backend"),
+    ({"model": {"loss": "hinge"}}, "job.yaml: model.loss: loss must be one of wgan-gp, non-saturating, minimax, dual"),
+    ({"model": {"kind": "tabular", "seq_len": 24}}, "job.yaml: model.seq_len: does not apply to a tabular model"),
     ({"model": {"kind": "tabular", "target": ["income"]}}, "job.yaml: model.target: expected a non-empty string"),
     ({"gate": {"detection_auc": "below 0.9"}}, "job.yaml: gate.detection_auc: expected '<= NUMBER'"),
     ({"gate": {"detection_aux": 0.9}}, "job.yaml: gate.detection_aux: unknown key (did you mean 'detection_auc'?)"),
@@ -153,10 +152,11 @@ def test_second_run_skips_the_fit_and_streams_and_a_changed_input_refits(workdir
 
 # ------------------------------------------------------------------------------- two real processes
 def test_a_second_concurrent_run_refuses(workdir):
-    from pipeline.job import job_lock, load_job
+    from ganstream.pipeline.job_spec import load_job
+    from ganstream.pipeline.job_state import job_lock
     job = write_job(workdir, fit={"epochs": 300, "batch_size": 100, "seed": 0})
     env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "pipeline.cli", "--quiet", "run", str(job)]
+    cmd = [sys.executable, "-m", "ganstream.pipeline.cli", "--quiet", "run", str(job)]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     lock = workdir / "state" / "run.lock"
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.cli import build_parser
+from ganstream.pipeline.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 K8S = REPO / "deploy" / "k8s"
@@ -198,7 +198,8 @@ def test_versions_match_the_checkout():
 
 
 def test_cronjob_retries_only_what_a_retry_can_fix():
-    from pipeline.job import BUSY_EXIT_CODE, CONFIG_EXIT_CODE, GATE_EXIT_CODE, INFRA_EXIT_CODE
+    from ganstream.trainers.errors import EXIT_BUSY as BUSY_EXIT_CODE, EXIT_GATE as GATE_EXIT_CODE, \
+        EXIT_INFRASTRUCTURE as INFRA_EXIT_CODE, EXIT_INPUT as CONFIG_EXIT_CODE
     (cron,) = [o for _, o in ALL if o["kind"] == "CronJob"]
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     fields = cron["spec"]["schedule"].split()
@@ -212,7 +213,7 @@ def test_cronjob_retries_only_what_a_retry_can_fix():
 
 
 def test_the_cluster_job_file_is_a_valid_job(tmp_path):
-    from pipeline.job import load_job, train_namespace
+    from ganstream.pipeline.job_spec import load_job, train_request
     raw = yaml.safe_load((K8S / "job.yaml").read_text())
     assert raw["data"]["path"].startswith("/data/") and raw["state_dir"].startswith("/state/")
     assert all(s["sink"].startswith("/out/") for s in raw.get("streams", []))
@@ -223,8 +224,8 @@ def test_the_cluster_job_file_is_a_valid_job(tmp_path):
         raw.pop("streams", None)
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(raw))
     job = load_job(tmp_path / "job.yaml")
-    args = train_namespace(job)
-    assert args.register == "adult" and args.epochs == 300
+    request = train_request(job)
+    assert request.tracking.register == "adult" and request.config.epochs == 300
 
 
 def test_compose_runs_mlflow_on_postgres_with_object_store_artifacts():
@@ -273,7 +274,7 @@ def test_the_flink_stream_job_builds_portable_beam_options():
         pytest.skip("`ganstream stream` (issue 6) is not in this checkout")
     from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
 
-    from pipeline.stream import pipeline_options
+    from ganstream.pipeline.stream import pipeline_options
     objs = {(o["kind"], o["metadata"]["name"]): o for _, o in ALL}
     (job,) = [o for (kind, _), o in objs.items() if kind == "Job" and "stream" in o["metadata"]["name"]]
     args = parse_cli([str(a) for a in job["spec"]["template"]["spec"]["containers"][0]["args"]], "stream-flink")

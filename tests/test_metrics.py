@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from augment import metrics as m
-from trainers.errors import DataError
-from trainers.table_io import read_table
+from ganstream.augment import metrics as m
+from ganstream.trainers.errors import DataError
+from ganstream.trainers.table_io import read_table
 
 ADULT = Path(__file__).resolve().parents[1] / "data" / "adult.csv"
 TARGET = "income"

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from trainers.errors import DataError
-from trainers.partitioned import discover, merge_summaries, schema_from_stats, summarize
-from trainers.schema import infer_schema
+from ganstream.trainers.errors import DataError
+from ganstream.trainers.backends.partitioned import discover, merge_summaries, schema_from_stats, summarize
+from ganstream.trainers.schema import infer_schema
 
 
 def table(n: int, seed: int = 0) -> pd.DataFrame:
@@ -136,8 +136,8 @@ def test_infinite_values_are_reported():
 
 def test_ray_data_pass_over_a_hive_directory(hive):
     """Through Ray Data: partition keys arrive as text categories, counts are exact across files."""
-    from trainers.partitioned import gather_stats, read_dataset
-    from trainers.ray_fit import ray_cluster
+    from ganstream.trainers.backends.partitioned import gather_stats, read_dataset
+    from ganstream.trainers.backends.ray_cluster import ray_cluster
 
     src = discover(hive)
     with ray_cluster():
@@ -152,7 +152,7 @@ def test_ray_data_pass_over_a_hive_directory(hive):
 def test_hash_bound_keeps_the_same_sample():
     """Batches that ship only rows under `sample_key_bound` merge to exactly the sample of the unbounded pass,
     while shipping a small fraction of the rows (what kept the statistics pass from spilling the store)."""
-    from trainers.partitioned import sample_key_bound
+    from ganstream.trainers.backends.partitioned import sample_key_bound
 
     df = table(20_000, 9)
     chunks = np.array_split(np.arange(len(df)), 10)
@@ -169,8 +169,8 @@ def test_hash_bound_keeps_the_same_sample():
 def test_ray_data_pass_falls_back_when_too_few_rows_fall_under_the_bound(tmp_path, monkeypatch):
     """Equal rows hash alike, so a table of repeated rows can have (nearly) none under the bound; a tiny
     overshoot makes that certain here. The pass then runs again without the bound: a full sample."""
-    import trainers.partitioned as partitioned
-    from trainers.ray_fit import ray_cluster
+    import ganstream.trainers.backends.partitioned as partitioned
+    from ganstream.trainers.backends.ray_cluster import ray_cluster
 
     same = pd.DataFrame({"x": [1.5] * 400, "c": ["a"] * 400})
     src = discover(write_hive(tmp_path / "dup", {("eu", "d1"): same, ("us", "d1"): same}))

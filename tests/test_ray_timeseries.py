@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.cli import main
+from ganstream.pipeline.cli import main
 from worker_kill import fit_with_a_killed_worker
 from test_timeseries import sines
-from trainers.ray_fit import RayFitOptions
-from trainers.ray_fit_timeseries import fit_timeseries_on_ray
-from trainers.timeseries_gan import TimeSeriesGAN
+from ganstream.trainers.backends.options import FitOptions
+from ganstream.trainers.backends.ray_timeseries import fit_timeseries_on_ray
+from ganstream.trainers.timeseries.model import TimeSeriesGAN
 
 SMALL = dict(seq_len=8, id_col="id", time_col="t", batch_size=32, hidden=16, critic_hidden=16, seed=0)
 NO_CHECKS = dict(keep_best=False, calibrate_continuations=False)  # held-out work runs on the driver, tested above
@@ -38,9 +38,9 @@ def data_csv(tmp_path_factory, table):
 
 @pytest.fixture(scope="module")
 def one_worker(data_csv, tmp_path_factory):
-    """A 1-worker 5-epoch fit through the CLI (warm-up epoch 1, then adversarial), reused below."""
+    """A 1-worker 5-epoch Ray Train fit through the CLI (warm-up epoch 1, then adversarial), reused below."""
     out = tmp_path_factory.mktemp("ts_one") / "model"
-    assert main(["--quiet", "train", str(data_csv), *CLI, "--epochs", "5", "--out", str(out)]) == 0
+    assert main(["--quiet", "train", str(data_csv), *CLI, "--epochs", "5", "--backend", "ray", "--out", str(out)]) == 0
     return out
 
 
@@ -81,11 +81,11 @@ def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, tmp_pat
     No bound against the real data here: it held while the check restored the VAR(2) start, but five epochs of
     this tiny fit's adversarial phase leave the trained state up to 0.64 (relative) from the real statistics."""
     reference = fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, keep_best=False, **SMALL), table,
-                                      opts=RayFitOptions(workers=1, storage=str(tmp_path / "one")))
+                                      opts=FitOptions(backend="ray", workers=1, checkpoint_dir=str(tmp_path / "one")))
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     storage = tmp_path / "ckpt"
-    opts = RayFitOptions(workers=2, storage=str(storage), pid_dir=str(pid_dir))
+    opts = FitOptions(backend="ray", workers=2, checkpoint_dir=str(storage), pid_dir=str(pid_dir))
     model = fit_with_a_killed_worker(
         lambda: fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, keep_best=False, **SMALL), table, opts=opts),
         storage, pid_dir)
@@ -108,7 +108,7 @@ def test_resume_continues_the_fit_exactly(table, tmp_path):
     cfg = dict(warmup_share=0.34, **NO_CHECKS, **SMALL)
 
     def fit(storage, epochs, resume=False):
-        opts = RayFitOptions(workers=1, storage=str(tmp_path / storage), resume=resume, max_steps_per_epoch=10)
+        opts = FitOptions(backend="ray", workers=1, checkpoint_dir=str(tmp_path / storage), resume=resume, max_steps_per_epoch=10)
         return fit_timeseries_on_ray(TimeSeriesGAN(epochs=epochs, **cfg), table, opts=opts)
 
     straight = fit("straight", 5)
@@ -133,7 +133,7 @@ def test_cpu_budget_stops_both_workers_at_the_same_step(table, tmp_path):
     Both stop once ANY rank has spent the budget, so rank 0's own CPU time (what `training` reports) can fall a
     little short of it (seen: 3.79 s of 4.0) when rank 1 spent it first."""
     model = fit_timeseries_on_ray(TimeSeriesGAN(epochs=500, cpu_budget_s=4.0, **NO_CHECKS, **SMALL), table,
-                                  opts=RayFitOptions(workers=2, storage=str(tmp_path / "ckpt")))
+                                  opts=FitOptions(backend="ray", workers=2, checkpoint_dir=str(tmp_path / "ckpt")))
     epochs = len(model.history)
     assert 1 <= epochs < 500 and model.history[-1]["epoch"] == epochs
     assert 3.0 <= model.training["cpu_seconds"], "stopped by the budget, not before"

@@ -21,11 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from augment.metrics import association_distance, marginal_distances, mean_marginal_distance
-from pipeline.cli import main
+from ganstream.augment.metrics import association_distance, marginal_distances, mean_marginal_distance
+from ganstream.pipeline.cli import main
 from worker_kill import fit_with_a_killed_worker
-from trainers.ray_fit import RayFitOptions, fit_on_ray
-from trainers.tabular_gan import TabularGAN
+from ganstream.trainers.backends.options import FitOptions
+from ganstream.trainers.backends.ray_tabular import fit_on_ray
+from ganstream.trainers.tabular.model import TabularGAN
 
 SMALL = dict(generator_hidden=(64, 64), discriminator_hidden=(64, 64), batch_size=200, imputer_epochs=2, seed=0)
 CLI_SMALL = ["--batch-size", "200", "--imputer-epochs", "2", "--seed", "0"]
@@ -69,9 +70,9 @@ def quality(model, real) -> dict:
 
 @pytest.fixture(scope="module")
 def one_worker(hive, tmp_path_factory):
-    """A 1-worker fit through the CLI (the default path), reused by the quality and --resume tests."""
+    """A 1-worker Ray Train fit through the CLI (--backend ray), reused by the quality and --resume tests."""
     out = tmp_path_factory.mktemp("one") / "model"
-    assert main(["train", str(hive), "--epochs", "3", *CLI_SMALL, "--workers", "1", "--target", "c",
+    assert main(["train", str(hive), "--epochs", "3", *CLI_SMALL, "--backend", "ray", "--target", "c",
                  "--worker-cache-mb", "0", "--out", str(out)]) == 0
     return out
 
@@ -96,7 +97,7 @@ def test_two_workers_match_one_worker_quality_and_survive_a_killed_worker(hive, 
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     storage = tmp_path / "ckpt"
-    opts = RayFitOptions(workers=2, storage=str(storage), pid_dir=str(pid_dir))
+    opts = FitOptions(backend="ray", workers=2, checkpoint_dir=str(storage), pid_dir=str(pid_dir))
     model = fit_with_a_killed_worker(lambda: fit_on_ray(TabularGAN(epochs=3, target="c", **SMALL), hive, opts=opts),
                                      storage, pid_dir)
     assert model.training["restarts"] >= 1, "the fit records its restart"
@@ -113,7 +114,8 @@ def test_resume_continues_the_fit_exactly(one_worker, hive, tmp_path):
     is reproducible): it only can if the checkpoint brought back G, D, both Adam states AND --target's
     auxiliary classifier with its optimiser (a fresh classifier gives another target_loss)."""
     out = tmp_path / "model"
-    args = ["--quiet", "train", str(hive), *CLI_SMALL, "--target", "c", "--worker-cache-mb", "0", "--out", str(out)]
+    args = ["--quiet", "train", str(hive), *CLI_SMALL, "--backend", "ray", "--target", "c", "--worker-cache-mb", "0",
+            "--out", str(out)]
     assert main([*args, "--epochs", "2"]) == 0
     assert main([*args, "--epochs", "3", "--resume"]) == 0
     straight, resumed = TabularGAN.load(one_worker), TabularGAN.load(out)
@@ -176,8 +178,8 @@ def test_per_partition_fits_and_registers_one_model_per_value(two_regions, tmp_p
 
 
 def test_partition_model_names_are_sanitised_and_unique():
-    from deploy.registry import partition_model_names
-    from trainers.errors import ConfigError
+    from ganstream.deploy.registry import partition_model_names
+    from ganstream.trainers.errors import ConfigError
 
     assert partition_model_names("m", ["eu", "us west", "a/b"]) == {"eu": "m-eu", "us west": "m-us_west", "a/b": "m-a_b"}
     with pytest.raises(ConfigError, match="'a/b' and 'a:b' would both be registered as 'm-a_b'"):
@@ -200,20 +202,20 @@ def _train_at(address: str, hive, tmp_path, capsys):
 
 def test_dead_ray_address_fails_fast_and_writes_nothing(hive, tmp_path, capsys):
     """Ray itself retries a dead address for ~2 minutes. Nothing listening, and a port that accepts but is not
-    Ray: one line naming the address, exit 2, within seconds, no model, checkpoints or tracking store. The
+    Ray: one line naming the address, exit 4, within seconds, no model, checkpoints or tracking store. The
     session's own Ray cluster is untouched (later tests keep using it)."""
     import ray
     was_up = ray.is_initialized()
     port = _free_port()
     code, err, seconds = _train_at(f"127.0.0.1:{port}", hive, tmp_path, capsys)
-    assert code == 2 and seconds < 30, (code, seconds, err)
+    assert code == 4 and seconds < 30, (code, seconds, err)
     assert err.count("\n") == 1 and f"Ray cluster 127.0.0.1:{port} is unreachable" in err and "--ray-address" in err, err
     with socket.socket() as silent:  # accepts connections, never speaks gRPC
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         address = f"ray://127.0.0.1:{silent.getsockname()[1]}"
         code, err, seconds = _train_at(address, hive, tmp_path, capsys)
-    assert code == 2 and seconds < 30 and f"Ray cluster {address} is unreachable" in err, (code, seconds, err)
+    assert code == 4 and seconds < 30 and f"Ray cluster {address} is unreachable" in err, (code, seconds, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "no model, checkpoint dir or MLflow store"
     assert ray.is_initialized() == was_up
 
@@ -221,7 +223,7 @@ def test_dead_ray_address_fails_fast_and_writes_nothing(hive, tmp_path, capsys):
 def test_stopped_ray_head_fails_fast(hive, tmp_path, capsys):
     """A real Ray head (`ray start --head`, its own temp dir, so no other process is pointed at it) passes the
     probe while it runs; once its processes are killed, `train --ray-address` to it fails in seconds."""
-    from trainers.ray_address import check_ray_address
+    from ganstream.trainers.backends.ray_address import check_ray_address
 
     port = _free_port()
     temp = Path(f"/tmp/gsr-{os.getpid()}")
@@ -251,7 +253,7 @@ def test_stopped_ray_head_fails_fast(hive, tmp_path, capsys):
         shutil.rmtree(temp, ignore_errors=True)
     time.sleep(1)
     code, err, seconds = _train_at(f"127.0.0.1:{port}", hive, tmp_path, capsys)
-    assert code == 2 and seconds < 30 and f"Ray cluster 127.0.0.1:{port} is unreachable" in err, (code, seconds, err)
+    assert code == 4 and seconds < 30 and f"Ray cluster 127.0.0.1:{port} is unreachable" in err, (code, seconds, err)
     assert not (tmp_path / "m").exists() and not (tmp_path / "m.checkpoints").exists()
 
 
@@ -265,7 +267,7 @@ def test_bad_requests_fail_fast_with_one_line(hive, tmp_path, capsys, args, mess
     code = main(["--quiet", "train", str(hive), "--epochs", "1", *args, "--out", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
-    assert not (tmp_path / "m").exists() and time.monotonic() - t0 < 120
+    assert sorted(tmp_path.iterdir()) == [] and time.monotonic() - t0 < 120, "no model, no checkpoint dir"
 
 
 def test_bad_partitions_fail_before_any_training(hive, tmp_path, capsys):
@@ -283,9 +285,9 @@ def test_bad_partitions_fail_before_any_training(hive, tmp_path, capsys):
 def test_batch_condition_sampler_uses_global_weights_and_rows_of_the_batch():
     """Training-by-sampling on a streamed batch: a drawn condition always comes with a batch row that has it;
     categories missing from the batch are never drawn; the others keep the global log-frequency weights."""
-    from trainers.encoding import TableEncoder
-    from trainers.ray_fit import BatchConditionSampler, global_sampler
-    from trainers.schema import infer_schema
+    from ganstream.trainers.encoding import TableEncoder
+    from ganstream.trainers.backends.ray_tabular_worker import BatchConditionSampler, global_sampler
+    from ganstream.trainers.schema import infer_schema
 
     rng = np.random.default_rng(0)
     full = pd.DataFrame({"c": rng.choice(["a", "b", "rare"], 10_000, p=[0.7, 0.29, 0.01]), "x": rng.normal(size=10_000)})
@@ -310,7 +312,7 @@ def test_object_store_option_sizes_the_local_cluster(hive, tmp_path):
     env = {**os.environ, "GANSTREAM_RAY_KEEP": "0", "RAY_TMPDIR": ray_tmp}
     out = tmp_path / "m"
     try:
-        proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", str(hive), "--epochs", "1", *CLI_SMALL,
+        proc = subprocess.run([sys.executable, "-m", "ganstream.pipeline.cli", "train", str(hive), "--epochs", "1", *CLI_SMALL,
                                "--object-store-mb", "80", "--out", str(out)],
                               capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).parents[1])
     finally:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.cli import main
+from ganstream.pipeline.cli import main
 from test_timeseries import sines
 
 LOOSE = ["--gate", "discriminative_score<=1", "--gate", "predictive_ratio<=100", "--gate", "marginal_mean_distance<=1"]

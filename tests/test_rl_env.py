@@ -9,9 +9,9 @@ import pytest
 gym = pytest.importorskip("gymnasium")
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 
-from augment.replay import EpisodeFeeder, ReplayBuffer, episode_transitions, fill_from_stream  # noqa: E402
-from augment.rl_env import ArrayEpisodeEnv, GeneratorEnv  # noqa: E402
-from trainers.errors import ConfigError, DataError, ModelError  # noqa: E402
+from ganstream.augment.replay import EpisodeFeeder, ReplayBuffer, episode_transitions, fill_from_stream  # noqa: E402
+from ganstream.augment.rl_env import ArrayEpisodeEnv, GeneratorEnv  # noqa: E402
+from ganstream.trainers.errors import ConfigError, DataError, ModelError  # noqa: E402
 
 STOCK = "/work/shared/datasets/timegan/stock_data.csv"
 SEQ_LEN = 12
@@ -31,7 +31,7 @@ def ts_model_dir(stock, tmp_path_factory):
     """A 2-epoch fit without the keep-best check: the check's post-hoc classifiers took ~24 of the fit's ~25 s,
     and no test here is about which state it keeps (test_timeseries_calibration.py is): the env runs on the
     trained generator, with its continuations calibrated as by default."""
-    from trainers.timeseries_gan import TimeSeriesGAN
+    from ganstream.trainers.timeseries.model import TimeSeriesGAN
     out = tmp_path_factory.mktemp("rl") / "ts_model"
     TimeSeriesGAN(seq_len=SEQ_LEN, epochs=2, batch_size=64, keep_best=False, seed=0).fit(stock).save(out)
     return out
@@ -105,8 +105,8 @@ def test_reset_continues_a_real_history(ts_model_dir, stock):
 
 def test_loads_from_models_uri(ts_model_dir, tmp_path, monkeypatch):
     import mlflow
-    from deploy.registry import log_generator
-    from deploy.tracking import using
+    from ganstream.deploy.registry import log_generator
+    from ganstream.deploy.mlflow_env import using
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("GANSTREAM_CACHE_DIR", str(tmp_path / "cache"))
     with using(uri):
@@ -151,8 +151,8 @@ def test_array_env_replays_given_episodes_with_the_same_semantics(stock):
 
 def test_replay_feeder_reads_episode_files_in_the_streams_layout(ts_model_dir, tmp_path):
     """Files laid out by the stream's own episodes() frame function, written hidden-then-renamed as the sink does."""
-    from pipeline.stream_frames import episodes
-    from trainers.timeseries_gan import TimeSeriesGAN
+    from ganstream.pipeline.stream_frames import episodes
+    from ganstream.trainers.timeseries.model import TimeSeriesGAN
     model = TimeSeriesGAN.load(ts_model_dir)
     sink = tmp_path / "sink"
     sink.mkdir()
@@ -172,7 +172,7 @@ def test_replay_feeder_reads_episode_files_in_the_streams_layout(ts_model_dir, t
 
 
 def test_replay_feeder_reads_the_streams_episodes(ts_model_dir, tmp_path):
-    from pipeline.cli import main
+    from ganstream.pipeline.cli import main
     sink = tmp_path / "episodes"
     assert main(["--quiet", "stream", str(ts_model_dir), "--sink", str(sink), "--rows", "30",
                  "--shard-rows", "10", "--format", "episodes", "--seed", "4"]) == 0

@@ -13,15 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO
-from pipeline.cli import main
+from ganstream.pipeline.cli import main
+from helpers import run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-
-def run(argv, capsys):
-    code = main(["--quiet", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def shard_files(sink: Path) -> list[Path]:
@@ -77,7 +73,7 @@ def test_killed_job_rerun_leaves_no_partial_or_duplicate_files(model_dir, tmp_pa
     args = ["stream", model_dir, "--rows", shards * per_shard, "--shard-rows", per_shard, "--seed", 11]
     sink = tmp_path / "killed"
     env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--quiet", *map(str, args), "--sink", str(sink)],
+    proc = subprocess.Popen([sys.executable, "-m", "ganstream.pipeline.cli", "--quiet", *map(str, args), "--sink", str(sink)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
@@ -140,7 +136,7 @@ def test_impute_streams_the_real_table_with_its_holes_filled(model_dir, small_cs
     code, _, err = run(["stream", model_dir, "--sink", tmp_path / "imp", "--impute", small_csv, "--missing-token", "?",
                         "--shard-rows", 1000], capsys)
     assert code == 0, err
-    from trainers.table_io import read_table
+    from ganstream.trainers.table_io import read_table
     real = read_table(small_csv, ["?"])
     assert real.isna().to_numpy().sum() > 0
     out = pd.read_parquet(tmp_path / "imp").drop(columns="model_version")
@@ -193,9 +189,9 @@ def test_a_sink_of_another_job_is_refused(model_dir, tmp_path, capsys):
 def registry(tmp_path_factory, fitted_gan, mlflow_server):
     """The session's real `mlflow server` (conftest.py) holding model 'stream-adult': version 1 (alias champion)
     and version 2 (other generator weights, no alias yet)."""
-    from deploy.registry import log_generator, register
-    from deploy.tracking import using
-    from trainers.tabular_gan import TabularGAN
+    from ganstream.deploy.registry import log_generator, register
+    from ganstream.deploy.mlflow_env import using
+    from ganstream.trainers.tabular.model import TabularGAN
     import mlflow
 
     import torch
@@ -234,7 +230,7 @@ def test_unbounded_stream_writes_complete_windows_and_follows_the_alias(registry
     env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
            "GANSTREAM_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "stream", "models:/stream-adult@champion",
+    proc = subprocess.Popen([sys.executable, "-m", "ganstream.pipeline.cli", "stream", "models:/stream-adult@champion",
                              "--tracking-uri", registry.uri, "--sink", str(sink), "--rate", str(rate),
                              "--duration", str(duration), "--window-s", str(window), "--swap-check-s", str(check_s)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -281,7 +277,7 @@ def test_unbounded_stream_writes_complete_windows_and_follows_the_alias(registry
 
 # -------------------------------------------------------------------------- episodes (time series)
 def test_episodes_from_a_time_series_model(model_dir, tmp_path, capsys):
-    ts = pytest.importorskip("trainers.timeseries_gan", reason="time-series GAN (issue 3) not in this checkout")
+    ts = pytest.importorskip("ganstream.trainers.timeseries.model", reason="time-series GAN (issue 3) not in this checkout")
     import numpy as np
     rng = np.random.default_rng(0)
     t = np.arange(20)
@@ -322,7 +318,7 @@ def test_episodes_from_a_time_series_model(model_dir, tmp_path, capsys):
 def test_stream_without_duration_stops_cleanly_on_sigint(model_dir, tmp_path):
     sink = tmp_path / "endless"
     env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "stream", str(model_dir), "--sink", str(sink),
+    proc = subprocess.Popen([sys.executable, "-m", "ganstream.pipeline.cli", "stream", str(model_dir), "--sink", str(sink),
                              "--rate", "100", "--window-s", "0.5"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:

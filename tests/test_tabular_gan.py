@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from trainers.base import load_model
-from trainers.conditioning import ConditionSampler
-from trainers.encoding import TableEncoder
-from trainers.errors import ConfigError, DataError, ModelError
-from trainers.losses import LOSSES, discriminator_loss, generator_loss
-from trainers.tabular_gan import TabularGAN
+from ganstream.trainers.kinds import load_model
+from ganstream.trainers.tabular.conditioning import ConditionSampler
+from ganstream.trainers.encoding import TableEncoder
+from ganstream.trainers.errors import ConfigError, DataError, ModelError
+from ganstream.trainers.tabular.losses import LOSSES, discriminator_loss, generator_loss
+from ganstream.trainers.tabular.model import TabularGAN
 
 
 def test_sample_has_training_schema_and_dtypes(fitted_gan, adult_small):
@@ -124,9 +124,22 @@ def test_other_losses_train(adult_small, loss):
 
 def test_fit_rejects_bad_configs_and_tiny_tables(adult_small):
     with pytest.raises(ConfigError, match="multiple of pac"):
-        TabularGAN(batch_size=105).fit(adult_small)
+        TabularGAN(batch_size=105)
     with pytest.raises(DataError, match="fewer than --batch-size"):
-        TabularGAN(batch_size=500).fit(adult_small.iloc[:100])
+        TabularGAN(batch_size=500, adapt_batch_size=False).fit(adult_small.iloc[:100])
+    with pytest.raises(DataError, match="at least 10"):
+        TabularGAN(epochs=1).fit(adult_small.iloc[:9])
+    with pytest.raises(ConfigError, match="unknown TabularGAN option.*epoch"):
+        TabularGAN(epoch=3)
+
+
+def test_small_tables_train_with_default_options_and_say_so(adult_small):
+    """A table smaller than a batch trains with the largest multiple of pac it fills (10 rows: one pack)."""
+    notes = []
+    for rows in (10, 37, 200):
+        m = TabularGAN(epochs=2).fit(adult_small.iloc[:rows], info=notes.append)  # holes included: imputer runs
+        assert m.config.batch_size == (rows // 10) * 10 and len(m.sample(25, seed=1)) == 25
+    assert notes == [f"batch size 500 -> {(r // 10) * 10}: the table has {r:,} rows" for r in (10, 37, 200)]
 
 
 def test_target_option_trains_the_auxiliary_classifier(adult_small):

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainers.encoding import Span
-from trainers.losses import gradient_penalty, interpolates
-from trainers.networks import Discriminator, DualDiscriminator, activate, condition_loss
+from ganstream.trainers.encoding import Span
+from ganstream.trainers.tabular.losses import gradient_penalty, interpolates
+from ganstream.trainers.tabular.networks import Discriminator, DualDiscriminator, activate, condition_loss
 
 DATA, COND, PAC, N = 7, 5, 4, 40
 

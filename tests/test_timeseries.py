@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trainers.errors import ConfigError, DataError, ModelError
-from trainers.timeseries_data import (FeatureScaler, StaticEncoder, infer_layout, parse_series,
+from ganstream.trainers.errors import ConfigError, DataError, ModelError
+from ganstream.trainers.timeseries.data import (FeatureScaler, StaticEncoder, infer_layout, parse_series,
                                       sliding_windows)
 
 
@@ -105,7 +105,7 @@ def test_bad_tables_raise_readable_data_errors(change, kwargs, message):
 
 
 # ----------------------------------------------------------------------------------------------- the GAN
-from trainers.timeseries_gan import TimeSeriesGAN  # noqa: E402
+from ganstream.trainers.timeseries.model import TimeSeriesGAN  # noqa: E402
 
 FEATURES = ["f0", "f1", "f2"]
 
@@ -176,7 +176,7 @@ def test_continuation_follows_its_history():
 
 def test_save_load_round_trip(ts_model, gappy, tmp_path):
     ts_model.save(tmp_path / "m")
-    from trainers.base import load_model
+    from ganstream.trainers.kinds import load_model
     back = load_model(tmp_path / "m")
     assert back.kind == "timeseries"
     pd.testing.assert_frame_equal(back.sample(4, seed=2), ts_model.sample(4, seed=2))
@@ -212,7 +212,7 @@ def test_bad_options_and_short_series():
 def test_critic_differences_are_masked_and_standardised():
     import torch
 
-    from trainers.timeseries_critic import ConvCritic, differences
+    from ganstream.trainers.timeseries.critic import ConvCritic, differences
     x = torch.tensor([[0.0, 1.0, 4.0, 9.0, 16.0]]).unsqueeze(2)  # squares: d1 = 1, 3, 5, 7; d2 = 2, 2, 2
     m = torch.ones_like(x)
     m[0, 2] = 0  # a gap hides every difference that uses step 2
@@ -299,8 +299,8 @@ def var1_series(n_steps: int, seed: int, A=((0.9, 0.05), (-0.2, 0.6)), c=(0.1, -
 def test_backbone_least_squares_recovers_a_known_var1():
     import torch
 
-    from trainers.timeseries_backbone import LinearBackbone
-    from trainers.timeseries_data import sliding_windows
+    from ganstream.trainers.timeseries.backbone import LinearBackbone
+    from ganstream.trainers.timeseries.data import sliding_windows
     x = var1_series(5000, seed=0)
     w, _ = sliding_windows(x, np.array([0, len(x)]), 10)
     m = np.ones_like(w)

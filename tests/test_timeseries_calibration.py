@@ -1,5 +1,5 @@
 """Held-out windows of the time-series GAN: the split, the check that keeps the best state, and the
-per-horizon calibration of continuations (trainers/timeseries_holdout.py, trainers/timeseries_calibration.py)."""
+per-horizon calibration of continuations (trainers/timeseries/holdout.py, trainers/timeseries/calibration.py)."""
 
 import copy
 
@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from trainers.timeseries_calibration import (apply_horizon_gains, band_miss, best_gain, choose_continuation,
+from ganstream.trainers.timeseries.calibration import (apply_horizon_gains, band_miss, best_gain, choose_continuation,
                                              continuation_crps, fit_horizon_gains, horizon_gain_factors)
-from trainers.timeseries_gan import TimeSeriesGAN
-from trainers.timeseries_holdout import HeldOutCheck, detection_score, detection_scores, holdout_split
+from ganstream.trainers.timeseries.model import TimeSeriesGAN
+from ganstream.trainers.timeseries.holdout import HeldOutCheck, detection_score, detection_scores, holdout_split
 
 
 def test_many_series_are_held_out_whole_and_seeded():

@@ -5,14 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.cli import main
+from ganstream.pipeline.cli import main
+from helpers import run
 from test_timeseries import sines
 
-
-def run(argv, capsys):
-    code = main(["--quiet", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from augment.ts_metrics import (VAR1, ParallelGRUs, band_coverage, crps, discriminative_scores, minmax_by_real,
+from ganstream.augment.ts_metrics import (VAR1, ParallelGRUs, band_coverage, crps, discriminative_scores, minmax_by_real,
                                 predictive_scores, windows_of)
 
 

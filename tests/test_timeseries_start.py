@@ -1,4 +1,4 @@
-"""Where generated series start (trainers/timeseries_start.py) and the warm-up's free-running rows: the start
+"""Where generated series start (trainers/timeseries/start.py) and the warm-up's free-running rows: the start
 copula keeps the real first steps' margins and dependence, a model without statics samples from it (seeded,
 saved with the generator), and free-running warm-up rows cut the multi-step error of a deterministic series."""
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from trainers.timeseries_gan import TimeSeriesGAN
-from trainers.timeseries_start import StartCopula
+from ganstream.trainers.timeseries.model import TimeSeriesGAN
+from ganstream.trainers.timeseries.start import StartCopula
 
 
 def first_steps(n: int, seed: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def fit_with_a_killed_worker(fit, storage: Path, pid_dir: Path, run_name: str = "ganstream"):
-    """`fit()` must run a 2-worker fit whose RayFitOptions have this `storage` and `pid_dir`. Asserts that rank 1
+    """`fit()` must run a 2-worker fit whose FitOptions have this `storage` and `pid_dir`. Asserts that rank 1
     was replaced and restarted from a checkpoint; returns the fitted model."""
     result = {}
 

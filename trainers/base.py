@@ -1,6 +1,7 @@
 """The one contract every ganstream model implements (in the spirit of synthcity's plugins and
 scikit-learn's estimators): hyper-parameters in __init__ (a dataclass config), `fit(table)`,
-`sample(n, seed=...)`, `save(dir)` / `load(dir)`. New model kinds register themselves by `kind`."""
+`sample(n, seed=...)`, `save(dir)` / `load(dir)`. Which class serves which `kind` is a table in
+trainers/kinds.py, not an import side effect."""
 
 from __future__ import annotations
 
@@ -10,19 +11,11 @@ from typing import ClassVar
 
 import pandas as pd
 
-from .errors import ModelError
-from .persistence import read_meta
-
-MODEL_KINDS: dict[str, type["GenerativeModel"]] = {}
+from ganstream.trainers.errors import ModelError
 
 
 class GenerativeModel(ABC):
     kind: ClassVar[str]
-
-    def __init_subclass__(cls, **kw):
-        super().__init_subclass__(**kw)
-        if getattr(cls, "kind", None):
-            MODEL_KINDS[cls.kind] = cls
 
     @abstractmethod
     def fit(self, table: pd.DataFrame) -> "GenerativeModel": ...
@@ -37,13 +30,18 @@ class GenerativeModel(ABC):
     @abstractmethod
     def load(cls, path: str | os.PathLike) -> "GenerativeModel": ...
 
+    @property
+    def is_fitted(self) -> bool:
+        return getattr(self, "generator", None) is not None
 
-def load_model(path: str | os.PathLike) -> GenerativeModel:
-    """Load any model directory by the kind recorded in its metadata."""
-    meta = read_meta(path)
-    from . import tabular_gan  # noqa: F401  (importing a model module registers its kind)
-    from . import timeseries_gan  # noqa: F401
-    cls = MODEL_KINDS.get(meta["kind"])
-    if cls is None:
-        raise ModelError(f"{path}: unknown model kind '{meta['kind']}' (known: {', '.join(sorted(MODEL_KINDS))})")
-    return cls.load(path)
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise ModelError(f"this {type(self).__name__} is not fitted: call fit(table) first, or ganstream.load(DIR)")
+
+    def __repr__(self) -> str:
+        config = getattr(self, "config", None)
+        shown = ""
+        if config is not None and hasattr(config, "changed"):
+            shown = ", ".join(f"{k}={v!r}" for k, v in config.changed().items())
+        state = "fitted" if self.is_fitted else "unfitted"
+        return f"{type(self).__name__}({shown})  # {state}"

@@ -32,9 +32,9 @@ import pandas as pd
 import pyarrow as pa
 from scipy.special import ndtr, ndtri
 
-from .errors import DataError
-from .mode_encoding import choose_encoding, decode_modes, encode_modes, fit_modes, heaviest_mode, mode_count
-from .schema import ColumnSpec, TableSchema, check_compatible, infer_schema
+from ganstream.trainers.errors import DataError
+from ganstream.trainers.mode_encoding import choose_encoding, decode_modes, encode_modes, fit_modes, heaviest_mode, mode_count
+from ganstream.trainers.schema import ColumnSpec, TableSchema, check_compatible, infer_schema
 
 MAX_QUANTILES = 1000
 NUMERIC_ENCODINGS = ("quantile", "minmax", "mode", "auto")

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import ModelError
+from ganstream.trainers.errors import ModelError
 
 FORMAT_VERSION = 1
 META_FILE = "model.json"

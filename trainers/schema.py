@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from ganstream.trainers.errors import DataError
 
 KINDS = ("numeric", "integer", "categorical", "boolean")
 MAX_CATEGORIES = 5000

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import ConfigError, DataError
+from ganstream.trainers.errors import ConfigError, DataError
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 

@@ -1,6 +1,6 @@
 """Fit a TimeSeriesGAN with Ray Train: N workers, gloo DDP on CPU, each drawing its batches from its own
 shard of the training windows; per-epoch checkpoints, worker-failure recovery and --resume as for tabular
-fits (trainers/ray_fit.py, whose cluster, CPU and progress plumbing this module reuses).
+fits (trainers/backends/ray_tabular.py, whose cluster, CPU and progress plumbing this module reuses).
 
 Why the driver reads the table (and not Ray Data, as tabular fits do): a window is seq_len consecutive steps of
 one series, so series must be whole and in time order before any window exists, and the scaling, the critic's
@@ -38,27 +38,30 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import ConfigError, DataError
-from .progress import ProgressFn, staged
-from .ray_address import check_ray_address
-from .ray_checkpoint import MODEL_DIR, read_checkpoint, restore_optimizers, write_checkpoint
-from .ray_fit import (RayFitOptions, _prepare_storage, check_store_request, cpus_per_worker, default_storage,
-                      object_store_mb, ray_cluster, report_epoch, run_trainers)
-from .timeseries_data import WindowBank
-from .timeseries_gan import Budget, TimeSeriesGAN, TimeSeriesGANConfig
+from ganstream.trainers.backends.checkpoint import (MODEL_DIR, default_storage, prepare_storage, read_checkpoint,
+                                                    restore_optimizers, write_checkpoint)
+from ganstream.trainers.backends.options import FitOptions
+from ganstream.trainers.backends.ray_address import check_ray_address
+from ganstream.trainers.backends.ray_cluster import (cpus_per_worker, object_store_mb, ray_cluster, report_epoch,
+                                                     run_trainers)
+from ganstream.trainers.errors import ConfigError, DataError
+from ganstream.trainers.progress import ProgressFn
+from ganstream.trainers.runtime import epoch_rng
+from ganstream.trainers.timeseries.data import WindowBank
+from ganstream.trainers.timeseries.model import Budget, TimeSeriesGAN, TimeSeriesGANConfig
 
 
-def fit_timeseries_on_ray(model: TimeSeriesGAN, table: pd.DataFrame, opts: RayFitOptions | None = None,
+def fit_timeseries_on_ray(model: TimeSeriesGAN, table: pd.DataFrame, opts: FitOptions | None = None,
                           out: str | os.PathLike | None = None, progress: ProgressFn | None = None,
                           info=lambda msg: None) -> TimeSeriesGAN:
     """Fit `model` on `table` with Ray Train and return it fitted (loaded from the final checkpoint)."""
-    opts = opts or RayFitOptions()
+    opts = (opts or FitOptions()).validate("timeseries")
     _check_options(model, opts)
     bank = _prepared(model, table, opts.workers)  # a table the model cannot learn from fails here, before any output
-    storage = Path(opts.storage).resolve() if opts.storage else default_storage(out or "model")
-    _prepare_storage(storage, opts.run_name, opts.resume)
+    storage = Path(opts.checkpoint_dir).resolve() if opts.checkpoint_dir else default_storage(out or "model")
+    prepare_storage(storage, opts.run_name, opts.resume)
     t0 = time.perf_counter()
-    with ray_cluster(opts.address, opts.object_store_mb):
+    with ray_cluster(opts.ray_address, opts.object_store_mb):
         per_cpu = cpus_per_worker(opts.workers, read_cpus=0.0)
         info(f"Ray Train: {opts.workers} worker(s) x {per_cpu:g} CPU, {len(bank):,} windows of "
              f"{model.config.seq_len} steps, object store {object_store_mb():,.0f} MB, "
@@ -70,14 +73,14 @@ def fit_timeseries_on_ray(model: TimeSeriesGAN, table: pd.DataFrame, opts: RayFi
 
 
 def fit_timeseries_per_partition(model: TimeSeriesGAN, table: pd.DataFrame, column: str,
-                                 opts: RayFitOptions | None = None, out: str | os.PathLike | None = None,
+                                 opts: FitOptions | None = None, out: str | os.PathLike | None = None,
                                  progress: ProgressFn | None = None, info=lambda msg: None) -> dict[str, TimeSeriesGAN]:
     """--per-partition COL for time series: one generator per value of COL (a hive partition key or any text
     column that is not the id or time column), all fitted at the same time on the cluster. COL is dropped from
     each partition's table unless it is one of the model's static columns."""
     from dataclasses import replace
 
-    opts = opts or RayFitOptions()
+    opts = (opts or FitOptions()).validate("timeseries")
     _check_options(model, opts)
     cfg = model.config
     if column not in table.columns:
@@ -91,7 +94,7 @@ def fit_timeseries_per_partition(model: TimeSeriesGAN, table: pd.DataFrame, colu
     text = keys.astype(str)
     values = sorted(text.unique())
     keep = [c for c in table.columns if c != column or column in cfg.static_cols]
-    storage = Path(opts.storage).resolve() if opts.storage else default_storage(out or "model")
+    storage = Path(opts.checkpoint_dir).resolve() if opts.checkpoint_dir else default_storage(out or "model")
     jobs, tables = [], {}
     for v in values:  # prepare every partition first: one bad partition fails the command before any fit
         m = TimeSeriesGAN(TimeSeriesGANConfig.from_json(cfg.to_json()))
@@ -102,9 +105,9 @@ def fit_timeseries_per_partition(model: TimeSeriesGAN, table: pd.DataFrame, colu
             raise DataError(f"partition {column}={v}: {e}") from None
         jobs.append((m, bank, replace(opts, run_name=f"{opts.run_name}-{column}={v}")))
     for _, _, o in jobs:
-        _prepare_storage(storage, o.run_name, opts.resume)
+        prepare_storage(storage, o.run_name, opts.resume)
     t0 = time.perf_counter()
-    with ray_cluster(opts.address, opts.object_store_mb):
+    with ray_cluster(opts.ray_address, opts.object_store_mb):
         per_cpu = cpus_per_worker(opts.workers * len(values), read_cpus=0.0)
         info(f"Ray Train: {len(values)} time-series models ({column}={', '.join(values)}), {opts.workers} "
              f"worker(s) each x {per_cpu:g} CPU, object store {object_store_mb():,.0f} MB, checkpoints in {storage}")
@@ -118,10 +121,9 @@ def fit_timeseries_per_partition(model: TimeSeriesGAN, table: pd.DataFrame, colu
     return dict(zip(values, fitted))
 
 
-def _check_options(model: TimeSeriesGAN, opts: RayFitOptions) -> None:
+def _check_options(model: TimeSeriesGAN, opts: FitOptions) -> None:
     model.config.validate()
-    check_store_request(opts)
-    check_ray_address(opts.address)  # before anything is written: Ray alone retries a dead address for minutes
+    check_ray_address(opts.ray_address)  # before anything is written: Ray alone retries a dead address for minutes
 
 
 def _prepared(model: TimeSeriesGAN, table: pd.DataFrame, workers: int) -> WindowBank:
@@ -155,7 +157,7 @@ def _run(jobs, per_cpu: float, storage: Path, progress: ProgressFn | None) -> li
     return fitted
 
 
-def _trainer(model: TimeSeriesGAN, bank: WindowBank, opts: RayFitOptions, per_cpu: float, storage: Path, queue):
+def _trainer(model: TimeSeriesGAN, bank: WindowBank, opts: FitOptions, per_cpu: float, storage: Path, queue):
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -222,8 +224,7 @@ def _train_worker(config: dict) -> None:
         steps = min(steps, config["max_steps"])
     cpu_before = time.process_time()
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
-        rng = np.random.default_rng([cfg.seed, rank, epoch])
-        torch.manual_seed(cfg.seed * 100_003 + rank * 1009 + epoch)
+        rng = epoch_rng(cfg.seed, rank, epoch)
         in_warmup = (not state["adversarial"] and epoch <= model.warmup_epochs()
                      and not agree.any(budget.cpu_share_past(cfg.warmup_share)))
         if not in_warmup and not state["calibrated"]:

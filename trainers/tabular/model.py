@@ -1,129 +1,71 @@
-"""The tabular GAN: a conditional WGAN-GP (or non-saturating / minimax) generator for mixed tables with
-missing values. Read top to bottom: config, fit (encode -> sample conditions -> alternate D and G steps),
-sample (noise + condition -> generator -> exact categorical draws -> decode), save/load.
+"""The tabular GAN: a conditional WGAN-GP (or non-saturating / minimax / dual) generator for mixed tables with
+missing values. Read top to bottom: fit (encode -> sample conditions -> alternate D and G steps), sample
+(noise + condition -> generator -> exact categorical draws -> decode), save/load. The hyper-parameters are in
+tabular/config.py.
 
 Missing values: the encoder gives each column with holes an indicator, so the generator learns *where*
 values are missing (per-column rates and their co-occurrence) as part of the joint distribution. The value
 behind a hole is unknown, so before training the holes are filled by the GAIN-style imputer (plausible given
 the rest of the row); sampling with missing='fill' returns those values instead of the holes.
+
+One training loop: `run_epoch` is what an in-process fit (`fit`, the local backend) and every Ray Train worker
+(backends/ray_tabular.py) run; each epoch draws from `epoch_rng(seed, rank, epoch)`, so a fit resumed from a
+checkpoint continues exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .base import GenerativeModel
-from .conditioning import ConditionSampler
-from .encoding import TableEncoder, restore_dtype
-from .errors import ConfigError, DataError, ModelError
-from .losses import DUAL_ALPHA, DUAL_BETA, LOSSES, discriminator_loss, generator_loss, gradient_penalty, interpolates
-from .networks import (Discriminator, DualDiscriminator, Generator, TargetClassifier, activate, condition_loss,
-                       discretize, frequency_match_loss)
-from .persistence import load_network, read_meta, save_model_dir
-from .progress import ProgressFn, staged
-from .runtime import seed_everything
-from .schema import infer_schema
-
+from ganstream.trainers.base import GenerativeModel
+from ganstream.trainers.encoding import TableEncoder, restore_dtype
+from ganstream.trainers.errors import ConfigError, DataError, ModelError
+from ganstream.trainers.persistence import load_network, read_meta, save_model_dir
+from ganstream.trainers.progress import ProgressFn, staged
+from ganstream.trainers.runtime import derive_seed, epoch_rng, seed_everything
+from ganstream.trainers.schema import infer_schema
+from ganstream.trainers.tabular.conditioning import ConditionSampler
+from ganstream.trainers.tabular.config import LEGACY_CONFIG, Loss, TabularGANConfig  # noqa: F401
+from ganstream.trainers.tabular.losses import discriminator_loss, generator_loss, gradient_penalty, interpolates
+from ganstream.trainers.tabular.networks import (Discriminator, DualDiscriminator, Generator, TargetClassifier,
+                                                 activate, condition_loss, discretize, frequency_match_loss)
 
 # The imputer that fills holes before GAN training only has to be plausible, not RMSE-optimal. It must also
 # never use the imputer's neighbour read-out (pool > 0), which stores training rows in the model: a
 # generator's model directory (and registered version) must not carry raw training rows.
-FILL_IMPUTER_STEPS = 2000
 FILL_IMPUTER_POOL = 0
+FILL_IMPUTER_MAX_EPOCHS = 40  # imputer_epochs=0: min(epochs, this) passes over the rows
+MIN_ROWS = 10  # fewer rows than this cannot train (nor give the quality checks a test split)
+TARGET_CLASSIFIER = "target_classifier"  # checkpoint name of --target's auxiliary classifier
 
-# Options added after models were first saved, with the value those models were trained with (not today's default):
-# they load, sample and --resume exactly as they were trained.
-NUMERIC_ENCODINGS = ("auto", "quantile", "mode")  # the GAN's choices (the encoder's "minmax" is the imputer's)
-LEGACY_CONFIG = {"numeric_encoding": "quantile", "condition_on_modes": True, "frequency_weight": 0.0}
-
-
-@dataclass
-class TabularGANConfig:
-    epochs: int = 300
-    batch_size: int = 500
-    loss: str = "wgan-gp"
-    pac: int = 10
-    noise_dim: int = 128
-    generator_hidden: tuple[int, ...] = (256, 256)
-    generator_block: str = "concat"  # residual blocks that concatenate (CTGAN-like, default) or add (lighter)
-    discriminator_hidden: tuple[int, ...] = (256, 256)
-    lr: float = 2e-4
-    weight_decay: float = 1e-6
-    discriminator_steps: int = 1
-    gp_weight: float = 10.0
-    # Lazy regularisation: the gradient penalty on every k-th critic update, weighted k times. 4 costs ~20% less
-    # CPU per step with the same 100-epoch Adult quality on one seed, but made a 90-step fit noisier (a 1- vs
-    # 2-worker quality test failed), so it is an option, not the default (benchmarks/RESULTS.md).
-    gp_every: int = 1
-    dual_alpha: float = DUAL_ALPHA  # loss='dual': weight of D1's log term (the KL side: covers modes)
-    dual_beta: float = DUAL_BETA  # loss='dual': weight of D2's log term (the reverse-KL side: stays on modes)
-    seed: int = 0
-    fill_missing: str = "imputer"  # how holes are filled before training: "imputer" (GAIN) or "hotdeck"
-    target: str | None = None  # a column to keep predictable: adds the auxiliary-classifier loss
-    target_weight: float = 1.0
-    imputer_epochs: int = field(default=0)  # 0: FILL_IMPUTER_STEPS steps
-    # "quantile" (per-column CDF -> N(0,1)), "mode" (mixture mode one-hot + offset) or "auto" (per column: mode where the
-    # values form clusters separated by low density and are not mostly point masses, quantile elsewhere —
-    # mode_encoding.choose_encoding). auto: the ring / grid get modes (they need them: 37% vs 98% HQ on the ring), Adult
-    # keeps quantile on every column (mode's point masses gave it away to the detector), benchmarks/RESULTS.md run 4.
-    numeric_encoding: str = "auto"
-    condition_on_modes: bool = True  # mode spans: training-by-sampling also conditions on numeric modes (ring: 96% vs 37% HQ)
-    # Generator term (networks.frequency_match_loss): per condition, its category probabilities vs the paired real
-    # rows' frequencies. It balances the mode draw the condition leaves free (5x5 grid, 5 seeds: reverse KL 0.12 ->
-    # 0.006); with the quantile encoding there are no mode spans and it does nothing. 0 = off (older models load so).
-    frequency_weight: float = 10.0
-    # Spans it covers: "mode" (numeric modes) or "all" (also categories; measured only with an earlier plain gradient:
-    # Adult seed 0 marginals 0.064 -> 0.023 but utility 0.86 -> 0.61, benchmarks/RESULTS.md run 3).
-    frequency_spans: str = "mode"
-
-    def validate(self) -> "TabularGANConfig":
-        if self.loss not in LOSSES:
-            raise ConfigError(f"unknown loss '{self.loss}' (choose from {', '.join(LOSSES)})")
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs must be >= 1 (got {self.epochs})")
-        if self.pac < 1 or self.batch_size < self.pac or self.batch_size % self.pac:
-            raise ConfigError(f"--batch-size must be a positive multiple of pac={self.pac} (got {self.batch_size})")
-        if self.gp_every < 1:
-            raise ConfigError(f"gp_every must be >= 1 (got {self.gp_every})")
-        if not (self.dual_alpha > 0 and self.dual_beta > 0):
-            raise ConfigError(f"dual_alpha and dual_beta must be > 0 (got {self.dual_alpha}, {self.dual_beta})")
-        if self.generator_block not in ("concat", "add"):
-            raise ConfigError(f"generator_block must be 'concat' or 'add' (got {self.generator_block!r})")
-        if self.numeric_encoding not in NUMERIC_ENCODINGS:
-            raise ConfigError(f"numeric_encoding must be one of {', '.join(NUMERIC_ENCODINGS)} (got {self.numeric_encoding!r})")
-        if not self.frequency_weight >= 0:
-            raise ConfigError(f"frequency_weight must be >= 0 (got {self.frequency_weight})")
-        if self.frequency_spans not in ("mode", "all"):
-            raise ConfigError(f"frequency_spans must be 'mode' or 'all' (got {self.frequency_spans!r})")
-        if self.fill_missing not in ("imputer", "hotdeck"):
-            raise ConfigError(f"fill_missing must be 'imputer' or 'hotdeck' (got {self.fill_missing!r})")
-        return self
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TabularGANConfig":
-        d = {**LEGACY_CONFIG, **d}  # a model saved before an option existed was trained without it
-        for k in ("generator_hidden", "discriminator_hidden"):
-            d[k] = tuple(d[k])
-        return cls(**d)
+InfoFn = Callable[[str], None]
 
 
 class TabularGAN(GenerativeModel):
+    """A GAN for mixed tables with missing values (scikit-learn conventions: parameters in __init__, then
+    `fit`, `sample`, `impute`, `save`; `ganstream.load(dir)` reads a saved one back).
+
+        gan = TabularGAN(epochs=50, target="income").fit(df)     # holes as NaN / None are fine
+        rows = gan.sample(1000, seed=0)                         # same seed, same rows
+        rich = gan.sample(100, condition={"income": ">50K"})    # exact conditional rows, no rejection
+        filled = gan.impute(df_with_holes, draws=5)             # 5 completed copies (multiple imputation)
+        gan.save("runs/adult")
+
+    `TabularGAN(config)` also takes a TabularGANConfig; keywords override its fields.
+    """
+
     kind = "tabular"
 
-    def __init__(self, config: TabularGANConfig | None = None, **overrides):
-        self.config = (config or TabularGANConfig())
-        if overrides:
-            self.config = TabularGANConfig(**{**asdict(self.config), **overrides})
+    def __init__(self, config: TabularGANConfig | None = None, **params):
+        base = config.to_json() if config is not None else {}
+        self.config = TabularGANConfig.from_options(**{**base, **params})
         self.encoder: TableEncoder | None = None
         self.sampler: ConditionSampler | None = None
         self.generator: Generator | None = None
@@ -133,23 +75,91 @@ class TabularGAN(GenerativeModel):
         self.training: dict = {}
 
     # ---------------------------------------------------------------- fit
-    def fit(self, table: pd.DataFrame, progress: ProgressFn | None = None) -> "TabularGAN":
+    def fit(self, table: pd.DataFrame, progress: ProgressFn | None = None, checkpoints=None,
+            info: InfoFn | None = None) -> "TabularGAN":
+        """Fit on `table` (a DataFrame; holes as NaN/None) in this process. `checkpoints` (the local backend's
+        backends/checkpoint.LocalCheckpoints) writes one per epoch and, with a checkpoint to resume from, restores
+        everything the fit had learnt (encoder, imputer, weights, optimiser states) and continues after it."""
         cfg = self.config.validate()
-        rng = seed_everything(cfg.seed)
-        t0 = time.perf_counter()
-        schema = infer_schema(table)
-        self._check_target(schema)
-        if len(table) < cfg.batch_size:
-            raise DataError(f"table has {len(table)} rows, fewer than --batch-size {cfg.batch_size}: lower the batch size")
-        completed = self._fill_holes(table, schema, rng, progress)
-        self.encoder = self.new_encoder().fit(table, schema)
-        X = self.encoder.transform(completed, missing_mask=table.isna(), rng=rng)
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        resumed = checkpoints.latest() if checkpoints is not None else None
+        if resumed is not None:
+            self._adopt(type(self).load(resumed.model_dir))
+            self.config.epochs = cfg.epochs  # --resume may extend a finished fit
+        else:
+            self.prepare(table, info=info, progress=progress)
+        completed = self._complete(table)
+        X = self.encoder.transform(completed, missing_mask=table.isna(),
+                                   rng=np.random.default_rng(derive_seed(cfg.seed, "encode")))
         self.sampler = ConditionSampler.from_data(X, self.condition_spans())
-        self._build_networks()
-        self._train(torch.from_numpy(X), rng, progress)
+        self._train(torch.from_numpy(X), progress, checkpoints, resumed)
         self.training = {"rows": len(table), "columns": table.shape[1], "seconds": time.perf_counter() - t0,
-                         "epochs": cfg.epochs, "final": self.history[-1] if self.history else {}}
+                         "cpu_seconds": time.process_time() - cpu0, "epochs": self.config.epochs,
+                         "final": self.history[-1] if self.history else {}}
         return self
+
+    def prepare(self, table: pd.DataFrame, schema=None, rows: int | None = None, workers: int = 1,
+                info: InfoFn | None = None, progress: ProgressFn | None = None) -> None:
+        """Everything before the first step that depends on the data: schema checks, the batch size a small
+        table can fill, the hole-filling imputer, the encoder and the (seeded) networks. `table` is the whole
+        table in-process, or the Ray backend's bounded sample (`schema` from its statistics pass, `rows` the
+        full row count)."""
+        cfg = self.config
+        schema = schema or infer_schema(table)
+        self._check_target(schema)
+        self.adapt_batch_size(rows or len(table), info, workers)
+        seed_everything(cfg.seed)
+        self._fit_imputer(table, schema, progress)
+        self.encoder = self.new_encoder().fit(table, schema)
+        seed_everything(cfg.seed)  # the same initial weights on every backend and every Ray worker
+        self._build_networks()
+
+    def adapt_batch_size(self, rows: int, info: InfoFn | None = None, workers: int = 1) -> None:
+        """A table with fewer rows than a batch trains with the largest multiple of `pac` it can fill (per
+        worker), so any table of MIN_ROWS rows trains with the defaults."""
+        cfg = self.config
+        if rows < MIN_ROWS:
+            raise DataError(f"table has {rows} rows; at least {MIN_ROWS} are needed to train")
+        per_worker = rows // workers
+        if per_worker >= cfg.batch_size:
+            return
+        fitting = (per_worker // cfg.pac) * cfg.pac
+        if not cfg.adapt_batch_size or fitting < cfg.pac:
+            raise DataError(f"table has {rows} rows, fewer than --batch-size {cfg.batch_size} x {workers} worker(s): "
+                            f"lower --batch-size or --workers")
+        if info:
+            info(f"batch size {cfg.batch_size} -> {fitting}: the table has {rows:,} rows"
+                 + (f" for {workers} workers" if workers > 1 else ""))
+        cfg.batch_size = fitting
+
+    def imputer_epochs(self) -> int:
+        """Passes of the hole-filling imputer over the rows: `imputer_epochs`, else min(epochs, 40). Why it follows
+        the GAN's epochs: its fills only have to be plausible, and a 2-epoch trial fit must not spend minutes there
+        (a fixed 2,000 steps took 237 of a 296-s fit of a 2,000-row table); 40 passes is what a full fit used."""
+        return self.config.imputer_epochs or min(self.config.epochs, FILL_IMPUTER_MAX_EPOCHS)
+
+    def _fit_imputer(self, table: pd.DataFrame, schema, progress: ProgressFn | None) -> None:
+        self.imputer = None
+        if self.config.fill_missing == "hotdeck" or not table.isna().any().any():
+            return
+        from ganstream.trainers.tabular.imputer import GainConfig, TabularImputer
+        icfg = GainConfig(seed=self.config.seed, epochs=self.imputer_epochs(), pool=FILL_IMPUTER_POOL,
+                          ensemble=1)  # plausible fills need no ensemble: one member, one fit's time
+        self.imputer = TabularImputer(icfg).fit(table, schema=schema, progress=staged(progress, "imputer"))
+
+    def _complete(self, table: pd.DataFrame) -> pd.DataFrame:
+        """`table` with its holes filled (the imputer, or hot deck), seeded by the config alone."""
+        if not table.isna().any().any():
+            return table
+        if self.imputer is None:
+            return hot_deck(table, np.random.default_rng(derive_seed(self.config.seed, "hot-deck")))
+        return self.imputer.transform(table, draws=1, seed=self.config.seed)[0]
+
+    def _adopt(self, other: "TabularGAN") -> None:
+        """Take every fitted part of `other` (a checkpoint's model) but keep this object."""
+        epochs = self.config.epochs
+        self.__dict__.update(other.__dict__)
+        self.config.epochs = epochs
 
     def new_encoder(self) -> TableEncoder:
         return TableEncoder(self.config.numeric_encoding, "indicator", small_integers=True, seed=self.config.seed)
@@ -158,20 +168,6 @@ class TabularGAN(GenerativeModel):
         """Spans the condition vector is built from: categories and missing indicators; a numeric column's
         mode span only with condition_on_modes (a mode is never a user-facing `--condition` value)."""
         return [s for s in self.encoder.spans if s.role != "mode" or self.config.condition_on_modes]
-
-    def _fill_holes(self, table: pd.DataFrame, schema, rng: np.random.Generator,
-                    progress: ProgressFn | None = None) -> pd.DataFrame:
-        if not table.isna().any().any():
-            return table
-        if self.config.fill_missing == "hotdeck":
-            return hot_deck(table, rng)
-        from .imputer import TabularImputer, GainConfig  # local: the imputer is optional for complete tables
-        icfg = GainConfig(seed=self.config.seed, iterations=FILL_IMPUTER_STEPS, pool=FILL_IMPUTER_POOL,
-                          ensemble=1)  # plausible fills need no ensemble: one member, one fit's time
-        if self.config.imputer_epochs:
-            icfg.epochs = self.config.imputer_epochs
-        self.imputer = TabularImputer(icfg).fit(table, schema=schema, progress=staged(progress, "imputer"))
-        return self.imputer.transform(table, draws=1, seed=self.config.seed)[0]
 
     def _check_target(self, schema) -> None:
         """Fail before any training if --target cannot be used (the GAN encodes it as one softmax span)."""
@@ -196,7 +192,7 @@ class TabularGAN(GenerativeModel):
         return clf, opt, span, mask
 
     def _build_networks(self) -> None:
-        cfg, d, c = self.config, self.encoder.output_dim, self.sampler.dim
+        cfg, d, c = self.config, self.encoder.output_dim, ConditionSampler.width(self.condition_spans())
         self.generator = Generator(cfg.noise_dim, c, d, cfg.generator_hidden, cfg.generator_block)
         critic = DualDiscriminator if cfg.loss == "dual" else Discriminator  # dual: D1 and D2 in one module
         self.discriminator = critic(d + c, cfg.discriminator_hidden, cfg.pac)
@@ -210,26 +206,53 @@ class TabularGAN(GenerativeModel):
                                       fused=True)
                      for net in (self.generator, self.discriminator))
 
-    def _train(self, X: torch.Tensor, rng: np.random.Generator, progress: ProgressFn | None) -> None:
-        cfg = self.config
+    def training_parts(self):
+        """(optimisers by checkpoint name, the auxiliary target parts or None): what a fit trains beside the model."""
         opt_g, opt_d = self.optimizers()
-        steps = max(1, len(X) // cfg.batch_size)
         aux = self._target_parts()
+        optimizers = {"generator": opt_g, "discriminator": opt_d, **({"target": aux[1]} if aux else {})}
+        return optimizers, aux
+
+    def _train(self, X: torch.Tensor, progress: ProgressFn | None, checkpoints=None, resumed=None) -> None:
+        cfg = self.config
+        optimizers, aux = self.training_parts()
+        first = 1
+        if resumed is not None:
+            first = resumed.restore(optimizers, {TARGET_CLASSIFIER: aux[0]} if aux else {}) + 1
         self.generator.train(); self.discriminator.train()
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(first, cfg.epochs + 1):
             t_epoch, cpu_epoch = time.perf_counter(), time.process_time()
-            sums: dict[str, float] = {}
-            for _ in range(steps):
-                for k, v in self.train_step(X, rng, opt_g, opt_d, aux).items():
-                    sums[k] = sums.get(k, 0.0) + v
+            sums, steps, rows = self.run_epoch([(X, self.sampler)], epoch_rng(cfg.seed, 0, epoch), optimizers, aux)
             seconds = time.perf_counter() - t_epoch
-            metrics = {"epoch": epoch, "epochs": cfg.epochs, **{k: v / steps for k, v in sums.items()},
+            metrics = {"epoch": epoch, "epochs": cfg.epochs, **{k: v / max(steps, 1) for k, v in sums.items()},
                        "rows_per_s": steps * cfg.batch_size / seconds, "epoch_s": seconds,
                        "epoch_cpu_s": time.process_time() - cpu_epoch}  # wall time lies on a shared machine
             self.history.append(metrics)
+            if checkpoints is not None:
+                checkpoints.save(epoch, self, optimizers, {TARGET_CLASSIFIER: aux[0]} if aux else {},
+                                 last=epoch == cfg.epochs)
             if progress:
                 progress(metrics)
         self.generator.eval(); self.discriminator.eval()
+
+    def run_epoch(self, batches: Iterable[tuple[torch.Tensor, ConditionSampler]], rng: np.random.Generator,
+                  optimizers: dict, aux=None, max_steps: int | None = None) -> tuple[dict[str, float], int, int]:
+        """One epoch: for each (encoded rows, condition sampler) batch, len(rows) // batch_size steps (at most
+        `max_steps` in all). In-process the whole table is one batch; a Ray worker streams its shard in read
+        batches, each with its own sampler. Returns (summed step losses, steps, rows seen)."""
+        B = self.config.batch_size
+        sums: dict[str, float] = {}
+        steps = rows = 0
+        opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+        for Xt, sampler in batches:
+            self.sampler = sampler
+            todo = len(Xt) // B if max_steps is None else min(len(Xt) // B, max_steps - steps)
+            for _ in range(todo):
+                for k, v in self.train_step(Xt, rng, opt_g, opt_d, aux).items():
+                    sums[k] = sums.get(k, 0.0) + v
+                steps += 1
+            rows += len(Xt)
+        return sums, steps, rows
 
     def train_step(self, X: torch.Tensor, rng: np.random.Generator, opt_g, opt_d, aux=None) -> dict[str, float]:
         """One adversarial step on a batch of X: `discriminator_steps` critic updates, then one generator
@@ -355,10 +378,6 @@ class TabularGAN(GenerativeModel):
         return self.imputer.transform(table, draws=draws, seed=seed)
 
     # -------------------------------------------------------- persistence
-    def _require_fitted(self):
-        if self.generator is None:
-            raise ModelError("model is not fitted")
-
     def save(self, path: str | os.PathLike) -> None:
         self._require_fitted()
         networks = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
@@ -385,7 +404,7 @@ class TabularGAN(GenerativeModel):
             raise ModelError(f"{path}: model files do not match its metadata ({type(e).__name__}: {e})") from None
         self.training, self.history = meta.get("training", {}), meta.get("history", [])
         if "imputer" in meta:
-            from .imputer import TabularImputer
+            from ganstream.trainers.tabular.imputer import TabularImputer
             nets = {k.split(".", 1)[1]: load_network(path, k) for k in meta["networks"] if k.startswith("imputer.")}
             self.imputer = TabularImputer.from_state(meta["imputer"], nets)
         self.generator.eval(); self.discriminator.eval()
@@ -410,3 +429,7 @@ def hot_deck(table: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         filled[miss] = donors[rng.integers(0, len(donors), size=int(miss.sum()))]
         out[col] = pd.Series(filled, index=s.index).astype(s.dtype)
     return out
+
+
+TabularGAN.__doc__ += "\n" + "\n".join(line[4:] if line.startswith("    ") else line
+                                        for line in TabularGANConfig.__doc__.splitlines())

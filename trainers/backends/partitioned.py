@@ -35,9 +35,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import DataError
-from .schema import MAX_CATEGORIES, SMALL_INTEGER_LEVELS, TableSchema, _python_value, infer_column
-from .table_io import normalize_missing, read_table
+from ganstream.trainers.errors import DataError
+from ganstream.trainers.schema import MAX_CATEGORIES, SMALL_INTEGER_LEVELS, TableSchema, _python_value, infer_column
+from ganstream.trainers.table_io import normalize_missing, read_table
 
 SAMPLE_ROWS = 50_000  # rows the encoder's quantiles and the hole-filling imputer are fitted on
 SAMPLE_OVERSHOOT = 2.0  # rows under the batches' hash bound, expected, per sample row (`sample_key_bound`)
@@ -74,7 +74,13 @@ class PartitionedSource:
 
 # ------------------------------------------------------------------------------------------ discovery
 def discover(data: str | os.PathLike | Sequence[str | os.PathLike], missing_tokens: Iterable[str] = ()) -> PartitionedSource:
-    """Validate DATA from file footers (no rows read, except a CSV). Raises DataError naming the file."""
+    """Validate DATA from file footers (no rows read, except a CSV). Raises DataError naming the file. DATA may
+    also be a DataFrame already in memory (a notebook's `ganstream.train(df, backend="ray")`)."""
+    if isinstance(data, pd.DataFrame):
+        if data.shape[1] == 0 or len(data) == 0:
+            raise DataError("the table is empty (no rows or no columns)")
+        table = normalize_missing(data, missing_tokens)
+        return PartitionedSource("the table", columns=list(map(str, table.columns)), rows=len(table), table=table)
     if isinstance(data, (list, tuple)):
         paths = [Path(p) for p in data]
         if not paths:
@@ -217,6 +223,21 @@ def to_frame(batch: pa.Table | pd.DataFrame, columns: list[str], partition_keys:
     for k in partition_keys:
         df[k] = df[k].astype(str)
     return normalize_missing(df, missing_tokens)
+
+
+def read_whole(src: PartitionedSource, missing_tokens: Iterable[str] = ()) -> pd.DataFrame:
+    """Every row of a validated source in one DataFrame (the in-process backend), in the layout a Ray worker
+    sees: file columns, then the partition keys as text."""
+    if src.table is not None:
+        return src.table
+    frames = []
+    for f in src.files:
+        df = pq.read_table(f).to_pandas()
+        for k, v in src.partitions[f].items():
+            df[k] = v
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return to_frame(df, src.columns, src.partition_keys, missing_tokens)
 
 
 # ------------------------------------------------------------------------------------------ statistics

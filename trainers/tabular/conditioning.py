@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .encoding import Span
+from ganstream.trainers.encoding import Span
 
 
 class ConditionSampler:
@@ -32,6 +32,11 @@ class ConditionSampler:
         self._rows = len(codes) if codes is not None else 0  # an all-numeric table has no spans: rows drawn uniformly
         if codes is not None and self.spans:
             self._build_pools(codes)
+
+    @staticmethod
+    def width(spans: list[Span]) -> int:
+        """Width of the condition vector built from `spans` (its softmax spans, one-hot)."""
+        return int(sum(s.width for s in spans if s.kind == "softmax"))
 
     @classmethod
     def from_data(cls, X: np.ndarray, spans: list[Span]) -> "ConditionSampler":

@@ -42,7 +42,7 @@ import copy
 import numpy as np
 import torch
 
-from .parallel_gru import held_out_accuracies
+from ganstream.trainers.timeseries.parallel_gru import held_out_accuracies
 
 MIN_SERIES_FOR_SERIES_SPLIT = 10
 CHECK_WINDOWS = 4000  # real (and generated) windows a keep-best check compares
@@ -138,6 +138,18 @@ class HeldOutCheck:
             self.best_score, self.best_at = score, dict(at)
             self.best_state = copy.deepcopy(generator.state_dict())
         return score
+
+    def to_state(self) -> dict:
+        """The check's record (scores, best) as JSON; the best state's weights travel beside it."""
+        return {"scores": self.scores, "best_score": None if self.best_state is None else self.best_score,
+                "best_at": self.best_at}
+
+    def load_state(self, state: dict, best_state: dict | None) -> None:
+        """Continue a check from its record (`to_state`) and the best state's weights (a resumed fit)."""
+        self.scores = list(state["scores"])
+        self.best_at = state["best_at"]
+        self.best_score = float("inf") if state["best_score"] is None else float(state["best_score"])
+        self.best_state = best_state
 
     def restore_best(self, generator: torch.nn.Module) -> bool:
         """Load the best state into the generator; True if it was not the last one checked."""

@@ -5,7 +5,7 @@ minutes before giving up (measured with Ray 2.60), and the CLI would look hung.
 Two bounded probes, both without importing Ray: a TCP connect (refused / timed out: nothing is there), then
 an HTTP/2 handshake with gRPC, which Ray's GCS and its client server (`ray://`) both speak (a port that
 accepts connections but never answers like gRPC is not a Ray cluster). `auto`, `local` and no address are
-left to Ray, which answers those at once. Used by `train` (exit 2) and `run` (exit 4, pipeline/cmd_run.py).
+left to Ray, which answers those at once. Used by `train` and `run` (exit 4).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import re
 import socket
 import time
 
-from .errors import GanstreamError
+from ganstream.trainers.errors import InfrastructureError
 
 PROBE_TIMEOUT_S = 5.0
 
 
-class RayUnreachable(GanstreamError):
-    """ADDR names a host:port where no Ray cluster answers."""
+class RayUnreachable(InfrastructureError):
+    """ADDR names a host:port where no Ray cluster answers (exit 4)."""
 
 
 def parse_address(address: str) -> tuple[str, int] | None:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encoding import Span
+from ganstream.trainers.encoding import Span
 
 
 class _Residual(nn.Module):

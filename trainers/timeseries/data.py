@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from ganstream.trainers.errors import DataError
 
 STATIC_QUANTILES = 65  # a numeric static attribute is stored as this many quantiles, never as raw values
 

@@ -1,5 +1,5 @@
-"""argparse value types shared by every sub-command (`ganstream train`'s Ray options live in trainers/, the
-rest in pipeline/): one place that words the "must be a positive ..." messages."""
+"""argparse value types shared by every sub-command: one place that words the "must be a positive ..."
+messages."""
 
 from __future__ import annotations
 
@@ -31,3 +31,11 @@ def positive_float(name: str):
 def number_at_least(name: str, minimum: float):
     """A number >= `minimum` (a size with a floor, e.g. Ray's minimum object store)."""
     return _positive(name, float, "a number", f">= {minimum:g}", lambda v: v >= minimum)
+
+
+def condition(text: str) -> tuple[str, str]:
+    """--condition COLUMN=VALUE."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--condition must look like column=value (got {text!r})")
+    col, value = text.split("=", 1)
+    return col.strip(), value

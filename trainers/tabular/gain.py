@@ -47,8 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError, DataError, ModelError
-from .progress import ProgressFn
+from ganstream.trainers.errors import ConfigError, DataError, ModelError
+from ganstream.trainers.progress import ProgressFn
 
 
 # Measured on breast cancer (569 rows), tuning seeds 100/101: one model 0.0525/0.0582, three 0.0511/0.0568 (3x the

@@ -1,14 +1,15 @@
 """A scheduled augmentation job: one YAML file that declares data, model, gate, registry entry, tracking
 and the streams to produce, so a scheduler (cron, a Kubernetes CronJob) runs one command and reads one
-exit status. `ganstream run JOB.yaml` (pipeline/cmd_run.py) executes it; this module only reads and checks
-the file and turns it into the argument namespaces of the existing `train` / `stream` commands, so a job
-runs exactly the code a person runs by hand.
+exit status. `ganstream run JOB.yaml` (pipeline/cmd_run.py) executes it; this module reads and checks the
+file and turns it into the typed requests of the library core (pipeline/train.py's TrainRequest,
+pipeline/stream_run.py's StreamRequest): a job runs exactly the code `ganstream train` and `ganstream stream`
+run, checked by the same validators, and names the job key in every error.
 
     name: adult-nightly               # default: the file name without .yaml
     state_dir: ../runs/jobs/adult     # lock, last-run record, working model dir (default .ganstream/NAME)
     data: {path: ../data/adult.csv, missing_tokens: ["?"]}
     model: {kind: tabular, loss: wgan-gp, pac: 10, target: income}
-    fit: {epochs: 10, batch_size: 500, seed: 0}
+    fit: {epochs: 10, batch_size: 500, seed: 0, backend: auto}
     gate: {detection_auc: "<= 0.99", dcr_ratio: "off"}
     registry: {name: adult, alias: champion}
     tracking: {uri: null, experiment: ganstream}
@@ -22,44 +23,20 @@ Every problem is reported as one line naming the file and key, e.g.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import dataclasses
 import difflib
-import fcntl
 import hashlib
-import io
 import json
 import os
 import re
-import socket
-import sys
-import time
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainers.errors import ConfigError, GanstreamError
-
-CONFIG_EXIT_CODE = 2   # bad job file / bad input (every ConfigError, DataError, ModelError)
-GATE_EXIT_CODE = 3     # the fit did not pass the quality gate (deploy.gate.GateFailed)
-INFRA_EXIT_CODE = 4    # tracking server unreachable, Ray failure, I/O failure: retrying later may work
-BUSY_EXIT_CODE = 5     # another run of the same job holds its lock
+from ganstream.trainers.errors import ConfigError
 
 FIT_TAG = "ganstream.job.fit_sha256"  # model-version tag: the fit settings the version was made with
-
-
-class InfrastructureError(GanstreamError):
-    """Something outside the job file failed (tracking server, Ray cluster, disk). Exit status 4."""
-
-    exit_code = INFRA_EXIT_CODE
-
-
-class JobBusy(GanstreamError):
-    """A second run of a job while the first still holds its lock. Exit status 5."""
-
-    exit_code = BUSY_EXIT_CODE
 
 
 # ------------------------------------------------------------------------------------------ the spec
@@ -88,6 +65,7 @@ class FitSpec:
     epochs: int | None = None
     batch_size: int | None = None
     seed: int = 0
+    backend: str | None = None  # auto (default), local or ray
     workers: int | None = None
     ray_address: str | None = None
     checkpoint_dir: str | None = None  # relative to the job file like every path
@@ -107,8 +85,8 @@ class TrackingSpec:
 
 @dataclass
 class StreamSpec:
-    """One `ganstream stream` of the registered model; each key maps to the stream option of the same name.
-    `options` are extra command-line words passed through (e.g. Beam runner options)."""
+    """One `ganstream stream` of the registered model; each key maps to the stream option of the same name
+    (Beam runner options go in `beam_args`)."""
     sink: str
     rows: int | None = None
     seed: int | None = None
@@ -127,7 +105,6 @@ class StreamSpec:
     runner: str | None = None
     direct_num_workers: int | None = None
     beam_args: str | None = None
-    options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -236,33 +213,21 @@ def _build(cls, raw, src: str, key: str = ""):
     return cls(**values)
 
 
+
 def _check_gate(job: JobSpec) -> list[str]:
-    """`gate:` entries as `--gate` specs. A bare number takes the default direction of its figure."""
-    from deploy import gate as gate_mod
-    import re
+    """`gate:` entries as gate specs of the one grammar (deploy/gate.py), each checked, naming its key."""
+    from ganstream.deploy import gate as gate_mod
     specs = []
     for key, value in job.gate.items():
-        where = _where(job.source, f"gate.{key}")
         if key not in gate_mod.KEYS:
             raise _unknown_key(job.source, "gate.", key, list(gate_mod.KEYS))
-        if value is False:  # YAML reads a bare `off` as false
-            specs.append(f"{key}=off")
-            continue
-        if isinstance(value, bool) or value is None:
-            raise ConfigError(f"{where}: expected '<= NUMBER', '>= NUMBER', a number or off, got {value!r}")
-        if isinstance(value, (int, float)):
-            if key not in gate_mod.DEFAULTS:
-                raise ConfigError(f"{where}: give a direction, e.g. '<= {value}' (this figure has no default)")
-            specs.append(f"{key}{gate_mod.DEFAULTS[key][0]}{float(value)!r}")
-            continue
-        text = str(value).replace(" ", "").lower()
-        if text in ("off", "none"):
-            specs.append(f"{key}=off")
-        elif re.fullmatch(r"(<=|>=)[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", text):
-            specs.append(f"{key}{text}")
-        else:
-            raise ConfigError(f"{where}: expected '<= NUMBER', '>= NUMBER', a number or off, got {value!r}")
-    if job.gate.get("utility_ratio") not in (None, "off") and not job.model.target:
+        try:
+            spec = gate_mod.spec_from_value(key, value)
+            gate_mod.parse_gate(spec)
+        except ConfigError as e:
+            raise ConfigError(f"{_where(job.source, f'gate.{key}')}: {e}") from None
+        specs.append(spec)
+    if job.gate.get("utility_ratio") not in (None, "off", False) and not job.model.target:
         raise ConfigError(f"{_where(job.source, 'gate.utility_ratio')}: needs model.target (utility is "
                           f"measured on that column)")
     return specs
@@ -318,149 +283,92 @@ def load_job(path: str | os.PathLike) -> JobSpec:
     return job
 
 
-# ---------------------------------------------------------------------- job -> command namespaces
-def _subparser(parser: argparse.ArgumentParser, command: str):
-    for action in parser._actions:  # argparse keeps sub-commands in a private action; stable for years
-        if isinstance(action, argparse._SubParsersAction):
-            return action.choices.get(command)
-    return None
-
-
-def _options(sub: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    return {opt: a for a in sub._actions for opt in a.option_strings}
-
-
-_OPTION_NAMES = {"missing_tokens": "--missing-token"}  # job keys whose option is spelled differently
-
-
-def _argv_for(sub, sub_name: str, items: list[tuple[str, object]], src: str) -> list[str]:
-    """Command-line words for `items` [(dotted job key, value)], checked against the real sub-command
-    parser: an option it lacks, a value outside its choices, or one its type rejects names the job key."""
-    options = _options(sub)
-    argv: list[str] = []
-    for key, value in items:
-        if value is None:
-            continue
-        name = key.rsplit(".", 1)[-1]
-        opt = _OPTION_NAMES.get(name) or "--" + name.replace("_", "-")
-        if opt not in options and "--" + name in options:  # e.g. Beam's --direct_num_workers
-            opt = "--" + name
-        action = options.get(opt)
-        if action is None:
-            raise ConfigError(f"{_where(src, key)}: `ganstream {sub_name}` has no {opt} option in this version")
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            text = str(v)
-            if action.choices is not None and text not in action.choices:
-                raise ConfigError(f"{_where(src, key)}: expected one of {', '.join(map(str, action.choices))}, "
-                                  f"got {v!r}")
-            if callable(action.type):
-                try:
-                    action.type(text)
-                except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
-                    raise ConfigError(f"{_where(src, key)}: {e}") from None
-            argv += [opt, text]
-    return argv
-
-
-def _parse(parser: argparse.ArgumentParser, argv: list[str], src: str, what: str):
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            return parser.parse_args(argv)
-    except SystemExit:
-        lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
-        raise ConfigError(f"{src}: {what}: {lines[-1] if lines else 'rejected by the command line parser'}") from None
-
-
+# ---------------------------------------------------------------------------- job -> typed requests
 def model_dir(job: JobSpec) -> Path:
     return Path(job.state_dir) / "model"
 
 
-def train_namespace(job: JobSpec, quiet: bool = False) -> argparse.Namespace:
-    """The namespace `ganstream train` would build for this job (register + promote + gate + tracking)."""
-    from pipeline.cli import build_parser
-    parser = build_parser()
-    train = _subparser(parser, "train")
-    items = [("model.kind", job.model.kind)]
-    items += [(f"model.{f.name}", getattr(job.model, f.name)) for f in dataclasses.fields(job.model) if f.name != "kind"]
-    items += [(f"fit.{f.name}", getattr(job.fit, f.name)) for f in dataclasses.fields(job.fit)]
-    items += [("data.missing_tokens", job.data.missing_tokens or None)]
-    argv = _argv_for(train, "train", items, job.source)
-    argv += ["--register", job.registry.name, "--promote", job.registry.alias]
-    for spec in _check_gate(job):
-        argv += ["--gate", spec]
-    if job.tracking.uri:
-        argv += ["--tracking-uri", job.tracking.uri]
-    if job.tracking.experiment:
-        argv += ["--experiment", job.tracking.experiment]
-    head = ["--quiet"] if quiet else []
-    return _parse(parser, [*head, "train", job.data.path, "--out", str(model_dir(job)), *argv], job.source, "train")
+def _config(job: JobSpec):
+    """The model's typed config. Each key is checked on its own first, so an error names its job key."""
+    from ganstream.trainers.tabular.config import TabularGANConfig
+    from ganstream.trainers.timeseries.config import TimeSeriesGANConfig
+    kind = job.model.kind
+    if kind not in ("tabular", "timeseries"):
+        raise ConfigError(f"{_where(job.source, 'model.kind')}: expected tabular or timeseries, got {kind!r}")
+    cls = TimeSeriesGANConfig if kind == "timeseries" else TabularGANConfig
+    known = {f.name for f in dataclasses.fields(cls)}
+    given: dict[str, tuple[str, object]] = {}
+    for section, spec in (("model", job.model), ("fit", job.fit)):
+        for f in dataclasses.fields(spec):
+            value = getattr(spec, f.name)
+            if f.name == "kind" or value is None or f.name in _FIT_OPTIONS:
+                continue
+            key = f"{section}.{f.name}"
+            if f.name not in known:
+                raise ConfigError(f"{_where(job.source, key)}: does not apply to a {kind} model")
+            given[f.name] = (key, value)
+    if kind == "timeseries" and "seq_len" not in given:
+        raise ConfigError(f"{_where(job.source, 'model.seq_len')}: a timeseries model needs seq_len")
+    base = {"seq_len": given["seq_len"][1]} if kind == "timeseries" else {}
+    for name, (key, value) in given.items():
+        try:
+            cls.from_options(**{**base, name: value})
+        except ConfigError as e:
+            raise ConfigError(f"{_where(job.source, key)}: {e}") from None
+    return cls.from_options(**{name: value for name, (_, value) in given.items()})
 
 
-def stream_namespaces(job: JobSpec, quiet: bool = False) -> list[argparse.Namespace]:
-    """One `ganstream stream` namespace per declared stream, reading the registry alias of this job."""
-    if not job.streams:
-        return []
-    from pipeline.cli import build_parser
-    parser = build_parser()
-    stream = _subparser(parser, "stream")
-    if stream is None:
-        raise ConfigError(f"{job.source}: streams: streams are not built yet in this version of ganstream "
-                          f"(`ganstream stream`, issue 6); remove the streams: section to run the fit alone")
+_FIT_OPTIONS = ("backend", "workers", "ray_address", "checkpoint_dir")  # where a fit runs, not what it learns
+
+
+def train_request(job: JobSpec):
+    """The TrainRequest `ganstream train` would build for this job (register + promote + gate + tracking)."""
+    from ganstream.pipeline.train import Tracking, TrainRequest
+    from ganstream.trainers.backends.options import FitOptions
+    fit = FitOptions(**{k: getattr(job.fit, k) for k in _FIT_OPTIONS if getattr(job.fit, k) is not None})
+    try:
+        fit.validate(job.model.kind)
+    except ConfigError as e:
+        raise ConfigError(f"{_where(job.source, 'fit')}: {e}") from None
+    tracking = Tracking(uri=job.tracking.uri, experiment=job.tracking.experiment, register=job.registry.name,
+                        promote=job.registry.alias, gate=tuple(_check_gate(job)))
+    return TrainRequest(job.data.path, _config(job), model_dir(job), fit, tuple(job.data.missing_tokens), tracking)
+
+
+def stream_requests(job: JobSpec) -> list:
+    """One StreamRequest per declared stream, reading the registry alias of this job; each checked by the
+    stream's own rules (pipeline/stream_run.py check_request) before any fit."""
+    from ganstream.pipeline.stream_run import StreamRequest, check_request
     out = []
     for i, s in enumerate(job.streams):
-        if s.missing_tokens is None and (s.mix or s.impute):
-            s.missing_tokens = list(job.data.missing_tokens)
-        items = [(f"streams[{i}].{f.name}", getattr(s, f.name)) for f in dataclasses.fields(s)
-                 if f.name not in ("sink", "options")]
-        argv = ["--sink", sink_for(s.sink, job.registry.name, "0"), *_argv_for(stream, "stream", items, job.source)]
-        if job.tracking.uri and "--tracking-uri" in _options(stream):
-            argv += ["--tracking-uri", job.tracking.uri]
-        head = ["--quiet"] if quiet else []
-        ns = _parse(parser, [*head, "stream", job.model_uri, *argv, *s.options], job.source, f"streams[{i}]")
-        check = getattr(sys.modules.get(getattr(ns.func, "__module__", ""), None), "_check_combination", None)
-        if check is not None:  # the stream's own option-combination rules, before any fit
-            try:
-                check(ns)
-            except ConfigError as e:
-                raise ConfigError(f"{_where(job.source, f'streams[{i}]')}: {e}") from None
-        out.append(ns)
+        tokens = s.missing_tokens
+        if tokens is None:
+            tokens = list(job.data.missing_tokens) if (s.mix or s.impute) else []
+        values = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)
+                  if f.name not in ("sink", "missing_tokens") and getattr(s, f.name) is not None}
+        request = StreamRequest(model=job.model_uri, sink=sink_for(s.sink, job.registry.name, "0"),
+                                tracking_uri=job.tracking.uri, missing_tokens=tuple(tokens), **values)
+        for name, value in values.items():
+            problem = _stream_value_problem(name, value)
+            if problem:
+                raise ConfigError(f"{_where(job.source, f'streams[{i}].{name}')}: {problem}")
+        try:
+            check_request(request)
+        except ConfigError as e:
+            raise ConfigError(f"{_where(job.source, f'streams[{i}]')}: {e}") from None
+        out.append(request)
     return out
 
 
-# --------------------------------------------------------------------------------------- the lock
-@contextlib.contextmanager
-def job_lock(job: JobSpec):
-    """Hold `STATE_DIR/run.lock` (flock, released by the kernel even if the process dies) for the block;
-    raise JobBusy at once if another process holds it."""
-    state = Path(job.state_dir)
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-        fd = os.open(state / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise InfrastructureError(f"cannot create the job's lock in {state}: {e}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-        os.close(fd)
-        raise JobBusy(f"job '{job.name}' is already running ({holder}, lock {state / 'run.lock'}); "
-                      f"not starting a second run") from None
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
-                      f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
-        yield
-    finally:
-        os.ftruncate(fd, 0)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+_STREAM_CHOICES = {"missing": ("keep", "fill"), "format": ("rows", "episodes"),
+                   "direct_running_mode": ("in_memory", "multi_threading", "multi_processing")}
+_STREAM_POSITIVE = ("rows", "shard_rows", "rate", "duration", "window_s", "swap_check_s", "direct_num_workers")
 
 
-def write_state(job: JobSpec, record: dict) -> None:
-    """STATE_DIR/last_run.json, atomically: what the last run did (for people and monitoring)."""
-    state = Path(job.state_dir)
-    tmp = state / ".last_run.json.tmp"
-    tmp.write_text(json.dumps(record, indent=1, default=str))
-    os.replace(tmp, state / "last_run.json")
+def _stream_value_problem(name: str, value) -> str | None:
+    """What `ganstream stream`'s parser would reject in one value (the job file's types are checked already)."""
+    if name in _STREAM_CHOICES and value not in _STREAM_CHOICES[name]:
+        return f"expected one of {', '.join(_STREAM_CHOICES[name])}, got {value!r}"
+    if name in _STREAM_POSITIVE and not value > 0:
+        return f"--{name.replace('_', '-')} must be > 0 (got {value})"
+    return None

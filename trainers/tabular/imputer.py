@@ -1,4 +1,4 @@
-"""Table-level imputer: TableEncoder(minmax, nan) + the GAIN-style core in trainers/gain.py.
+"""Table-level imputer: TableEncoder(minmax, nan) + the GAIN-style core in trainers/tabular/gain.py.
 
 The encoder turns a mixed table into a [0, 1] matrix whose holes are NaN (a missing categorical leaves
 its whole one-hot span NaN); the core fills the holes; the encoder decodes. Observed cells are never
@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .encoding import TableEncoder
-from .errors import ModelError
-from .gain import GainConfig, GainImputer
-from .persistence import load_network, read_meta, save_model_dir
-from .progress import ProgressFn
-from .schema import TableSchema, check_compatible, infer_schema
+from ganstream.trainers.encoding import TableEncoder
+from ganstream.trainers.errors import ModelError
+from ganstream.trainers.tabular.gain import GainConfig, GainImputer
+from ganstream.trainers.persistence import load_network, read_meta, save_model_dir
+from ganstream.trainers.progress import ProgressFn
+from ganstream.trainers.schema import TableSchema, check_compatible, infer_schema
 
 __all__ = ["GainConfig", "TabularImputer"]
 

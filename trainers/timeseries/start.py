@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 from scipy.special import ndtri
 
-from .encoding import values_from_normal_scores
-from .timeseries_backbone import chol_cov
+from ganstream.trainers.encoding import values_from_normal_scores
+from ganstream.trainers.timeseries.backbone import chol_cov
 
 QUANTILES = 257  # quantile levels per margin: 0, 1/256, ..., 1
 

@@ -94,182 +94,44 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 
-from .base import GenerativeModel
-from .errors import ConfigError, DataError, ModelError
-from .persistence import load_network, read_meta, save_model_dir
-from .progress import ProgressFn
-from .runtime import seed_everything
-from .timeseries_backbone import LinearBackbone
-from .timeseries_calibration import apply_horizon_gains, choose_continuation
-from .timeseries_critic import ConvCritic
-from .timeseries_data import FeatureScaler, SeriesLayout, StaticEncoder, WindowBank, infer_layout, parse_series
-from .timeseries_holdout import CHECK_WINDOWS, HeldOutCheck, holdout_split
-from .timeseries_start import StartCopula
-
-
-# Options added after models were first saved, with the value those models were trained with (not today's default).
-LEGACY_CONFIG = {"critic_diff_order": 0, "moment_diff_order": 1, "cpu_budget_s": None, "backbone": "none",
-                 "holdout_share": 0.0, "keep_best": False, "calibrate_continuations": False, "start": "gaussian",
-                 "free_run_share": 0.0, "check_classifiers": 3}
-
-
-@dataclass
-class TimeSeriesGANConfig:
-    seq_len: int = 24
-    id_col: str | None = None
-    time_col: str | None = None
-    static_cols: tuple[str, ...] = ()
-    epochs: int = 100
-    batch_size: int = 128
-    hidden: int = 64
-    layers: int = 1
-    series_noise_dim: int = 16
-    step_noise_dim: int = 8
-    critic_hidden: int = 64
-    critic_steps: int = 1
-    critic_diff_order: int = 2  # critic also sees standardised differences up to this order (timeseries_critic.py)
-    lr: float = 3e-4
-    critic_lr: float = 1e-3  # two time-scale update rule: one critic step per generator step, faster critic
-    warmup_share: float = 0.2  # first share of epochs: teacher-forced next-step training only (no critic)
-    warmup_lr: float = 1e-3
-    free_run_share: float = 0.5  # warm-up rows that run free after a random real prefix (multi-step error, not only one-step)
-    start: str = "copula"  # "copula": series start from a copula of the real first steps (timeseries_start.py); "gaussian"
-    gp_weight: float = 10.0
-    supervised_weight: float = 10.0  # on the RMSE of next-step predictions (TimeGAN weights sqrt(MSE) too)
-    moment_weight: float = 10.0  # TimeGAN's moment loss: per-step mean/std of values and of step changes
-    moment_diff_order: int = 1  # 2: also match the curvature (smoother samples, but continuation bands collapse)
-    continuation_share: float = 0.5  # share of windows that keep a real prefix (trains `extend`)
-    backbone: str = "var2"  # "var1"/"var2": start from a least-squares VAR(1)/VAR(2) + Gaussian innovations (timeseries_backbone.py); "none"
-    backbone_lr_scale: float = 0.0  # the backbone's learning rate relative to the network's; 0 = frozen at its fit
-    holdout_share: float = 0.1  # real windows held out of training for the continuation calibration
-    keep_best: bool = True  # keep the generator state a post-hoc classifier tells least from real (timeseries_holdout.py)
-    check_every_steps: int = 1000  # generator steps between held-out checks (checked at the end of an epoch)
-    check_classifier_steps: int = 2000  # training steps of each check's post-hoc classifier (TimeGAN's score: 2000)
-    check_classifiers: int = 3  # classifiers per check, trained side by side; the check scores their mean
-    calibrate_continuations: bool = True  # per-horizon innovation gains for extend (timeseries_calibration.py)
-    seed: int = 0
-    time_budget_s: float | None = None  # stop after the epoch that crosses it (benchmarks; not reproducible)
-    cpu_budget_s: float | None = None  # stop at the first step past this much process CPU time (benchmarks; not reproducible)
-    loss: str = "wgan-gp"  # the only loss; named so tooling that prints `loss` works for every kind
-
-    def validate(self) -> "TimeSeriesGANConfig":
-        if self.seq_len < 2:
-            raise ConfigError(f"--seq-len must be >= 2 (got {self.seq_len})")
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs must be >= 1 (got {self.epochs})")
-        if self.batch_size < 2:
-            raise ConfigError(f"--batch-size must be >= 2 (got {self.batch_size})")
-        if not 0.0 <= self.warmup_share < 1.0:
-            raise ConfigError(f"warmup_share must be in [0, 1) (got {self.warmup_share})")
-        if not 0.0 <= self.continuation_share <= 1.0:
-            raise ConfigError(f"continuation_share must be in [0, 1] (got {self.continuation_share})")
-        if self.loss != "wgan-gp":
-            raise ConfigError(f"the time-series GAN trains with wgan-gp only (got {self.loss!r})")
-        if self.critic_diff_order < 0:
-            raise ConfigError(f"critic_diff_order must be >= 0 (got {self.critic_diff_order})")
-        if self.start not in ("copula", "gaussian"):
-            raise ConfigError(f"start must be 'copula' or 'gaussian' (got {self.start!r})")
-        if not 0.0 <= self.free_run_share <= 1.0:
-            raise ConfigError(f"free_run_share must be in [0, 1] (got {self.free_run_share})")
-        if self.backbone not in ("var1", "var2", "none"):
-            raise ConfigError(f"backbone must be 'var1', 'var2' or 'none' (got {self.backbone!r})")
-        if not 0.0 <= self.holdout_share < 0.5:
-            raise ConfigError(f"holdout_share must be in [0, 0.5) (got {self.holdout_share})")
-        if self.backbone_lr_scale < 0:
-            raise ConfigError(f"backbone_lr_scale must be >= 0 (got {self.backbone_lr_scale})")
-        if self.moment_diff_order not in (1, 2):
-            raise ConfigError(f"moment_diff_order must be 1 or 2 (got {self.moment_diff_order})")
-        for name in ("hidden", "layers", "series_noise_dim", "step_noise_dim", "critic_hidden", "critic_steps",
-                     "check_every_steps", "check_classifier_steps", "check_classifiers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1 (got {getattr(self, name)})")
-        return self
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["static_cols"] = list(self.static_cols)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TimeSeriesGANConfig":
-        d = {**LEGACY_CONFIG, **d}  # a model saved before an option existed was trained without it
-        d["static_cols"] = tuple(d.get("static_cols", ()))
-        return cls(**d)
-
-
-class ARGenerator(nn.Module):
-    """GRU generator, one step at a time: input (step noise, previous value, static), initial state from the
-    series noise and the static attributes. Without a backbone the output is the previous value plus a
-    predicted change (the first step starts from 0, so its "change" is the level). With one
-    (timeseries_backbone.py) the output is the backbone's linear mean, plus the network's correction, plus the
-    backbone's Gaussian innovation S e_t (e: [B, T, F] noise; None = no innovation, the mean path).
-    Teacher forcing replaces the previous value by the real one (where observed) for the first `n_teacher[b]`
-    steps of row b."""
-
-    def __init__(self, n_features: int, static_dim: int, series_noise: int, step_noise: int, hidden: int, layers: int,
-                 backbone: bool = False, seq_len: int = 1, order: int = 1, start_steps: int = 0):
-        super().__init__()
-        self.n_features, self.layers, self.hidden = n_features, layers, hidden
-        self.init = nn.Linear(series_noise + static_dim, hidden * layers)
-        self.cells = nn.ModuleList([nn.GRUCell(step_noise + n_features + static_dim, hidden)] +
-                                   [nn.GRUCell(hidden, hidden) for _ in range(layers - 1)])
-        self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, n_features))
-        self.backbone = LinearBackbone(n_features, seq_len, order) if backbone else None
-        self.start = StartCopula(n_features, start_steps) if start_steps else None  # timeseries_start.py
-        if backbone:  # start as the fitted VAR(1): the network's correction begins at zero
-            nn.init.zeros_(self.head[-1].weight)
-            nn.init.zeros_(self.head[-1].bias)
-
-    def forward(self, z0: torch.Tensor, z: torch.Tensor, static: torch.Tensor, teacher: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None, n_teacher: torch.Tensor | None = None, e: torch.Tensor | None = None,
-                return_mean: bool = False, correction: bool = True):
-        """correction=False (backbone only): the backbone's mean and innovations without the network's
-        correction (the GRU is not run) — what `extend` uses when the held-out windows say it continues
-        better (timeseries_calibration.py `choose_continuation`)."""
-        B, T, _ = z.shape
-        recurrent = self.backbone is None or correction
-        if recurrent:
-            h = list(torch.tanh(self.init(torch.cat([z0, static], 1))).chunk(self.layers, dim=1))
-        prev = prev2 = torch.zeros(B, self.n_features)
-        outs, means = [], []
-        for t in range(T):
-            if recurrent:
-                h[0] = self.cells[0](torch.cat([z[:, t], prev, static], 1), h[0])
-                for k in range(1, self.layers):
-                    h[k] = self.cells[k](h[k - 1], h[k])
-            if self.backbone is None:
-                mean = out = prev + self.head(h[-1])  # a step is a change from the previous value: copying is the default
-            else:
-                mean = self.backbone.mean(prev if t else None, B, prev2 if t > 1 else None)
-                if correction:
-                    mean = mean + self.head(h[-1])
-                out = mean if e is None else mean + self.backbone.innovation(e[:, t], t)
-            outs.append(out)
-            means.append(mean)
-            prev2 = prev
-            if teacher is not None:
-                use = mask[:, t] * (t < n_teacher).unsqueeze(1).to(out.dtype)
-                prev = use * teacher[:, t] + (1 - use) * out
-            else:
-                prev = out
-        out = torch.stack(outs, 1)
-        return (out, torch.stack(means, 1)) if return_mean else out
+from ganstream.trainers.base import GenerativeModel
+from ganstream.trainers.errors import ConfigError, DataError, ModelError
+from ganstream.trainers.persistence import load_network, read_meta, save_model_dir
+from ganstream.trainers.progress import ProgressFn
+from ganstream.trainers.runtime import Budget, epoch_rng, seed_everything
+from ganstream.trainers.timeseries.backbone import LinearBackbone
+from ganstream.trainers.timeseries.config import LEGACY_CONFIG, TimeSeriesGANConfig  # noqa: F401
+from ganstream.trainers.timeseries.generator import ARGenerator
+from ganstream.trainers.timeseries.calibration import apply_horizon_gains, choose_continuation
+from ganstream.trainers.timeseries.critic import ConvCritic
+from ganstream.trainers.timeseries.data import FeatureScaler, SeriesLayout, StaticEncoder, WindowBank, infer_layout, parse_series
+from ganstream.trainers.timeseries.holdout import CHECK_WINDOWS, HeldOutCheck, holdout_split
+from ganstream.trainers.timeseries.start import StartCopula
 
 
 class TimeSeriesGAN(GenerativeModel):
+    """A GAN for multivariate time series with gaps (scikit-learn conventions: parameters in __init__, then
+    `fit`, `sample`, `extend`, `save`; `ganstream.load(dir)` reads a saved one back).
+
+        gan = TimeSeriesGAN(seq_len=24, id_col="ticker", time_col="date").fit(prices)   # long or wide table
+        paths = gan.sample(100, seed=0)                     # 100 sequences: series_id, step, features
+        futures = gan.extend(history, horizon=10, draws=20) # 20 continuations of every series in `history`
+        gan.save("runs/prices")
+
+    `TimeSeriesGAN(config)` also takes a TimeSeriesGANConfig; keywords override its fields.
+    """
+
     kind = "timeseries"
 
-    def __init__(self, config: TimeSeriesGANConfig | None = None, **overrides):
-        self.config = config or TimeSeriesGANConfig()
-        if overrides:
-            self.config = TimeSeriesGANConfig(**{**asdict(self.config), **overrides})
+    def __init__(self, config: TimeSeriesGANConfig | None = None, **params):
+        base = config.to_json() if config is not None else {}
+        self.config = TimeSeriesGANConfig.from_options(**{**base, **params})
         self.layout: SeriesLayout | None = None
         self.scaler: FeatureScaler | None = None
         self.static: StaticEncoder | None = None
@@ -281,15 +143,19 @@ class TimeSeriesGAN(GenerativeModel):
         self._held_out = self._check = self._check_ref = None  # held-out / reference windows and the check, during fit only
 
     # ---------------------------------------------------------------- fit
-    def fit(self, table: pd.DataFrame, progress: ProgressFn | None = None) -> "TimeSeriesGAN":
-        """Fit on a long or wide table (see timeseries_data.py) in this process; gaps (NaN) are trained through
-        masks. `ganstream train` fits with Ray Train instead (trainers/ray_fit_timeseries.py), which runs the
-        same `prepare`, `run_epoch` and `_finish_held_out`."""
+    def fit(self, table: pd.DataFrame, progress: ProgressFn | None = None, checkpoints=None,
+            info=None) -> "TimeSeriesGAN":
+        """Fit on a long or wide table (see timeseries/data.py) in this process; gaps (NaN) are trained through
+        masks. The Ray backend (backends/ray_timeseries.py) runs the same `prepare`, `run_epoch` and
+        `_finish_held_out`. `checkpoints` (the local backend's backends/checkpoint.LocalCheckpoints) writes one per
+        epoch and, with one to resume from, continues from it exactly (weights, optimiser states, the warm-up's
+        state, the spent CPU budget and the keep-best check's best state)."""
         cfg = self.config.validate()
-        rng = seed_everything(cfg.seed)
         t0, cpu0 = time.perf_counter(), time.process_time()
         bank = self.prepare(table)
-        self._train(bank, rng, progress)
+        if len(bank) < cfg.batch_size and info:
+            info(f"batch size {cfg.batch_size} -> {len(bank)}: the data has {len(bank):,} training windows")
+        self._train(bank, progress, checkpoints)
         held_out = self._finish_held_out()
         self.training.update(held_out=held_out, seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - cpu0,
                              epochs_run=len(self.history), final=self.history[-1] if self.history else {})
@@ -416,30 +282,65 @@ class TimeSeriesGAN(GenerativeModel):
         B = min(self.config.batch_size, windows)
         return max(1, math.ceil(windows / (B * workers)))
 
-    def _train(self, bank: WindowBank, rng: np.random.Generator, progress: ProgressFn | None) -> None:
+    def _train(self, bank: WindowBank, progress: ProgressFn | None, checkpoints=None) -> None:
         cfg = self.config
         opts = self.optimizers()
+        resumed = checkpoints.latest() if checkpoints is not None else None
+        state = {"epoch": 0, "adversarial": False, "calibrated": self.backbone is None, "cpu_s": 0.0}
+        if resumed is not None:
+            state.update(self._resume(resumed, opts))
+        else:  # before the budget's clock: the first check must not eat the warm-up's share
+            self._held_out_start()
         self.generator.train(); self.critic.train()
-        self._held_out_start()  # before the budget's clock: the first check must not eat the warm-up's share
         budget = Budget(cfg.cpu_budget_s, cfg.time_budget_s)
-        calibrated = self.backbone is None
-        for epoch in range(1, cfg.epochs + 1):
+        budget.cpu0 -= state["cpu_s"]  # a resumed fit has spent part of its budget already
+        cpu_before = time.process_time()
+        for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+            rng = epoch_rng(cfg.seed, 0, epoch)
             # warm-up ends after its share of the planned epochs or of the CPU budget, whichever comes first
-            in_warmup = epoch <= self.warmup_epochs() and not budget.cpu_share_past(cfg.warmup_share)
-            if not in_warmup and not calibrated:
+            in_warmup = (not state["adversarial"] and epoch <= self.warmup_epochs()
+                         and not budget.cpu_share_past(cfg.warmup_share))
+            if not in_warmup and not state["calibrated"]:
                 self.recalibrate_innovations(bank, rng)
-                calibrated = True
+                state["calibrated"] = True
             metrics = self.run_epoch(bank, rng, opts, epoch, in_warmup, self.steps_per_epoch(len(bank)),
                                      budget.cpu_spent)
             if metrics is None:
                 break
+            state.update(epoch=epoch, adversarial=state["adversarial"] or not in_warmup,
+                         cpu_s=state["cpu_s"] + time.process_time() - cpu_before)
+            cpu_before = time.process_time()
             self.history.append(metrics)
             self._held_out_tick()
+            done = budget.cpu_spent() or budget.wall_spent() or epoch == cfg.epochs
+            if checkpoints is not None:
+                self._save_checkpoint(checkpoints, epoch, opts, state, last=done)
             if progress:
                 progress(metrics)
-            if budget.cpu_spent() or budget.wall_spent():
+            if done:
                 break
         self.generator.eval(); self.critic.eval()
+
+    def _save_checkpoint(self, checkpoints, epoch: int, opts: dict, state: dict, last: bool) -> None:
+        check = self._check.to_state() if self._check is not None else None
+        best = {"best_generator": self._check.best_state} if self._check is not None and self._check.best_state else {}
+        checkpoints.save(epoch, self, opts, best, state={**state, "check": check}, last=last)
+
+    def _resume(self, resumed, opts: dict) -> dict:
+        """Continue from a local checkpoint: the weights, optimiser states, history and keep-best check it holds
+        (the check's reference windows and noise come back from `prepare`'s seeded data, without re-running its
+        first check). Returns the training state to continue from."""
+        saved = type(self).load(resumed.model_dir)
+        self.generator.load_state_dict(saved.generator.state_dict())
+        self.critic.load_state_dict(saved.critic.state_dict())
+        self.history = list(saved.history)
+        resumed.restore(opts, {})
+        state = resumed.state()
+        if state.get("check") is not None:
+            self._held_out_start(first_check=False)
+            if self._check is not None:
+                self._check.load_state(state["check"], resumed.networks().get("best_generator"))
+        return {k: state[k] for k in ("epoch", "adversarial", "calibrated", "cpu_s")}
 
     def run_epoch(self, bank: WindowBank, rng: np.random.Generator, opts: dict, epoch: int, in_warmup: bool,
                   steps: int, stop=lambda: False, workers: int = 1) -> dict | None:
@@ -469,7 +370,7 @@ class TimeSeriesGAN(GenerativeModel):
                 "epoch_cpu_s": time.process_time() - cpu_epoch}
 
     # ------------------------------------------------- held-out windows: keep the best state, calibrate
-    def _held_out_start(self) -> None:
+    def _held_out_start(self, first_check: bool = True) -> None:
         """Hook at the start of training (backbone fitted, no step taken): score the starting state, so a game
         that only makes things worse ends where it started (timeseries_holdout.py). The check compares samples
         with a seeded subsample of the TRAINING windows, as TimeGAN's score does: against the held-out blocks of
@@ -487,7 +388,8 @@ class TimeSeriesGAN(GenerativeModel):
         self._check = HeldOutCheck(X, M, noise, lambda g, nz: self._from_scratch(g, nz[0], nz[1], s, nz[2], nz[3]),
                                    seed=cfg.seed, steps=cfg.check_classifier_steps,
                                    repeats=cfg.check_classifiers)
-        self._check.check(self._plain_generator(), {"epoch": 0, "steps": 0})
+        if first_check:
+            self._check.check(self._plain_generator(), {"epoch": 0, "steps": 0})
 
     def _held_out_tick(self) -> None:
         """Hook at the end of an epoch: a check once `check_every_steps` generator steps passed since the last."""
@@ -675,10 +577,6 @@ class TimeSeriesGAN(GenerativeModel):
         return pd.DataFrame({**index_cols, **{c: flat[:, j] for j, c in enumerate(self.layout.features)}})
 
     # -------------------------------------------------------- persistence
-    def _require_fitted(self):
-        if self.generator is None:
-            raise ModelError("model is not fitted")
-
     def save(self, path: str | os.PathLike) -> None:
         meta, networks = self.to_state()
         save_model_dir(path, meta, networks)
@@ -720,24 +618,6 @@ class TimeSeriesGAN(GenerativeModel):
         return self
 
 
-class Budget:
-    """Training budgets: process CPU seconds (contention-robust: a busy machine slows the wall clock, not the
-    work done per CPU second) and/or wall seconds (not reproducible); None = unlimited."""
-
-    def __init__(self, cpu_s: float | None, wall_s: float | None):
-        self.cpu_s, self.wall_s = cpu_s, wall_s
-        self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
-
-    def cpu_spent(self) -> bool:
-        return self.cpu_s is not None and time.process_time() - self.cpu0 > self.cpu_s
-
-    def cpu_share_past(self, share: float) -> bool:
-        return self.cpu_s is not None and time.process_time() - self.cpu0 > share * self.cpu_s
-
-    def wall_spent(self) -> bool:
-        return self.wall_s is not None and time.perf_counter() - self.wall0 > self.wall_s
-
-
 def _moment_gap(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor, diff_order: int = 1) -> torch.Tensor:
     """Mean absolute gap between per-(step, feature) batch means and stds of fake and real windows, for the
     values and their differences up to `diff_order` (1: step changes; 2: also the changes of changes, the
@@ -763,3 +643,7 @@ def _positive(value, name: str) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{name} must be a positive integer (got {value!r})")
     return int(value)
+
+
+TimeSeriesGAN.__doc__ += "\n" + "\n".join(line[4:] if line.startswith("    ") else line
+                                           for line in TimeSeriesGANConfig.__doc__.splitlines())
