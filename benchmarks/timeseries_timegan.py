@@ -216,7 +216,7 @@ def main() -> None:
         args.n_epochs, args.cpu_budget = n_epochs, cpu_budget
         load_at_start = os.getloadavg()
         r = run(name, args)
-        r["date"], r["machine"] = time.strftime("%Y-%m-%d"), "2-core CPU VM, contended (other engineers' jobs running)"
+        r["date"], r["machine"] = time.strftime("%Y-%m-%d"), "2-core CPU VM, contended (other jobs running)"
         r["load_average_at_end"] = os.getloadavg()
         r["load_average_at_start"] = load_at_start
         results.append(r)

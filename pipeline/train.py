@@ -87,8 +87,6 @@ def run_train(request: TrainRequest, console: Console = SILENT) -> TrainResult:
         check_ray_address(request.fit.ray_address)
     model = model_class(request.kind)(request.config)
     from ganstream.trainers import backends
-    console.info(f"training a {request.kind} GAN on {_name(request.data)}: epochs={request.config.epochs}, "
-                 f"seed={request.config.seed}")
     fitted = backends.fit(model, request.data, request.fit, out=request.out, missing_tokens=request.missing_tokens,
                           progress=console.progress("train"), info=console.info)
     if request.out is not None:

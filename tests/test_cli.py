@@ -75,7 +75,7 @@ def test_console_script_help_and_error_exit_codes(tmp_path):
     assert "--condition" in help_text and "--missing" in help_text
     r = subprocess.run([*exe, "sample", str(tmp_path / "nope"), "--rows", "3", "--out", str(tmp_path / "x.csv")],
                        capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a model directory" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a ganstream model directory" in r.stderr
     assert not (tmp_path / "x.csv").exists()
 
 

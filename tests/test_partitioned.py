@@ -15,6 +15,9 @@ from ganstream.trainers.errors import DataError
 from ganstream.trainers.backends.partitioned import discover, merge_summaries, schema_from_stats, summarize
 from ganstream.trainers.schema import infer_schema
 
+pytestmark = pytest.mark.xdist_group("ray")  # one xdist worker runs every Ray test, on one shared cluster
+
+
 
 def table(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

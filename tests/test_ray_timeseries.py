@@ -23,6 +23,9 @@ SMALL = dict(seq_len=8, id_col="id", time_col="t", batch_size=32, hidden=16, cri
 NO_CHECKS = dict(keep_best=False, calibrate_continuations=False)  # held-out work runs on the driver, tested above
 CLI = ["--kind", "timeseries", "--seq-len", "8", "--id-col", "id", "--time-col", "t", "--batch-size", "32", "--seed", "0"]
 
+pytestmark = pytest.mark.xdist_group("ray")  # one xdist worker runs every Ray test, on one shared cluster
+
+
 
 @pytest.fixture(scope="module")
 def table():

@@ -31,6 +31,9 @@ from ganstream.trainers.tabular.model import TabularGAN
 SMALL = dict(generator_hidden=(64, 64), discriminator_hidden=(64, 64), batch_size=200, imputer_epochs=2, seed=0)
 CLI_SMALL = ["--batch-size", "200", "--imputer-epochs", "2", "--seed", "0"]
 
+pytestmark = pytest.mark.xdist_group("ray")  # one xdist worker runs every Ray test, on one shared cluster
+
+
 
 def region_table(region: str, n: int, seed: int) -> pd.DataFrame:
     """Rows whose distribution depends on the partition: x's mean and c's mix change with the region."""

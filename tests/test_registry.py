@@ -71,6 +71,10 @@ def test_register_then_load_champion_and_sample(at, small_csv, tmp_path, capsys)
         assert code == 0, err
     local = (tmp_path / "local.csv").read_bytes()
     assert (tmp_path / "champion.csv").read_bytes() == local == (tmp_path / "v1.csv").read_bytes()
+    # ganstream.load: the same one resolution path in Python, for an alias, a version, and a directory
+    by_alias = ganstream.load("models:/adult@champion")
+    assert by_alias.sample(200, seed=3).equals(ganstream.load(at.model).sample(200, seed=3))
+    assert ganstream.load("models:/adult/1", tracking_uri=at.uri).kind == "tabular"
 
     code, _, err = run(["impute", small_csv, "--missing-token", "?", "--model", "models:/adult@champion",
                         "--out", tmp_path / "i.csv"], capsys)

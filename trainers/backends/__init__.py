@@ -23,7 +23,9 @@ def fit(model, data, options: FitOptions | None = None, out: str | os.PathLike |
     options = (options or FitOptions()).validate(model.kind)
     model.config.validate()
     backend, why = options.choose()
-    info(f"backend: {backend} ({why})")
+    what = str(data) if isinstance(data, (str, os.PathLike)) else f"a table of {len(data):,} rows"
+    info(f"backend: {backend} ({why}); fitting a {model.kind} GAN on {what}, epochs={model.config.epochs}, "
+         f"seed={model.config.seed}")
     storage = _storage(options, out)
     existed = storage is not None and storage.exists()
     try:

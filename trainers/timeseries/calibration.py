@@ -1,7 +1,7 @@
 """Calibrated continuations: one gain per horizon on the spread the generator's Gaussian innovations make, fitted on held-out
 real windows run the way `extend` runs them (teacher-forced over a prefix, free-running after it).
 
-Why: the innovations' scale is estimated from teacher-forced ONE-step residuals (timeseries_backbone.py
+Why: the innovations' scale is estimated from teacher-forced ONE-step residuals (timeseries/backbone.py
 `recalibrate`). A continuation is a multi-step free run, and its error also holds the model's own multi-step
 error (a slightly wrong mean compounds, the GRU's correction drifts on inputs it made itself), which one-step
 residuals never show. Measured before this module: the 80% band of 100 draws covered 0.28-0.55 of held-out
@@ -16,7 +16,7 @@ the horizons independent, so each g_k is fitted on its own: the grid value whose
 nominal level best (coverage read from the rank of each real value among the draws, so the criterion does not
 depend on K) over observed points of every window whose prefix leaves room for horizon k. Matching the 50%,
 80% and 90% bands together (least squares) was the first criterion: on the benchmark's test futures it left
-each of the three bands further from nominal than the 80% band alone does (same models, session 8:
+each of the three bands further from nominal than the 80% band alone does (same models, 2026-12-03:
 Energy 0.49/0.73/0.81 -> 0.53/0.77/0.85, Sines 0.40/0.77/0.88 -> 0.42/0.80/0.90); the calibration windows'
 50% band pulled the compromise narrow. (Scaling each step's innovation greedily, earliest first, was tried first: on a near-unit-root VAR(2)
 (Sines) an innovation matters mostly for later steps, and the gains jumped between the grid's ends. Minimising
@@ -27,7 +27,7 @@ frequency among many small ones, and CRPS prefers the bands narrow for the many.
 Which mean continues (`choose_continuation`): the gains are fitted twice, for the whole generator and for its
 linear backbone alone (the network's correction off), and the one whose calibrated draws score the lower CRPS
 on the held-out windows (fresh prefixes and noise) is what `extend` runs. A correction fitted on one trending
-series can carry the training period's drift into every continuation (Stocks, session 8).
+series can carry the training period's drift into every continuation (Stocks, 2026-12-03).
 
 Limits (measured in RESULTS.md): one gain per horizon for every feature and every prefix length; horizons
 past T-1 reuse the last gain; a held-out period unlike the training data (a trend leaving the range) is not
@@ -131,7 +131,7 @@ def fit_horizon_gains(generator, noise_fn, X: torch.Tensor, M: torch.Tensor, S: 
     windows themselves (a sanity check, not a test).
 
     Why per prefix length: how far the draws' spread is from the real errors depends on how much history the
-    generator was given. Measured on Sines (session 9, one model, pooled gains): the 80% band covered 0.87 of
+    generator was given. Measured on Sines (2026-12-03, one model, pooled gains): the 80% band covered 0.87 of
     fresh futures after 2-step histories and 0.72 after 12-16 steps."""
     ctx, draw, centre, xs, ms = _continue_held_out(generator, noise_fn, X, M, S, seed, draws, max_windows)
     n, T = len(ctx), X.shape[1]
@@ -195,7 +195,7 @@ def _correction_is_zero(generator) -> bool:
 
 def horizon_gain_factors(calibration: dict, T: int, context) -> np.ndarray:
     """The gain at each of T window positions for a run teacher-forced over `context` steps (an int, or one
-    per row), from a calibration ({"gains"} and, since session 9, {"prefix_edges", "prefix_gains"}): gain_k at
+    per row), from a calibration ({"gains"} and, since 2026-12-03, {"prefix_edges", "prefix_gains"}): gain_k at
     horizon k (position context + k - 1) of the row's prefix-length group, the last gain past the calibrated
     ones, and the first over the prefix (where draw and centre agree, so it changes nothing). [rows, T]."""
     ctx = np.atleast_1d(np.asarray(context))

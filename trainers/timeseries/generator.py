@@ -14,7 +14,7 @@ class ARGenerator(nn.Module):
     """GRU generator, one step at a time: input (step noise, previous value, static), initial state from the
     series noise and the static attributes. Without a backbone the output is the previous value plus a
     predicted change (the first step starts from 0, so its "change" is the level). With one
-    (timeseries_backbone.py) the output is the backbone's linear mean, plus the network's correction, plus the
+    (timeseries/backbone.py) the output is the backbone's linear mean, plus the network's correction, plus the
     backbone's Gaussian innovation S e_t (e: [B, T, F] noise; None = no innovation, the mean path).
     Teacher forcing replaces the previous value by the real one (where observed) for the first `n_teacher[b]`
     steps of row b."""
@@ -28,7 +28,7 @@ class ARGenerator(nn.Module):
                                    [nn.GRUCell(hidden, hidden) for _ in range(layers - 1)])
         self.head = nn.Sequential(nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, n_features))
         self.backbone = LinearBackbone(n_features, seq_len, order) if backbone else None
-        self.start = StartCopula(n_features, start_steps) if start_steps else None  # timeseries_start.py
+        self.start = StartCopula(n_features, start_steps) if start_steps else None  # timeseries/start.py
         if backbone:  # start as the fitted VAR(1): the network's correction begins at zero
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
@@ -38,7 +38,7 @@ class ARGenerator(nn.Module):
                 return_mean: bool = False, correction: bool = True):
         """correction=False (backbone only): the backbone's mean and innovations without the network's
         correction (the GRU is not run) — what `extend` uses when the held-out windows say it continues
-        better (timeseries_calibration.py `choose_continuation`)."""
+        better (timeseries/calibration.py `choose_continuation`)."""
         B, T, _ = z.shape
         recurrent = self.backbone is None or correction
         if recurrent:

@@ -2,7 +2,7 @@
 training that keeps the best generator state seen.
 
 Why hold windows out: the spread of continuations is set on real data the generator was not fitted to
-(timeseries_calibration.py): the free-running error of the trained generator on windows it was fitted to is
+(timeseries/calibration.py): the free-running error of the trained generator on windows it was fitted to is
 smaller than on new ones.
 
 Why a check that keeps the best state: on Energy the generator starts as a least-squares VAR(1) that a

@@ -6,7 +6,7 @@ Why this design (and not TimeGAN's four networks):
   noise, the previous value and the static attributes, with a per-series noise vector setting its initial
   state (series-level variety such as a frequency or a level). Given a history, the same network is run
   teacher-forced over it and then free-runs: `extend` is one batched forward pass, K draws at once.
-- A linear backbone (timeseries_backbone.py): the generator's mean is a least-squares VAR(2) (`backbone="var2"`,
+- A linear backbone (timeseries/backbone.py): the generator's mean is a least-squares VAR(2) (`backbone="var2"`,
   the default for new fits; "var1" is the VAR(1) of run 3) fitted before training, frozen, plus the GRU's
   correction (which starts at zero), plus Gaussian innovations whose scale is re-estimated from the
   teacher-forced residuals after the warm-up. Why VAR(2): a sine is linear in its last two values; on Sines the
@@ -22,7 +22,7 @@ Why this design (and not TimeGAN's four networks):
   warm-up and game states check 0.24-0.34 against the start's 0.016); only on Sines does training win, and
   rarely (run 8: with the 9-classifier check the start was kept on all three Sines seeds; with keep-best off
   the game's final Sines state scored 0.070-0.075 on seeds 1-2: the game ends worse than it starts).
-- Where a series starts (`start="copula"`, timeseries_start.py): `sample` draws the first steps (two for a
+- Where a series starts (`start="copula"`, timeseries/start.py): `sample` draws the first steps (two for a
   VAR(2)) from a Gaussian copula of the real windows' first values and first changes (empirical margins), then
   runs the generator teacher-forced over them, as `extend` runs a history; the game's from-scratch windows and
   the keep-best check start the same way. The backbone's Gaussian start sent ~4% of Sines' series down at
@@ -33,8 +33,8 @@ Why this design (and not TimeGAN's four networks):
   and run free after it, so the supervised loss holds the error that free runs compound, not only the one-step
   error. On Sines the one-step-trained GRU's free runs were 0.06 off (scaled units) by step 23; 2 CPU-min of
   free-run training took that to 0.018 and the model's TimeGAN score from 0.020 to 0.015, and to 0.0065 when
-  its series start from real windows' first two steps (session 9 prototype, 5 classifiers each).
-- Keep the best state (`keep_best`, timeseries_holdout.py): before the first step and every
+  its series start from real windows' first two steps (2026-12-03 prototype, 5 classifiers each).
+- Keep the best state (`keep_best`, timeseries/holdout.py): before the first step and every
   `check_every_steps` generator steps a seeded post-hoc GRU classifier of TimeGAN's kind scores a fixed draw of
   samples against real windows; the state it tells least from real is the one kept, so a game that only makes
   things worse ends at its start. The check runs in a forked torch RNG: it never changes the trajectory.
@@ -44,15 +44,15 @@ Why this design (and not TimeGAN's four networks):
   first and last checks run outside the CPU budget — Energy (28 features) with 9 took 18.6 CPU-min in all
   for a 13-min budget (run 8; 11.9 for 10 with 3, run 7), over the 15 minutes the product promises; and in
   run 8 the 9-classifier check kept the start on every dataset and seed, as the 3-classifier check did on
-  Stocks and Energy (run 7) and on Sines seeds 1-2 (session 10's 14-min side runs).
-- Calibrated continuations (`calibrate_continuations`, timeseries_calibration.py): a share of the real windows
+  Stocks and Energy (run 7) and on Sines seeds 1-2 (the 2026-12-03 14-min side runs).
+- Calibrated continuations (`calibrate_continuations`, timeseries/calibration.py): a share of the real windows
   (`holdout_share`: whole series, or the latest share of a few long ones) is kept out of training; after it, each is
   continued from a random prefix, and the innovations' contribution to the draws is scaled per horizon so
   that their 80% band holds its nominal level on them. One-step calibration alone left the 80% band covering 0.28-0.55 of
   held-out futures (run 3): a multi-step free run also carries the model's compounding error. The same
   held-out windows choose whether `extend` runs the whole generator or the backbone alone (lower held-out
   CRPS wins): on Stocks the GRU's correction carried the training period's upward drift into continuations
-  (80% band 0.56 with it, 0.79 with the backbone alone, same model; benchmarks/RESULTS.md session 8).
+  (80% band 0.56 with it, 0.79 with the backbone alone, same model; benchmarks/RESULTS.md 2026-12-03).
 - Training is WGAN-GP against a small temporal-convolution critic over whole windows (a conv critic makes the
   gradient penalty's double backward cheap on a CPU, unlike a recurrent critic). Half of the windows in a
   batch are generated from scratch (what `sample` does); the other half keep a real prefix of random length
@@ -62,7 +62,7 @@ Why this design (and not TimeGAN's four networks):
   values and step sizes but ~2x the real curvature (second differences) and 7% of points past the range,
   which a post-hoc GRU classifier can pick up and a Lipschitz-held critic barely sees. Default answer: the
   critic also reads the first and second differences standardised by their real spread (`critic_diff_order`,
-  timeseries_critic.py). Measured at 2 CPU-min, 2 seeds each (RESULTS.md): discriminative 0.177 -> 0.164
+  timeseries/critic.py). Measured at 2 CPU-min, 2 seeds each (RESULTS.md): discriminative 0.177 -> 0.164
   (within seed noise) and the 80% continuation band's coverage 0.58 -> 0.68. Matching the curvature in the
   moment term too (`moment_diff_order=2`) fixes the curvature (ratio 2.0 -> 1.2, out-of-range 7% -> 3-5%)
   and gives 0.151, but the continuation bands collapse (coverage 0.27): it stays an option, not the default.
@@ -77,7 +77,7 @@ Why this design (and not TimeGAN's four networks):
   the real window it is paired with, so the critic can only compare observed points and the generator learns
   the complete series (the AmbientGAN/MisGAN idea). When teacher-forcing over a gap the generator feeds its
   own prediction instead of the missing value; the supervised loss counts observed points only.
-- Scaling: one min-max per feature over the training data (TimeGAN's convention, timeseries_data.py), with a
+- Scaling: one min-max per feature over the training data (TimeGAN's convention, timeseries/data.py), with a
   linear output so continuations may leave the training range (trending series).
 Everything runs on 1 CPU thread in minutes: the GRU is small, the loop over time steps is the only loop.
 
@@ -372,7 +372,7 @@ class TimeSeriesGAN(GenerativeModel):
     # ------------------------------------------------- held-out windows: keep the best state, calibrate
     def _held_out_start(self, first_check: bool = True) -> None:
         """Hook at the start of training (backbone fitted, no step taken): score the starting state, so a game
-        that only makes things worse ends where it started (timeseries_holdout.py). The check compares samples
+        that only makes things worse ends where it started (timeseries/holdout.py). The check compares samples
         with a seeded subsample of the TRAINING windows, as TimeGAN's score does: against the held-out blocks of
         one long series (Energy: ~18 blocks of ~5 days) its classifier learnt those blocks' levels and called
         even the plain VAR(2) start 0.33 distinguishable (its TimeGAN score: 0.08)."""
@@ -401,7 +401,7 @@ class TimeSeriesGAN(GenerativeModel):
 
     def _finish_held_out(self) -> dict:
         """After training: check the final state, restore the best one, then fit the continuation gains on
-        the held-out windows (timeseries_calibration.py). Returns what happened, for `training`."""
+        the held-out windows (timeseries/calibration.py). Returns what happened, for `training`."""
         cfg, G = self.config, self._plain_generator()
         info: dict = {"windows": 0 if self._held_out is None else len(self._held_out[0])}
         if self._check is not None:
@@ -470,7 +470,7 @@ class TimeSeriesGAN(GenerativeModel):
         z0, z, _ = self._noise(B, L)
         # a share of the rows is teacher-forced over a random prefix only and runs free after it, so the loss also
         # holds the multi-step error that sampling and extend compound (one-step error alone left Sines' free runs
-        # 0.06 off by step 23, session 9); the others are teacher-forced throughout (one-step prediction)
+        # 0.06 off by step 23, 2026-12-03); the others are teacher-forced throughout (one-step prediction)
         free = rng.random(B) < self.config.free_run_share
         n_teacher = torch.from_numpy(np.where(free, rng.integers(1, L, size=B), L))
         out = self.generator(z0, z, s, x, m, n_teacher)  # e=None: the mean path
@@ -561,7 +561,7 @@ class TimeSeriesGAN(GenerativeModel):
                 args = (z0, z, s, torch.from_numpy(teacher).float(), torch.from_numpy(mask).float(),
                         torch.full((len(hist),), int(c)))
                 out = self.generator(*args, e, correction=correction)
-                if calibrated and e is not None:  # calibrated spread per horizon (timeseries_calibration.py)
+                if calibrated and e is not None:  # calibrated spread per horizon (timeseries/calibration.py)
                     centre = self.generator(*args, torch.zeros_like(e), correction=correction)
                     out = apply_horizon_gains(out, centre, self.continuation, int(c))
                 result[members] = out[:, c:].numpy().astype(np.float64).reshape(len(members), draws, horizon, -1)

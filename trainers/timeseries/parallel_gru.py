@@ -1,6 +1,6 @@
 """R small GRU classifiers/regressors trained side by side as one block-diagonal GRU. Used by TimeGAN's
 scores (augment/ts_metrics.py), whose repeats it runs in the time of one, and by the time-series GAN's
-keep-best check (timeseries_holdout.py), which averages several classifiers to rank states with less noise."""
+keep-best check (timeseries/holdout.py), which averages several classifiers to rank states with less noise."""
 
 from __future__ import annotations
 

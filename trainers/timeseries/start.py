@@ -6,7 +6,7 @@ continues a real history.
 Why: the backbone's own start is Gaussian (m0 + S0 e0, then the second step's regression + S1 e1). Real first
 steps need not be: on Sines the first value is uniform on [0.5, 0.55] and the first change uniform on
 [0, 0.05], so a Gaussian start puts ~4% of the series below the range and ~4% going down at first, which no
-real sine does, and every later step inherits it. Measured on Sines (session 9, one model, TimeGAN's
+real sine does, and every later step inherits it. Measured on Sines (2026-12-03, one model, TimeGAN's
 discriminative score, 5 classifiers): 0.0153 with the Gaussian start, 0.0065 starting from real windows' first
 two steps. The copula keeps the margins' shapes (uniform, skewed, bounded) and their dependence (rank
 correlations) without storing any window: a model directory holds Q quantiles per margin and one correlation
