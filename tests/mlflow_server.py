@@ -41,7 +41,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(directory: Path, timeout: float = 90.0) -> MlflowServer:
+def launch(directory: Path) -> MlflowServer:
+    """Start a server process (not yet healthy: see `wait_healthy`)."""
     directory.mkdir(parents=True, exist_ok=True)
     db, artifacts, log = directory / "server.db", directory / "artifacts", directory / "server.log"
     port = free_port()
@@ -53,11 +54,14 @@ def start(directory: Path, timeout: float = 90.0) -> MlflowServer:
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=directory,
                                 start_new_session=True)
-    server = MlflowServer(f"http://127.0.0.1:{port}", f"sqlite:///{db}", proc, log)
+    return MlflowServer(f"http://127.0.0.1:{port}", f"sqlite:///{db}", proc, log)
+
+
+def wait_healthy(server: MlflowServer, timeout: float = 120.0) -> MlflowServer:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {server.proc.returncode}:\n{server.log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(server.uri + "/health", timeout=2) as r:
                 if r.status == 200:
@@ -66,7 +70,17 @@ def start(directory: Path, timeout: float = 90.0) -> MlflowServer:
             pass
         time.sleep(0.3)
     server.stop()
-    raise RuntimeError(f"mlflow server not healthy after {timeout:.0f}s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"mlflow server not healthy after {timeout:.0f}s:\n{server.log.read_text()[-3000:]}")
+
+
+def start(directory: Path, timeout: float = 120.0) -> MlflowServer:
+    return wait_healthy(launch(directory), timeout)
+
+
+def start_many(directories: list[Path]) -> list[MlflowServer]:
+    """Several servers started at once (their start-ups overlap): for the tests that each stop, kill or freeze
+    their own."""
+    return [wait_healthy(s) for s in [launch(d) for d in directories]]
 
 
 @contextlib.contextmanager

@@ -15,8 +15,6 @@ from ganstream.trainers.errors import DataError
 from ganstream.trainers.backends.partitioned import discover, merge_summaries, schema_from_stats, summarize
 from ganstream.trainers.schema import infer_schema
 
-pytestmark = pytest.mark.xdist_group("ray")  # one xdist worker runs every Ray test, on one shared cluster
-
 
 
 def table(n: int, seed: int = 0) -> pd.DataFrame:
@@ -137,6 +135,8 @@ def test_infinite_values_are_reported():
         merge_summaries([summarize(df, seed=0)], list(df.columns))
 
 
+@pytest.mark.xdist_group("ray")
+@pytest.mark.usefixtures("ray_first_fit")  # the session's Ray cluster
 def test_ray_data_pass_over_a_hive_directory(hive):
     """Through Ray Data: partition keys arrive as text categories, counts are exact across files."""
     from ganstream.trainers.backends.partitioned import gather_stats, read_dataset
@@ -169,6 +169,8 @@ def test_hash_bound_keeps_the_same_sample():
     assert sample_key_bound(500, 300) is None  # small data: every row is a candidate
 
 
+@pytest.mark.xdist_group("ray")
+@pytest.mark.usefixtures("ray_first_fit")
 def test_ray_data_pass_falls_back_when_too_few_rows_fall_under_the_bound(tmp_path, monkeypatch):
     """Equal rows hash alike, so a table of repeated rows can have (nearly) none under the bound; a tiny
     overshoot makes that certain here. The pass then runs again without the bound: a full sample."""

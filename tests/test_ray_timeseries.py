@@ -19,8 +19,13 @@ from ganstream.trainers.backends.options import FitOptions
 from ganstream.trainers.backends.ray_timeseries import fit_timeseries_on_ray
 from ganstream.trainers.timeseries.model import TimeSeriesGAN
 
+pytestmark = [pytest.mark.xdist_group("ray"),  # one xdist worker runs every Ray test, on one shared cluster
+              pytest.mark.usefixtures("ray_first_fit")]
+
 SMALL = dict(seq_len=8, id_col="id", time_col="t", batch_size=32, hidden=16, critic_hidden=16, seed=0)
 NO_CHECKS = dict(keep_best=False, calibrate_continuations=False)  # held-out work runs on the driver, tested above
+# warm-up: int(0.34 x epochs) epochs, so 1 of 3 and 1 of 5 (a fit resumed from 3 to 5 warms up as a straight 5)
+STRAIGHT = dict(warmup_share=0.34, **NO_CHECKS, **SMALL)
 CLI = ["--kind", "timeseries", "--seq-len", "8", "--id-col", "id", "--time-col", "t", "--batch-size", "32", "--seed", "0"]
 
 pytestmark = pytest.mark.xdist_group("ray")  # one xdist worker runs every Ray test, on one shared cluster
@@ -45,6 +50,14 @@ def one_worker(data_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("ts_one") / "model"
     assert main(["--quiet", "train", str(data_csv), *CLI, "--epochs", "5", "--backend", "ray", "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def straight(table, tmp_path_factory):
+    """A 1-worker 5-epoch Ray fit without the held-out checks: the reference of the 2-worker and resume tests."""
+    storage = tmp_path_factory.mktemp("ts_straight")
+    return fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, **STRAIGHT), table,
+                                 opts=FitOptions(backend="ray", workers=1, checkpoint_dir=str(storage)))
 
 
 def stats(frame: pd.DataFrame) -> np.ndarray:
@@ -74,7 +87,7 @@ def test_cli_fit_runs_on_ray_with_checkpoints(one_worker):
     assert list(s.columns) == ["series_id", "step", "f0", "f1", "f2"] and len(s) == 3 * 8
 
 
-def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, tmp_path):
+def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, straight, tmp_path):
     """2 workers, one SIGKILLed after the first checkpoint: Ray Train replaces the group, training goes on
     from that checkpoint (no epoch lost or repeated), and the samples' statistics match a 1-worker fit's.
     Both fits without the keep-best check: it may keep the starting backbone for one fit and the trained
@@ -83,40 +96,36 @@ def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, tmp_pat
     new Ray Train run started in this process after the kill-and-recover run lost the Ray GCS (seen once).
     No bound against the real data here: it held while the check restored the VAR(2) start, but five epochs of
     this tiny fit's adversarial phase leave the trained state up to 0.64 (relative) from the real statistics."""
-    reference = fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, keep_best=False, **SMALL), table,
-                                      opts=FitOptions(backend="ray", workers=1, checkpoint_dir=str(tmp_path / "one")))
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     storage = tmp_path / "ckpt"
     opts = FitOptions(backend="ray", workers=2, checkpoint_dir=str(storage), pid_dir=str(pid_dir))
     model = fit_with_a_killed_worker(
-        lambda: fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, keep_best=False, **SMALL), table, opts=opts),
+        lambda: fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, **STRAIGHT), table, opts=opts),
         storage, pid_dir)
     assert model.training["restarts"] >= 1 and model.training["workers"] == 2
     assert [h["epoch"] for h in model.history] == [1, 2, 3, 4, 5], "no epoch lost or repeated"
     assert all(h["steps"] == 19 for h in model.history), "each of 2 workers takes half the steps of an epoch"
 
     real = stats(table)
-    one = stats(reference.sample(200, seed=1))
+    one = stats(straight.sample(200, seed=1))
     two = stats(model.sample(200, seed=1))
     scale = np.abs(real) + 0.1
     assert np.max(np.abs(one - two) / scale) < 0.35, (one, two, real)
 
 
-def test_resume_continues_the_fit_exactly(table, tmp_path):
+def test_resume_continues_the_fit_exactly(table, straight, tmp_path):
     """3 epochs, then --resume to 5, must equal the straight 5-epoch fit step for step (1 worker is
     reproducible): only if the checkpoint brought back G, the critic, all three Adam states and the state of
     the warm-up (epoch 1 warms up in both: warmup_share 0.34 of 3 and of 5 epochs is 1 epoch). Extending the
     same fit to 18 epochs (whose schedule would warm up for 6) must not warm up again."""
-    cfg = dict(warmup_share=0.34, **NO_CHECKS, **SMALL)
 
-    def fit(storage, epochs, resume=False):
-        opts = FitOptions(backend="ray", workers=1, checkpoint_dir=str(tmp_path / storage), resume=resume, max_steps_per_epoch=10)
-        return fit_timeseries_on_ray(TimeSeriesGAN(epochs=epochs, **cfg), table, opts=opts)
+    def fit(epochs, resume=False):
+        opts = FitOptions(backend="ray", workers=1, checkpoint_dir=str(tmp_path / "resumed"), resume=resume)
+        return fit_timeseries_on_ray(TimeSeriesGAN(epochs=epochs, **STRAIGHT), table, opts=opts)
 
-    straight = fit("straight", 5)
-    fit("resumed", 3)
-    resumed = fit("resumed", 5, resume=True)
+    fit(3)
+    resumed = fit(5, resume=True)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4, 5]
     assert [h["warmup"] for h in resumed.history] == [True, False, False, False, False]
     keys = ("d_loss", "g_loss", "sup_loss", "steps")
@@ -125,7 +134,7 @@ def test_resume_continues_the_fit_exactly(table, tmp_path):
     for name, weight in straight.generator.state_dict().items():
         assert torch.equal(weight, resumed.generator.state_dict()[name]), name
 
-    extended = fit("resumed", 18, resume=True)
+    extended = fit(18, resume=True)
     assert [h["epoch"] for h in extended.history] == list(range(1, 19))
     assert not any(h["warmup"] for h in extended.history[1:]), "an adversarial fit never goes back to warming up"
 

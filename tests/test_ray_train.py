@@ -1,9 +1,10 @@
-"""Ray Train fits on a real local Ray cluster (one per test session, see conftest.py) and real hive-
-partitioned Parquet: 1 vs 2 workers give the same quality, a worker SIGKILLed mid-fit is replaced and the
-fit resumes from its last checkpoint, --resume continues a finished fit exactly as if it had not stopped
-(generator, discriminator, optimisers and --target's classifier all restored), --per-partition fits and
-registers one model per partition value, and bad requests (a dead --ray-address too) fail fast with one
-line. Small data, tiny networks."""
+"""Ray Train fits on a real local Ray cluster (one per test session, started by conftest's `ray_first_fit`
+with --object-store-mb 80) and real hive-partitioned Parquet: the object-store option sizes the cluster it
+starts and the data streams through it; 1 vs 2 workers give the same quality, a worker SIGKILLed mid-fit is
+replaced and the fit resumes from its last checkpoint; --resume continues a fit exactly as if it had not
+stopped (generator, discriminator, optimisers and --target's classifier all restored); --per-partition fits and
+registers one model per partition value; bad requests (a dead --ray-address too) fail fast with one line.
+Small data, tiny networks; every Ray Train run here costs ~15-40 s of Ray's own start-up, so there are few."""
 
 import os
 import shutil
@@ -23,40 +24,22 @@ import torch
 
 from ganstream.augment.metrics import association_distance, marginal_distances, mean_marginal_distance
 from ganstream.pipeline.cli import main
-from worker_kill import fit_with_a_killed_worker
 from ganstream.trainers.backends.options import FitOptions
 from ganstream.trainers.backends.ray_tabular import fit_on_ray
 from ganstream.trainers.tabular.model import TabularGAN
+from ray_data import RAY_FIT_ARGS, region_table
+from worker_kill import fit_with_a_killed_worker
+
+pytestmark = [pytest.mark.xdist_group("ray"),  # one xdist worker runs every Ray test, on one shared cluster
+              pytest.mark.usefixtures("ray_first_fit")]
 
 SMALL = dict(generator_hidden=(64, 64), discriminator_hidden=(64, 64), batch_size=200, imputer_epochs=2, seed=0)
 CLI_SMALL = ["--batch-size", "200", "--imputer-epochs", "2", "--seed", "0"]
 
-pytestmark = pytest.mark.xdist_group("ray")  # one xdist worker runs every Ray test, on one shared cluster
-
-
-
-def region_table(region: str, n: int, seed: int) -> pd.DataFrame:
-    """Rows whose distribution depends on the partition: x's mean and c's mix change with the region."""
-    rng = np.random.default_rng(seed)
-    shift = {"eu": 0.0, "us": 3.0}[region]
-    c = rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1] if region == "eu" else [0.2, 0.3, 0.5])
-    x = rng.normal(shift, 1.0, n) + (c == "c") * 2.0
-    df = pd.DataFrame({"x": x, "k": rng.integers(0, 4, n), "c": c})
-    df.loc[rng.random(n) < 0.05, "x"] = np.nan
-    return df
-
 
 @pytest.fixture(scope="module")
-def hive(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hive")
-    seed = 0
-    for region in ("eu", "us"):
-        for day in ("2026-11-01", "2026-11-02"):
-            d = root / f"region={region}" / f"day={day}"
-            d.mkdir(parents=True)
-            seed += 1
-            pq.write_table(pa.Table.from_pandas(region_table(region, 1500, seed), preserve_index=False), d / "part-0.parquet")
-    return root
+def hive(ray_first_fit):
+    return ray_first_fit.hive
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +55,14 @@ def quality(model, real) -> dict:
 
 
 @pytest.fixture(scope="module")
-def one_worker(hive, tmp_path_factory):
-    """A 1-worker Ray Train fit through the CLI (--backend ray), reused by the quality and --resume tests."""
-    out = tmp_path_factory.mktemp("one") / "model"
-    assert main(["train", str(hive), "--epochs", "3", *CLI_SMALL, "--backend", "ray", "--target", "c",
-                 "--worker-cache-mb", "0", "--out", str(out)]) == 0
-    return out
+def one_worker(ray_first_fit):
+    """The session's first Ray fit (conftest): 1 worker, 2 epochs, --backend ray through the CLI."""
+    return ray_first_fit.model_dir
 
 
 def test_cli_fit_writes_a_model_with_checkpoints(one_worker, real):
     model = TabularGAN.load(one_worker)
-    assert [h["epoch"] for h in model.history] == [1, 2, 3]
+    assert [h["epoch"] for h in model.history] == [1, 2]
     assert model.training["backend"] == "ray" and model.training["workers"] == 1
     assert all(h["rows_per_s"] > 0 and h["peak_rss_mb"] > 0 and "target_loss" in h for h in model.history)
     assert set(model.encoder.schema.names) == {"x", "k", "c", "region", "day"}
@@ -93,18 +73,31 @@ def test_cli_fit_writes_a_model_with_checkpoints(one_worker, real):
     assert (rows["region"] == "us").all() and len(rows) == 500
 
 
+def test_object_store_option_sizes_the_cluster_it_starts_and_data_streams_through_it(ray_first_fit):
+    """The session's cluster was started by that fit's `--object-store-mb 80`: Ray reports an 80 MB store, the
+    fit said so, and its DATA streamed from the files (--materialize-mb 0) through that store to a model."""
+    import ray
+    assert float(ray.cluster_resources()["object_store_memory"]) / 2**20 == pytest.approx(80, abs=0.5)
+    assert "object store 80 MB" in ray_first_fit.console, ray_first_fit.console
+    assert "read once into Ray's object store" not in ray_first_fit.console
+    model = TabularGAN.load(ray_first_fit.model_dir)
+    assert model.training["rows"] == 6000 and not any(h["cached"] for h in model.history)
+
+
 def test_two_workers_match_one_worker_quality_and_survive_a_killed_worker(hive, real, one_worker, tmp_path):
-    """2-worker fit on the hive dir; one worker is SIGKILLed after the first checkpoint. Ray Train replaces
-    the worker group, training continues from that checkpoint, and the model's quality matches the
-    1-worker fit (same epochs, same data) within noise."""
+    """2-worker fit streaming the hive dir as the 1-worker reference does (no materialising, no shard cache: both
+    workers read their shard from the files at every epoch); one worker is SIGKILLed after the first checkpoint. Ray Train replaces the worker group, training continues from that
+    checkpoint, and the model's quality matches the 1-worker fit (same epochs, same data) within noise."""
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     storage = tmp_path / "ckpt"
-    opts = FitOptions(backend="ray", workers=2, checkpoint_dir=str(storage), pid_dir=str(pid_dir))
-    model = fit_with_a_killed_worker(lambda: fit_on_ray(TabularGAN(epochs=3, target="c", **SMALL), hive, opts=opts),
+    opts = FitOptions(backend="ray", workers=2, checkpoint_dir=str(storage), pid_dir=str(pid_dir), worker_cache_mb=0,
+                      materialize_mb=0)
+    same = TabularGAN.load(one_worker).config  # the reference's settings: only the number of workers differs
+    model = fit_with_a_killed_worker(lambda: fit_on_ray(TabularGAN(same), hive, opts=opts),
                                      storage, pid_dir)
     assert model.training["restarts"] >= 1, "the fit records its restart"
-    assert [h["epoch"] for h in model.history] == [1, 2, 3], "resumed after the last checkpoint, no epoch lost or repeated"
+    assert [h["epoch"] for h in model.history] == [1, 2], "resumed after the last checkpoint, no epoch lost or repeated"
 
     q1, q2 = quality(TabularGAN.load(one_worker), real), quality(model, real)
     assert abs(q1["marginal"] - q2["marginal"]) <= 0.05, (q1, q2)
@@ -113,16 +106,15 @@ def test_two_workers_match_one_worker_quality_and_survive_a_killed_worker(hive, 
 
 
 def test_resume_continues_the_fit_exactly(one_worker, hive, tmp_path):
-    """A 2-epoch fit, then --resume to 3 epochs, must train epoch 3 exactly as the 3-epoch fit did (1 worker
-    is reproducible): it only can if the checkpoint brought back G, D, both Adam states AND --target's
+    """A 1-epoch fit, then --resume to 2 epochs, must train epoch 2 exactly as the 2-epoch fit did (1 worker is
+    reproducible): it only can if the checkpoint brought back G, D, both Adam states AND --target's
     auxiliary classifier with its optimiser (a fresh classifier gives another target_loss)."""
     out = tmp_path / "model"
-    args = ["--quiet", "train", str(hive), *CLI_SMALL, "--backend", "ray", "--target", "c", "--worker-cache-mb", "0",
-            "--out", str(out)]
-    assert main([*args, "--epochs", "2"]) == 0
-    assert main([*args, "--epochs", "3", "--resume"]) == 0
+    args = ["--quiet", "train", str(hive), *RAY_FIT_ARGS, "--out", str(out)]
+    assert main([*args[:3], "--epochs", "1", *args[5:]]) == 0
+    assert main([*args, "--resume"]) == 0
     straight, resumed = TabularGAN.load(one_worker), TabularGAN.load(out)
-    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
     losses = ("d_loss", "g_loss", "cond_loss", "target_loss")
     for a, b in zip(straight.history, resumed.history):
         assert {k: a[k] for k in losses} == {k: b[k] for k in losses}, (a["epoch"], a, b)
@@ -304,25 +296,6 @@ def test_batch_condition_sampler_uses_global_weights_and_rows_of_the_batch():
     assert "rare" not in set(chosen)
     w = np.log1p(np.array(encoder.schema["c"].frequencies) * len(full))[:2]
     assert (chosen == "a").mean() == pytest.approx(w[0] / w.sum(), abs=0.02)
-
-
-def test_object_store_option_sizes_the_local_cluster(hive, tmp_path):
-    """`train --object-store-mb 80` in a fresh process (this suite shares one already-started cluster, which
-    cannot be resized): the cluster ganstream starts reports an 80 MB object store (ray.cluster_resources()),
-    and a fit streams through it to a model."""
-    import tempfile
-    ray_tmp = tempfile.mkdtemp(prefix="gs-ray-", dir="/tmp")  # Ray's socket paths must stay short
-    env = {**os.environ, "GANSTREAM_RAY_KEEP": "0", "RAY_TMPDIR": ray_tmp}
-    out = tmp_path / "m"
-    try:
-        proc = subprocess.run([sys.executable, "-m", "ganstream.pipeline.cli", "train", str(hive), "--epochs", "1", *CLI_SMALL,
-                               "--object-store-mb", "80", "--out", str(out)],
-                              capture_output=True, text=True, env=env, timeout=300, cwd=Path(__file__).parents[1])
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert proc.returncode == 0, proc.stderr
-    assert "object store 80 MB" in proc.stderr, proc.stderr
-    assert TabularGAN.load(out).training["rows"] == 6000
 
 
 @pytest.mark.parametrize("args, message", [

@@ -12,7 +12,7 @@ import yaml
 from mlflow import MlflowClient
 
 import ganstream
-from mlflow_server import start
+from mlflow_server import start_many
 from ganstream.pipeline.cli import main
 from helpers import run
 
@@ -34,6 +34,26 @@ def embedded(tmp_path_factory, small_csv):
     assert code == 0
     assert (d / "mlflow.db").is_file()
     return SimpleNamespace(dir=d, uri=f"sqlite:///{d / 'mlflow.db'}", model=d / "model")
+
+
+@pytest.fixture(scope="module")
+def own_servers(tmp_path_factory):
+    """One real server for each test below that stops, kills or freezes its server, all started at once."""
+    servers = start_many([tmp_path_factory.mktemp(f"srv{i}") for i in range(4)])
+    yield servers
+    for s in servers:
+        try:
+            import os
+            import signal
+            os.killpg(s.proc.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        s.stop()
+
+
+@pytest.fixture
+def own_server(own_servers):
+    return own_servers.pop()
 
 
 @pytest.fixture
@@ -192,9 +212,9 @@ def test_real_server_register_load_sample(mlflow_server, small_csv, tmp_path, mo
     assert len(pd.read_parquet(tmp_path / "s.parquet")) == 77
 
 
-def test_stopped_server_fails_fast_and_registers_nothing(tmp_path, small_csv, monkeypatch, capsys):
+def test_stopped_server_fails_fast_and_registers_nothing(own_server, tmp_path, small_csv, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    s = start(tmp_path / "srv")
+    s = own_server
     s.stop()  # SIGTERM: the server is gone, its store stays
     t0 = time.monotonic()
     code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "adult",
@@ -209,11 +229,11 @@ def test_stopped_server_fails_fast_and_registers_nothing(tmp_path, small_csv, mo
     assert code == 4 and "unreachable" in err and not (tmp_path / "x.csv").exists()
 
 
-def test_server_dying_after_the_fit_fails_in_bounded_time(tmp_path, small_csv, monkeypatch, capsys):
+def test_server_dying_after_the_fit_fails_in_bounded_time(own_server, tmp_path, small_csv, monkeypatch, capsys):
     """The server is killed while `train --register` logs the run (right after the model dir is written)."""
     import threading
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    s = start(tmp_path / "srv")
+    s = own_server
     out = tmp_path / "m"
 
     def kill_when_model_written():
@@ -259,9 +279,9 @@ def _thaw_and_stop(server):
     server.stop()
 
 
-def test_hung_server_fails_fast_before_the_fit(tmp_path, small_csv, monkeypatch, capsys):
+def test_hung_server_fails_fast_before_the_fit(own_server, tmp_path, small_csv, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    s = start(tmp_path / "srv")
+    s = own_server
     _freeze(s)
     try:
         t0 = time.monotonic()
@@ -276,13 +296,13 @@ def test_hung_server_fails_fast_before_the_fit(tmp_path, small_csv, monkeypatch,
     assert MlflowClient(s.backend_uri, s.backend_uri).search_registered_models() == []
 
 
-def test_server_hanging_during_registration_fails_in_bounded_time(tmp_path, small_csv, monkeypatch, capsys):
+def test_server_hanging_during_registration_fails_in_bounded_time(own_server, tmp_path, small_csv, monkeypatch, capsys):
     """The server freezes (not dies) right after the fit: MLflow's HTTP timeout and capped retries end the
     command, and the registry holds no version (and no alias) afterwards."""
     import threading
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
-    s = start(tmp_path / "srv")
+    s = own_server
     out = tmp_path / "m"
 
     def freeze_when_model_written():

@@ -117,8 +117,10 @@ def gappy():
 
 @pytest.fixture(scope="module")
 def ts_model(gappy):
+    """A small fit for the tests of layout, sampling and extend; its keep-best check's classifiers train 500 steps
+    instead of 2,000 (the check itself is tested in test_timeseries_calibration.py)."""
     return TimeSeriesGAN(seq_len=8, id_col="id", time_col="t", static_cols=("group",), epochs=3,
-                         batch_size=64, hidden=16, critic_hidden=16, seed=0).fit(gappy)
+                         batch_size=64, hidden=16, critic_hidden=16, seed=0, check_classifier_steps=500).fit(gappy)
 
 
 def test_fits_with_gaps_and_reports_them(ts_model, gappy):
@@ -164,7 +166,7 @@ def test_continuation_follows_its_history():
     that end high vs low gives futures that start high vs low (a seeded, few-epoch fit)."""
     df = sines(n_series=60, length=24, n_features=2, seed=2).drop(columns="group")
     model = TimeSeriesGAN(seq_len=12, id_col="id", time_col="t", epochs=15, batch_size=32, hidden=32,
-                          critic_hidden=32, seed=0).fit(df)
+                          critic_hidden=32, seed=0, keep_best=False).fit(df)
     t = np.arange(10)
     hist = pd.DataFrame({"id": np.repeat(["up", "down"], 10), "t": np.tile(t, 2),
                          "f0": np.r_[np.sin(0.15 * t + 0.2), -np.sin(0.15 * t + 0.2)],
@@ -319,7 +321,7 @@ def test_backbone_continuations_cover_held_out_futures_at_about_the_nominal_rate
     x = var1_series(3000, seed=1)
     train = pd.DataFrame({"sid": 0, "a": x[:2000, 0], "b": x[:2000, 1]})
     model = TimeSeriesGAN(seq_len=12, id_col="sid", epochs=6, batch_size=64, hidden=16, critic_hidden=16,
-                          seed=0).fit(train)
+                          seed=0, keep_best=False).fit(train)
     starts = np.arange(2000, len(x) - 14, 10)  # held-out histories of 8 steps, futures of 6
     hist = pd.concat([pd.DataFrame({"sid": i, "a": x[s:s + 8, 0], "b": x[s:s + 8, 1]}) for i, s in enumerate(starts)])
     fut = np.stack([x[s + 8:s + 14] for s in starts])  # [n, 6, 2]

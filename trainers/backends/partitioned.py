@@ -225,6 +225,11 @@ def to_frame(batch: pa.Table | pd.DataFrame, columns: list[str], partition_keys:
     return normalize_missing(df, missing_tokens)
 
 
+def source_bytes(src: PartitionedSource) -> int:
+    """Bytes on disk of a source's files (0 for a table already in memory)."""
+    return sum(os.path.getsize(f) for f in src.files)
+
+
 def read_whole(src: PartitionedSource, missing_tokens: Iterable[str] = ()) -> pd.DataFrame:
     """Every row of a validated source in one DataFrame (the in-process backend), in the layout a Ray worker
     sees: file columns, then the partition keys as text."""

@@ -45,7 +45,8 @@ import pandas as pd
 
 from ganstream.trainers.backends.checkpoint import MODEL_DIR, default_storage, prepare_storage
 from ganstream.trainers.backends.options import FitOptions
-from ganstream.trainers.backends.partitioned import PartitionedSource, gather_stats, read_dataset, schema_from_stats
+from ganstream.trainers.backends.partitioned import (PartitionedSource, gather_stats, read_dataset, read_whole,
+                                                     schema_from_stats, source_bytes)
 from ganstream.trainers.backends.ray_address import check_ray_address
 from ganstream.trainers.backends.ray_cluster import cpus_per_worker, object_store_mb, ray_cluster, run_trainers
 from ganstream.trainers.backends.ray_tabular_worker import _train_worker, global_sampler
@@ -105,6 +106,16 @@ def _trainer(model, src, ds, missing_tokens, opts: FitOptions, per_cpu: float, s
         datasets={"train": ds}, dataset_config=DataConfig(execution_options=ingest))
 
 
+def materialize(src: PartitionedSource, opts: FitOptions, missing_tokens, info) -> None:
+    """Small DATA (FitOptions.materialize_mb) is read once here and trained from Ray's object store: each
+    streamed epoch would restart Ray Data's read tasks, and the statistics pass would read it once more."""
+    size = source_bytes(src)
+    if src.table is None and size <= opts.materialize_mb * 2**20:
+        src.table = read_whole(src, missing_tokens)
+        info(f"{src.name}: {size / 2**20:.1f} MB, read once into Ray's object store (--materialize-mb "
+             f"{opts.materialize_mb:g}; larger data streams from its files at every epoch)")
+
+
 def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: FitOptions | None = None,
                out: str | os.PathLike | None = None, progress: ProgressFn | None = None,
                info=lambda msg: None) -> TabularGAN:
@@ -119,6 +130,7 @@ def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: FitOptions | No
     if src.skipped:
         info(f"skipping {len(src.skipped)} empty Parquet file(s): {', '.join(src.skipped[:3])}"
              + (" ..." if len(src.skipped) > 3 else ""))
+    materialize(src, opts, missing_tokens, info)
     storage = Path(opts.checkpoint_dir).resolve() if opts.checkpoint_dir else default_storage(out or "model")
     prepare_storage(storage, opts.run_name, opts.resume)
     t0 = time.perf_counter()
@@ -159,6 +171,7 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
         jobs, samples = [], []
         for v in values:
             sub = src.restrict(column, v)
+            materialize(sub, opts, missing_tokens, info)
             m = TabularGAN(TabularGANConfig.from_json(model.config.to_json()))
             ds = read_dataset(sub, seed=m.config.seed)
             samples.append(prepare_model(m, sub, ds, missing_tokens, opts.workers, staged(progress, f"{column}={v}"),
