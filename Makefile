@@ -35,7 +35,7 @@ demo: setup
 	$(BIN)/ganstream evaluate runs/demo/model --real data/adult.csv --missing-token '?' --target income
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 bench: bench-imputation bench-adult
 

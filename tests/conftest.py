@@ -64,8 +64,8 @@ def mlflow_server(tmp_path_factory):
         yield server
 
 
-# The Ray tests' shared fit: `train --backend ray` through the CLI, 1 worker, 2 epochs, streaming the hive dataset
-# (--materialize-mb 0, --worker-cache-mb 0) through an object store of 80 MB (--object-store-mb 80). It starts
+# The Ray tests' shared fit: `train --backend ray` through the CLI, 1 worker, 2 epochs, the hive dataset read once
+# into an object store of 80 MB (--object-store-mb 80; --worker-cache-mb 0). It starts
 # the session's one Ray cluster (kept for every later Ray test: GANSTREAM_RAY_KEEP=1), so every Ray test asks
 # for it first: the option must size the cluster it starts (test_ray_train checks it did).
 

@@ -45,14 +45,6 @@ def data_csv(tmp_path_factory, table):
 
 
 @pytest.fixture(scope="module")
-def one_worker(data_csv, tmp_path_factory):
-    """A 1-worker 5-epoch Ray Train fit through the CLI (warm-up epoch 1, then adversarial), reused below."""
-    out = tmp_path_factory.mktemp("ts_one") / "model"
-    assert main(["--quiet", "train", str(data_csv), *CLI, "--epochs", "5", "--backend", "ray", "--out", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
 def straight(table, tmp_path_factory):
     """A 1-worker 5-epoch Ray fit without the held-out checks: the reference of the 2-worker and resume tests."""
     storage = tmp_path_factory.mktemp("ts_straight")
@@ -67,24 +59,6 @@ def stats(frame: pd.DataFrame) -> np.ndarray:
     key = x["id" if "id" in x else "series_id"]
     step = f.groupby(key.to_numpy()).diff().abs().mean()
     return np.concatenate([f.mean().to_numpy(), f.std().to_numpy(), step.to_numpy()])
-
-
-def test_cli_fit_runs_on_ray_with_checkpoints(one_worker):
-    model = TimeSeriesGAN.load(one_worker)
-    assert model.training["backend"] == "ray" and model.training["workers"] == 1
-    assert [h["epoch"] for h in model.history] == [1, 2, 3, 4, 5]
-    assert [h["warmup"] for h in model.history] == [True, False, False, False, False]
-    assert model.training["windows"] == 40 * (40 - 8 + 1) and model.training["restarts"] == 0
-    assert model.training["windows_trained"] == 36 * (40 - 8 + 1), "4 of 40 series held out (holdout_share 0.1)"
-    assert all(h["windows_per_s"] > 0 and h["steps"] == 38 for h in model.history)  # ceil(1188 / 32)
-    held = model.training["held_out"]
-    assert held["windows"] == 4 * 33 and [c["steps"] for c in held["checks"]] == [0, 5 * 38], \
-        "on Ray the keep-best check scores the start and the end"
-    assert model.continuation and len(model.continuation["gains"]) > 0, "continuation spread calibrated"
-    ckpts = sorted((one_worker.parent / "model.checkpoints" / "ganstream").glob("checkpoint_*"))
-    assert ckpts, "per-epoch checkpoints are kept for --resume"
-    s = model.sample(3, seed=1)
-    assert list(s.columns) == ["series_id", "step", "f0", "f1", "f2"] and len(s) == 3 * 8
 
 
 def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, straight, tmp_path):
@@ -114,29 +88,23 @@ def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, straigh
     assert np.max(np.abs(one - two) / scale) < 0.35, (one, two, real)
 
 
-def test_resume_continues_the_fit_exactly(table, straight, tmp_path):
-    """3 epochs, then --resume to 5, must equal the straight 5-epoch fit step for step (1 worker is
-    reproducible): only if the checkpoint brought back G, the critic, all three Adam states and the state of
-    the warm-up (epoch 1 warms up in both: warmup_share 0.34 of 3 and of 5 epochs is 1 epoch). Extending the
-    same fit to 18 epochs (whose schedule would warm up for 6) must not warm up again."""
+def test_resume_continues_the_fit_exactly_and_never_warms_up_again(table, straight, tmp_path):
+    """3 epochs, then --resume to 18: epochs 4 and 5 must be those of the straight 5-epoch fit step for step
+    (1 worker is reproducible), which they can only be if the checkpoint brought back G, the critic, all three
+    Adam states and the state of the warm-up (epoch 1 warms up in both: warmup_share 0.34 of 3 and of 5 epochs
+    is 1 epoch). And the 18-epoch schedule, which would warm up for 6 epochs, must not warm up again."""
 
     def fit(epochs, resume=False):
         opts = FitOptions(backend="ray", workers=1, checkpoint_dir=str(tmp_path / "resumed"), resume=resume)
         return fit_timeseries_on_ray(TimeSeriesGAN(epochs=epochs, **STRAIGHT), table, opts=opts)
 
     fit(3)
-    resumed = fit(5, resume=True)
-    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4, 5]
-    assert [h["warmup"] for h in resumed.history] == [True, False, False, False, False]
-    keys = ("d_loss", "g_loss", "sup_loss", "steps")
-    for a, b in zip(straight.history, resumed.history):
-        assert {k: a[k] for k in keys} == {k: b[k] for k in keys}, (a["epoch"], a, b)
-    for name, weight in straight.generator.state_dict().items():
-        assert torch.equal(weight, resumed.generator.state_dict()[name]), name
-
     extended = fit(18, resume=True)
     assert [h["epoch"] for h in extended.history] == list(range(1, 19))
-    assert not any(h["warmup"] for h in extended.history[1:]), "an adversarial fit never goes back to warming up"
+    assert [h["warmup"] for h in extended.history] == [True] + [False] * 17, "adversarial fits never warm up again"
+    keys = ("d_loss", "g_loss", "sup_loss", "wdist", "steps")
+    for a, b in zip(straight.history, extended.history[:5]):
+        assert {k: a[k] for k in keys} == {k: b[k] for k in keys}, (a["epoch"], a, b)
 
 
 def test_cpu_budget_stops_both_workers_at_the_same_step(table, tmp_path):
@@ -151,20 +119,35 @@ def test_cpu_budget_stops_both_workers_at_the_same_step(table, tmp_path):
     assert 3.0 <= model.training["cpu_seconds"], "stopped by the budget, not before"
 
 
-def test_per_partition_fits_one_time_series_model_per_value(tmp_path, capsys):
-    """--per-partition band: the slow and the fast sines each get their own model, and each model's
-    samples move at its own partition's speed."""
+def test_per_partition_fit_runs_on_ray_with_checks_checkpoints_and_one_model_per_value(tmp_path):
+    """`ganstream.train(DATA, kind="timeseries", per_partition="band")` (the command line's core; auto picks Ray,
+    one trainer per value at the same time): the slow and the fast sines each get their own model, whose samples
+    move at their partition's speed; each fit writes checkpoints, holds whole series out, scores its start and
+    its end with the keep-best check on the driver (on Ray only those two) and calibrates its continuations."""
+    import ganstream
     df = sines(n_series=40, length=30, gap_share=0.0, seed=4).rename(columns={"group": "band"})
     data = tmp_path / "bands.parquet"
     df.to_parquet(data)
     out = tmp_path / "by_band"
-    assert main(["--quiet", "train", str(data), *CLI, "--epochs", "2", "--per-partition", "band",
-                 "--out", str(out)]) == 0
+    ganstream.train(data, kind="timeseries", out=out, per_partition="band", epochs=2, quiet=True,
+                    check_classifier_steps=200, **{k: v for k, v in SMALL.items() if k not in ("hidden", "critic_hidden")})
     moves = {}
     for band in ("fast", "slow"):
         model = TimeSeriesGAN.load(out / f"band={band}")
         real = df[df["band"] == band]
-        assert model.training["series"] == real["id"].nunique() and "band" not in model.layout.features
+        n = real["id"].nunique()
+        assert model.training["backend"] == "ray" and model.training["workers"] == 1
+        assert model.training["series"] == n and "band" not in model.layout.features
+        assert model.training["windows"] == n * (30 - 8 + 1)
+        held_series = round(0.1 * n)  # whole series held out (holdout_share 0.1)
+        assert model.training["windows_trained"] == (n - held_series) * (30 - 8 + 1)
+        steps = -(-model.training["windows_trained"] // 32)
+        assert [h["epoch"] for h in model.history] == [1, 2] and all(h["steps"] == steps for h in model.history)
+        held = model.training["held_out"]
+        assert held["windows"] == held_series * 23 and [c["steps"] for c in held["checks"]] == [0, 2 * steps]
+        assert model.continuation and len(model.continuation["gains"]) > 0, "continuation spread calibrated"
+        assert list((tmp_path / "by_band.checkpoints").glob(f"ganstream-band={band}/checkpoint_*"))
+        assert model.config.check_classifier_steps == 200
         moves[band] = stats(model.sample(200, seed=0))[6:].mean()
         assert abs(moves[band] - stats(real)[6:].mean()) < 0.5 * stats(real)[6:].mean(), (band, moves)
     assert moves["fast"] > 1.5 * moves["slow"], moves
