@@ -16,12 +16,14 @@ os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
 from pathlib import Path  # noqa: E402
 
 # With `pytest -n 2` (make test), one xdist worker runs every Ray test (they share one cluster: the "ray" xdist group)
-# while the other runs the rest. Ray's start-up is many short-lived processes and is slowed most by a busy
-# machine, so every worker starts at a lower priority and the one that starts the Ray cluster takes normal
-# priority back (ray_first_fit; it needs the privilege to, which CI's root has; without it all run at the same
-# priority, only slower).
+# while the other runs the rest. Ray's start-up is many short-lived processes and a 2-worker fit waits for its
+# slower worker at every step, so Ray tests are slowed most by a busy machine: every xdist worker starts at a low
+# priority and the one that starts the Ray cluster takes normal priority back (ray_first_fit; it needs the
+# privilege to, which CI's root has; without it all run at the same priority, only slower). The others then run on
+# the CPU time the Ray tests leave idle (cluster start-up, checkpoint I/O) and on both cores once they are done.
+XDIST_NICE = 15
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.nice(5)
+    os.nice(XDIST_NICE)
 
 import pytest  # noqa: E402  # noqa: E402
 import torch  # noqa: E402  # noqa: E402
@@ -89,7 +91,7 @@ def ray_first_fit(ray_hive, tmp_path_factory):
         assert not ray.is_initialized(), "a Ray test started Ray without asking for the ray_first_fit fixture"
     if os.environ.get("PYTEST_XDIST_WORKER"):
         try:
-            os.nice(-5)  # see the top of this file
+            os.nice(-XDIST_NICE)  # see the top of this file
         except PermissionError:
             pass
     out = tmp_path_factory.mktemp("ray_one") / "model"
