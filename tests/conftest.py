@@ -34,6 +34,18 @@ REPO = Path(__file__).resolve().parents[1]
 ADULT = REPO / "data" / "adult.csv"
 
 
+UNGROUPED: list[str] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup` xdist suffixes every grouped test's node id with `@GROUP`; the Ray tests rely on it
+    to share one cluster on one worker. A pytest/xdist pair that drops the suffix lets two clusters start at once
+    on two cores (every test still passes, the suite only gets 2-3x slower), so ray_first_fit fails instead."""
+    if getattr(config.option, "loadgroup", False):
+        UNGROUPED[:] = [i.nodeid for i in items if any(i.iter_markers("xdist_group")) and "@" not in i.nodeid]
+
+
 @pytest.fixture(scope="session")
 def adult_small():
     from ganstream.trainers.table_io import read_table
@@ -89,6 +101,9 @@ def ray_first_fit(ray_hive, tmp_path_factory):
     if "ray" in sys.modules:
         import ray
         assert not ray.is_initialized(), "a Ray test started Ray without asking for the ray_first_fit fixture"
+    if UNGROUPED:
+        pytest.fail(f"--dist loadgroup did not group {UNGROUPED[0]} (pytest {pytest.__version__}): see the pytest "
+                    "pin in pyproject.toml")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         try:
             os.nice(-XDIST_NICE)  # see the top of this file

@@ -28,9 +28,6 @@ NO_CHECKS = dict(keep_best=False, calibrate_continuations=False)  # held-out wor
 STRAIGHT = dict(warmup_share=0.34, **NO_CHECKS, **SMALL)
 CLI = ["--kind", "timeseries", "--seq-len", "8", "--id-col", "id", "--time-col", "t", "--batch-size", "32", "--seed", "0"]
 
-pytestmark = pytest.mark.xdist_group("ray")  # one xdist worker runs every Ray test, on one shared cluster
-
-
 
 @pytest.fixture(scope="module")
 def table():
