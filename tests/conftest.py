@@ -109,6 +109,9 @@ def ray_first_fit(ray_hive, tmp_path_factory):
             os.nice(-XDIST_NICE)  # see the top of this file
         except PermissionError:
             pass
+        # Ray starts its worker processes at nice 15 (RAY_worker_niceness) to keep its raylet responsive: here
+        # they would then lose to the other xdist worker's fits, and a 2-worker fit waits for its slower worker.
+        os.environ["RAY_worker_niceness"] = "0"
     out = tmp_path_factory.mktemp("ray_one") / "model"
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
