@@ -16,14 +16,7 @@ os.makedirs(os.environ["RAY_TMPDIR"], exist_ok=True)
 from pathlib import Path  # noqa: E402
 
 # With `pytest -n 2` (make test), one xdist worker runs every Ray test (they share one cluster: the "ray" xdist group)
-# while the other runs the rest. Ray's start-up is many short-lived processes and a 2-worker fit waits for its
-# slower worker at every step, so Ray tests are slowed most by a busy machine: every xdist worker starts at a low
-# priority and the one that starts the Ray cluster takes normal priority back (ray_first_fit; it needs the
-# privilege to, which CI's root has; without it all run at the same priority, only slower). The others then run on
-# the CPU time the Ray tests leave idle (cluster start-up, checkpoint I/O) and on both cores once they are done.
-XDIST_NICE = 15
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.nice(XDIST_NICE)
+# while the other runs the rest.
 
 import pytest  # noqa: E402  # noqa: E402
 import torch  # noqa: E402  # noqa: E402
@@ -104,14 +97,9 @@ def ray_first_fit(ray_hive, tmp_path_factory):
     if UNGROUPED:
         pytest.fail(f"--dist loadgroup did not group {UNGROUPED[0]} (pytest {pytest.__version__}): see the pytest "
                     "pin in pyproject.toml")
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        try:
-            os.nice(-XDIST_NICE)  # see the top of this file
-        except PermissionError:
-            pass
-        # Ray starts its worker processes at nice 15 (RAY_worker_niceness) to keep its raylet responsive: here
-        # they would then lose to the other xdist worker's fits, and a 2-worker fit waits for its slower worker.
-        os.environ["RAY_worker_niceness"] = "0"
+    # Ray starts its worker processes at nice 15 (RAY_worker_niceness) to keep its raylet responsive: here they
+    # would lose every core to the other xdist worker's fits, and a 2-worker fit waits for its slower worker.
+    os.environ["RAY_worker_niceness"] = "0"
     out = tmp_path_factory.mktemp("ray_one") / "model"
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
