@@ -80,7 +80,8 @@ def start(directory: Path, timeout: float = 120.0) -> MlflowServer:
 def start_many(directories: list[Path]) -> list[MlflowServer]:
     """Several servers started at once (their start-ups overlap): for the tests that each stop, kill or freeze
     their own."""
-    return [wait_healthy(s) for s in [launch(d) for d in directories]]
+    launched = [launch(d) for d in directories]
+    return [wait_healthy(s, timeout=300.0) for s in launched]  # four start-ups at once on 2 cores: slow when busy
 
 
 @contextlib.contextmanager
