@@ -2,6 +2,9 @@
 # The venv is (re)built when pyproject.toml changes. torch is installed first, pinned, by pip (which finds the CPU
 # wheel on these machines; a range would reach for a multi-GB CUDA build); everything else by uv, pinned too,
 # which resolves and installs the rest in ~30 s where pip took ~3 min (the installed torch satisfies the pin).
+# --compile-bytecode: uv does not write .pyc files by default, and where PYTHONDONTWRITEBYTECODE is set (these
+# machines) every process then compiled torch, sklearn, mlflow and ray anew: a 2-epoch CLI fit took 17-29 s
+# instead of 9.5-11 s, and every test subprocess, MLflow server and Ray worker paid the same.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 # pip prints one harmless "Location ... is ignored" warning per package on these machines: hide those only.
@@ -20,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0 $(QUIET_PIP)
 	$(BIN)/pip install -q uv==$(UV_VERSION) $(QUIET_PIP)
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	$(BIN)/pip check
 	touch $(STAMP)
 
@@ -34,8 +37,11 @@ demo: setup
 	$(BIN)/ganstream impute data/adult.csv --missing-token '?' --model runs/demo/model --draws 3 --out runs/demo/imputed.parquet
 	$(BIN)/ganstream evaluate runs/demo/model --real data/adult.csv --missing-token '?' --target income
 
+# One process: on 2 cores, two xdist workers (`-n 2 --dist loadgroup`, the Ray tests kept on one) measured no
+# faster than this, since the suite is CPU-bound and Ray's daemons and 2-worker fits then compete with the rest
+# (benchmarks/RESULTS.md, "Suite time"). With more cores, add `-n 2 --dist loadgroup` by hand.
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q
 
 bench: bench-imputation bench-adult
 
