@@ -37,11 +37,12 @@ demo: setup
 	$(BIN)/ganstream impute data/adult.csv --missing-token '?' --model runs/demo/model --draws 3 --out runs/demo/imputed.parquet
 	$(BIN)/ganstream evaluate runs/demo/model --real data/adult.csv --missing-token '?' --target income
 
-# One process: on 2 cores, two xdist workers (`-n 2 --dist loadgroup`, the Ray tests kept on one) measured no
-# faster than this, since the suite is CPU-bound and Ray's daemons and 2-worker fits then compete with the rest
-# (benchmarks/RESULTS.md, "Suite time"). With more cores, add `-n 2 --dist loadgroup` by hand.
+# Two xdist workers: the Ray tests are one unit on one worker (one shared cluster) and start first; every other
+# test file is a unit (tests/conftest.py). The suite is not CPU-bound all the time (server start-ups, Ray's
+# scheduling, subprocesses), so the second worker fills those gaps: 16.1 min of tests instead of 21.2 in one
+# process (2026-12-07, benchmarks/RESULTS.md "Suite time").
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 bench: bench-imputation bench-adult
 

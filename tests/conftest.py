@@ -30,6 +30,23 @@ ADULT = REPO / "data" / "adult.csv"
 UNGROUPED: list[str] = []
 
 
+class _Units:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config, items):
+        """Under `make test` (`-n 2 --dist loadgroup`) the Ray tests are one unit (the "ray" group: one cluster on
+        one worker) and go first, because it is the longest unit (longest first leaves the shortest tail); every
+        other test file is a unit of its own, so its module fixtures (a fitted model, a server) are built on one
+        worker only."""
+        items[:] = sorted(items, key=lambda i: not any(m.args == ("ray",) for m in i.iter_markers("xdist_group")))
+        for item in items:
+            if not any(item.iter_markers("xdist_group")):
+                item.add_marker(pytest.mark.xdist_group(Path(str(item.fspath)).stem))
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_Units(), "ganstream-test-units")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Under `--dist loadgroup` xdist suffixes every grouped test's node id with `@GROUP`; the Ray tests rely on it

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from ganstream.pipeline.cli import main
+from ray_checkpoints import interrupted_after
 from worker_kill import fit_with_a_killed_worker
 from test_timeseries import sines
 from ganstream.trainers.backends.options import FitOptions
@@ -42,11 +43,16 @@ def data_csv(tmp_path_factory, table):
 
 
 @pytest.fixture(scope="module")
-def straight(table, tmp_path_factory):
-    """A 1-worker 5-epoch Ray fit without the held-out checks: the reference of the 2-worker and resume tests."""
-    storage = tmp_path_factory.mktemp("ts_straight")
+def straight_storage(tmp_path_factory):
+    return tmp_path_factory.mktemp("ts_straight") / "ckpt"
+
+
+@pytest.fixture(scope="module")
+def straight(table, straight_storage):
+    """A 1-worker 5-epoch Ray fit without the held-out checks: the reference of the 2-worker and resume tests
+    (its checkpoints of epochs 4 and 5 stay in `straight_storage`)."""
     return fit_timeseries_on_ray(TimeSeriesGAN(epochs=5, **STRAIGHT), table,
-                                 opts=FitOptions(backend="ray", workers=1, checkpoint_dir=str(storage)))
+                                 opts=FitOptions(backend="ray", workers=1, checkpoint_dir=str(straight_storage)))
 
 
 def stats(frame: pd.DataFrame) -> np.ndarray:
@@ -85,23 +91,22 @@ def test_two_workers_match_one_worker_and_survive_a_killed_worker(table, straigh
     assert np.max(np.abs(one - two) / scale) < 0.35, (one, two, real)
 
 
-def test_resume_continues_the_fit_exactly_and_never_warms_up_again(table, straight, tmp_path):
-    """3 epochs, then --resume to 18: epochs 4 and 5 must be those of the straight 5-epoch fit step for step
-    (1 worker is reproducible), which they can only be if the checkpoint brought back G, the critic, all three
-    Adam states and the state of the warm-up (epoch 1 warms up in both: warmup_share 0.34 of 3 and of 5 epochs
-    is 1 epoch). And the 18-epoch schedule, which would warm up for 6 epochs, must not warm up again."""
-
-    def fit(epochs, resume=False):
-        opts = FitOptions(backend="ray", workers=1, checkpoint_dir=str(tmp_path / "resumed"), resume=resume)
-        return fit_timeseries_on_ray(TimeSeriesGAN(epochs=epochs, **STRAIGHT), table, opts=opts)
-
-    fit(3)
-    extended = fit(18, resume=True)
+def test_resume_continues_the_fit_exactly_and_never_warms_up_again(table, straight, straight_storage, tmp_path):
+    """The straight 5-epoch fit's checkpoints cut back to epoch 4 (a fit stopped there: tests/ray_checkpoints.py),
+    then --resume to 18 epochs: epoch 5 must be the straight fit's step for step (1 worker is reproducible), which
+    it can only be if the checkpoint brought back G, the critic, all three Adam states and the state of the
+    warm-up (epoch 1 of 5 warmed up: warmup_share 0.34). And the 18-epoch schedule, which would warm up for 6
+    epochs, must not warm up again."""
+    storage = interrupted_after(straight_storage, tmp_path / "resumed", epoch=4)
+    opts = FitOptions(backend="ray", workers=1, checkpoint_dir=str(storage), resume=True)
+    extended = fit_timeseries_on_ray(TimeSeriesGAN(epochs=18, **STRAIGHT), table, opts=opts)
     assert [h["epoch"] for h in extended.history] == list(range(1, 19))
+    assert extended.history[:4] == straight.history[:4], "epochs 1-4 are the checkpoint's records (timings too)"
     assert [h["warmup"] for h in extended.history] == [True] + [False] * 17, "adversarial fits never warm up again"
     keys = ("d_loss", "g_loss", "sup_loss", "wdist", "steps")
-    for a, b in zip(straight.history, extended.history[:5]):
-        assert {k: a[k] for k in keys} == {k: b[k] for k in keys}, (a["epoch"], a, b)
+    a, b = straight.history[4], extended.history[4]
+    assert {k: a[k] for k in keys} == {k: b[k] for k in keys}, (a, b)
+    assert a["epoch_s"] != b["epoch_s"], "epoch 5 was trained by the resume"
 
 
 def test_cpu_budget_stops_both_workers_at_the_same_step(table, tmp_path):

@@ -27,6 +27,7 @@ from ganstream.pipeline.cli import main
 from ganstream.trainers.backends.options import FitOptions
 from ganstream.trainers.backends.ray_tabular import fit_on_ray
 from ganstream.trainers.tabular.model import TabularGAN
+from ray_checkpoints import interrupted_after
 from ray_data import RAY_FIT_ARGS, region_table
 from worker_kill import fit_with_a_killed_worker
 
@@ -107,15 +108,17 @@ def test_two_workers_match_one_worker_quality_and_survive_a_killed_worker(hive, 
 
 
 def test_resume_continues_the_fit_exactly(one_worker, hive, tmp_path):
-    """A 1-epoch fit, then --resume to 2 epochs, must train epoch 2 exactly as the 2-epoch fit did (1 worker is
-    reproducible): it only can if the checkpoint brought back G, D, both Adam states AND --target's
-    auxiliary classifier with its optimiser (a fresh classifier gives another target_loss)."""
+    """The 2-epoch fit's checkpoints cut back to epoch 1 (a fit stopped there: tests/ray_checkpoints.py), then
+    --resume: epoch 2 must train exactly as in the straight fit (1 worker is reproducible): it only can if the
+    checkpoint brought back G, D, both Adam states AND --target's auxiliary classifier with its optimiser (a
+    fresh classifier gives another target_loss)."""
     out = tmp_path / "model"
-    args = ["--quiet", "train", str(hive), *RAY_FIT_ARGS, "--out", str(out)]
-    assert main([*args[:3], "--epochs", "1", *args[5:]]) == 0
-    assert main([*args, "--resume"]) == 0
+    interrupted_after(one_worker.parent / "model.checkpoints", tmp_path / "model.checkpoints", epoch=1)
+    assert main(["--quiet", "train", str(hive), *RAY_FIT_ARGS, "--out", str(out), "--resume"]) == 0
     straight, resumed = TabularGAN.load(one_worker), TabularGAN.load(out)
     assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert resumed.history[0] == straight.history[0], "epoch 1 is the checkpoint's record (timings too), not re-run"
+    assert resumed.history[1]["epoch_s"] != straight.history[1]["epoch_s"], "epoch 2 was trained by the resume"
     losses = ("d_loss", "g_loss", "cond_loss", "target_loss")
     for a, b in zip(straight.history, resumed.history):
         assert {k: a[k] for k in losses} == {k: b[k] for k in losses}, (a["epoch"], a, b)

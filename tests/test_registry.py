@@ -12,8 +12,8 @@ import yaml
 from mlflow import MlflowClient
 
 import ganstream
-from mlflow_server import start_many
 from ganstream.pipeline.cli import main
+from mlflow_server import start_many
 from helpers import run
 
 FAST = ["--missing-token", "?", "--epochs", "2", "--imputer-epochs", "1", "--batch-size", "100", "--seed", "0"]
@@ -37,23 +37,16 @@ def embedded(tmp_path_factory, small_csv):
 
 
 @pytest.fixture(scope="module")
-def own_servers(tmp_path_factory):
-    """One real server for each test below that stops, kills or freezes its server, all started at once."""
-    servers = start_many([tmp_path_factory.mktemp(f"srv{i}") for i in range(4)])
-    yield servers
-    for s in servers:
-        try:
-            import os
-            import signal
-            os.killpg(s.proc.pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-        s.stop()
-
-
-@pytest.fixture
-def own_server(own_servers):
-    return own_servers.pop()
+def doomed(tmp_path_factory):
+    """Two real servers, started at once, for the four fault tests below, which take them down in stages (each
+    start-up costs ~12 CPU-s on 2 cores: one per test was the slowest set-up of the suite). `chain` is frozen and
+    thawed before a fit, then frozen during a registration and stopped, then met stopped, in file order; `dying`
+    is killed after a fit."""
+    chain, dying = start_many([tmp_path_factory.mktemp("chain"), tmp_path_factory.mktemp("dying")])
+    yield SimpleNamespace(chain=chain, dying=dying)
+    for server in (chain, dying):
+        _thaw(server)
+        server.stop()
 
 
 @pytest.fixture
@@ -212,28 +205,87 @@ def test_real_server_register_load_sample(mlflow_server, small_csv, tmp_path, mo
     assert len(pd.read_parquet(tmp_path / "s.parquet")) == 77
 
 
-def test_stopped_server_fails_fast_and_registers_nothing(own_server, tmp_path, small_csv, monkeypatch, capsys):
+def _freeze(server):
+    """SIGSTOP the whole server process group: the port stays open and accepts connections, but nothing
+    answers — a real hung server, the case an endless retry loop would never leave."""
+    import os
+    import signal
+    os.killpg(server.proc.pid, signal.SIGSTOP)
+
+
+def _thaw(server):
+    import os
+    import signal
+    try:
+        os.killpg(server.proc.pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+def _thaw_and_stop(server):
+    _thaw(server)
+    server.stop()
+
+
+def test_hung_server_fails_fast_before_the_fit(doomed, tmp_path, small_csv, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    s = own_server
-    s.stop()  # SIGTERM: the server is gone, its store stays
-    t0 = time.monotonic()
-    code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "adult",
-                        "--tracking-uri", s.uri, *LOOSE], capsys)
-    elapsed = time.monotonic() - t0
-    assert code == 4 and elapsed < 60
-    assert "unreachable" in err and s.uri in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "m").exists()  # checked before the fit: no work wasted
+    s = doomed.chain
+    assert s.proc.poll() is None
+    _freeze(s)
+    try:
+        t0 = time.monotonic()
+        code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "adult",
+                            "--tracking-uri", s.uri, *LOOSE], capsys)
+        elapsed = time.monotonic() - t0
+    finally:
+        _thaw(s)  # it answers again: the next test freezes it mid-registration
+    assert code == 4 and elapsed < 30, (code, elapsed, err)
+    assert "unreachable" in err and "timed out" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
     assert MlflowClient(s.backend_uri, s.backend_uri).search_registered_models() == []
-    code, _, err = run(["sample", "models:/adult@champion", "--tracking-uri", s.uri, "--rows", 5,
-                        "--out", tmp_path / "x.csv"], capsys)
-    assert code == 4 and "unreachable" in err and not (tmp_path / "x.csv").exists()
 
 
-def test_server_dying_after_the_fit_fails_in_bounded_time(own_server, tmp_path, small_csv, monkeypatch, capsys):
+def test_server_hanging_during_registration_fails_in_bounded_time(doomed, tmp_path, small_csv, monkeypatch, capsys):
+    """The server freezes (not dies) right after the fit: MLflow's HTTP timeout and capped retries end the
+    command, and the registry holds no version (and no alias) afterwards."""
+    import threading
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    s = doomed.chain
+    assert s.proc.poll() is None, "the fault tests share this server in file order"
+    out = tmp_path / "m"
+
+    def freeze_when_model_written():
+        deadline = time.monotonic() + 120
+        while not (out / "model.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _freeze(s)
+
+    freezer = threading.Thread(target=freeze_when_model_written, daemon=True)
+    freezer.start()
+    try:
+        code, _, err = run(["train", small_csv, *FAST, "--out", out, "--register", "adult",
+                            "--tracking-uri", s.uri, *LOOSE], capsys)
+        t_fail = time.time()
+    finally:
+        freezer.join(timeout=30)
+        _thaw_and_stop(s)
+    # Which request meets the frozen server first is a race (the post-fit reachability probe, or a logging /
+    # registry call): both end in one line naming the server, which is what a user needs.
+    assert code == 4 and err.startswith("ganstream train: error: ") and s.uri in err, err
+    assert "unreachable (timed out)" in err or "MLflow at " + s.uri in err, err
+    assert len(err.strip().splitlines()) == 1
+    print(f"failed {t_fail - (out / 'model.json').stat().st_mtime:.1f}s after the fit: {err.strip()}")
+    assert t_fail - (out / "model.json").stat().st_mtime < 60
+    client = MlflowClient(s.backend_uri, s.backend_uri)
+    assert [m for m in client.search_registered_models() if m.latest_versions] == []
+
+
+def test_server_dying_after_the_fit_fails_in_bounded_time(doomed, tmp_path, small_csv, monkeypatch, capsys):
     """The server is killed while `train --register` logs the run (right after the model dir is written)."""
     import threading
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    s = own_server
+    s = doomed.dying
     out = tmp_path / "m"
 
     def kill_when_model_written():
@@ -261,71 +313,19 @@ def test_server_dying_after_the_fit_fails_in_bounded_time(own_server, tmp_path, 
     assert MlflowClient(s.backend_uri, s.backend_uri).search_registered_models() == []
 
 
-def _freeze(server):
-    """SIGSTOP the whole server process group: the port stays open and accepts connections, but nothing
-    answers — a real hung server, the case an endless retry loop would never leave."""
-    import os
-    import signal
-    os.killpg(server.proc.pid, signal.SIGSTOP)
-
-
-def _thaw_and_stop(server):
-    import os
-    import signal
-    try:
-        os.killpg(server.proc.pid, signal.SIGCONT)
-    except ProcessLookupError:
-        pass
-    server.stop()
-
-
-def test_hung_server_fails_fast_before_the_fit(own_server, tmp_path, small_csv, monkeypatch, capsys):
+def test_stopped_server_fails_fast_and_registers_nothing(doomed, tmp_path, small_csv, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    s = own_server
-    _freeze(s)
-    try:
-        t0 = time.monotonic()
-        code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "adult",
-                            "--tracking-uri", s.uri, *LOOSE], capsys)
-        elapsed = time.monotonic() - t0
-    finally:
-        _thaw_and_stop(s)
-    assert code == 4 and elapsed < 30, (code, elapsed, err)
-    assert "unreachable" in err and "timed out" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "m").exists()
+    s = doomed.chain  # stopped by the test above (SIGTERM): the server is gone, its store stays
+    s.stop()
+    assert s.proc.poll() is not None
+    t0 = time.monotonic()
+    code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "adult",
+                        "--tracking-uri", s.uri, *LOOSE], capsys)
+    elapsed = time.monotonic() - t0
+    assert code == 4 and elapsed < 60
+    assert "unreachable" in err and s.uri in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()  # checked before the fit: no work wasted
     assert MlflowClient(s.backend_uri, s.backend_uri).search_registered_models() == []
-
-
-def test_server_hanging_during_registration_fails_in_bounded_time(own_server, tmp_path, small_csv, monkeypatch, capsys):
-    """The server freezes (not dies) right after the fit: MLflow's HTTP timeout and capped retries end the
-    command, and the registry holds no version (and no alias) afterwards."""
-    import threading
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
-    s = own_server
-    out = tmp_path / "m"
-
-    def freeze_when_model_written():
-        deadline = time.monotonic() + 120
-        while not (out / "model.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        _freeze(s)
-
-    freezer = threading.Thread(target=freeze_when_model_written, daemon=True)
-    freezer.start()
-    try:
-        code, _, err = run(["train", small_csv, *FAST, "--out", out, "--register", "adult",
-                            "--tracking-uri", s.uri, *LOOSE], capsys)
-        t_fail = time.time()
-    finally:
-        freezer.join(timeout=30)
-        _thaw_and_stop(s)
-    # Which request meets the frozen server first is a race (the post-fit reachability probe, or a logging /
-    # registry call): both end in one line naming the server, which is what a user needs.
-    assert code == 4 and err.startswith("ganstream train: error: ") and s.uri in err, err
-    assert "unreachable (timed out)" in err or "MLflow at " + s.uri in err, err
-    assert len(err.strip().splitlines()) == 1
-    print(f"failed {t_fail - (out / 'model.json').stat().st_mtime:.1f}s after the fit: {err.strip()}")
-    assert t_fail - (out / "model.json").stat().st_mtime < 60
-    client = MlflowClient(s.backend_uri, s.backend_uri)
-    assert [m for m in client.search_registered_models() if m.latest_versions] == []
+    code, _, err = run(["sample", "models:/adult@champion", "--tracking-uri", s.uri, "--rows", 5,
+                        "--out", tmp_path / "x.csv"], capsys)
+    assert code == 4 and "unreachable" in err and not (tmp_path / "x.csv").exists()
