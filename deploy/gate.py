@@ -24,6 +24,11 @@ tables the rarest categories are too few to judge), e.g. for augmentation of rar
 * mode_coverage >= 0.9           k-means clusters of the numeric columns that receive samples
 * mode_reverse_kl <= 0.1         KL(synthetic || real) of the cluster-assignment histograms
 
+and, for a scheduled job that must only promote a generator whose rows help (augment/lift.py; needs --target
+and --holdout DATA, real rows the fit never saw):
+
+* lift_auc >= 0                  downstream ROC AUC of real + synthetic minus real only, mean of 3 learners
+
 Time-series fits (`--kind timeseries`) are gated on `augment.ts_report` figures instead (TimeGAN protocol at
 a tracking budget). Defaults, chosen to refuse broken or barely-trained fits (a 1-epoch fit on sines or
 stocks scores a discriminative score near 0.5: the classifier separates real from synthetic every time):
@@ -43,7 +48,7 @@ from ganstream.trainers.errors import EXIT_GATE, ConfigError, GanstreamError
 
 KEYS = ("detection_auc", "marginal_mean_distance", "association_distance", "utility_ratio", "dcr_ratio",
         "exact_copies", "exact_copy_rate", "category_coverage", "rare_category_ratio", "mode_coverage",
-        "mode_reverse_kl", "discriminative_score", "predictive_score", "predictive_ratio")
+        "mode_reverse_kl", "discriminative_score", "predictive_score", "predictive_ratio", "lift_auc")
 
 DEFAULTS: dict[str, tuple[str, float]] = {
     "detection_auc": ("<=", 0.99),
@@ -123,9 +128,9 @@ def spec_from_value(key: str, value) -> str:
 
 
 def parse_gates(specs: list[str] | None, target: str | None = None,
-                kind: str = "tabular") -> dict[str, tuple[str, float]]:
+                kind: str = "tabular", holdout: bool = False) -> dict[str, tuple[str, float]]:
     """Defaults of the model kind updated by gate specs (`parse_gate`). Raises ConfigError on a malformed spec,
-    an unknown key, or utility_ratio without a target."""
+    an unknown key, utility_ratio without a target, or lift_auc without a target and a holdout table."""
     gates = dict(TIMESERIES_DEFAULTS if kind == "timeseries" else DEFAULTS)
     for spec in specs or []:
         key, rule = parse_gate(spec)
@@ -134,6 +139,9 @@ def parse_gates(specs: list[str] | None, target: str | None = None,
             continue
         if key == "utility_ratio" and target is None:
             raise ConfigError("--gate utility_ratio needs --target (utility is measured on that column)")
+        if key == "lift_auc" and (target is None or not holdout):
+            raise ConfigError("--gate lift_auc needs --target and --holdout DATA (real rows the fit never saw: the "
+                              "downstream models are scored on them)")
         gates[key] = rule
     return gates
 
@@ -153,6 +161,7 @@ def figures(report: dict) -> dict[str, float | None]:
         "exact_copy_rate": privacy.get("exact_copy_rate"),
         **{k: coverage.get(k) for k in ("category_coverage", "rare_category_ratio", "mode_coverage", "mode_reverse_kl")},
         **{k: report.get(k) for k in ("discriminative_score", "predictive_score", "predictive_ratio")},
+        "lift_auc": (report.get("lift") or {}).get("lift_auc"),
     }
 
 

@@ -22,6 +22,18 @@ def add_parser(sub) -> None:
                    help="rows of --real compared (a seeded sample; default: 10,000)")
     e.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     e.add_argument("--missing-token", action="append", default=[], metavar="TOK", help="text that means 'missing' (repeatable)")
+    lift = e.add_argument_group("augmentation lift (tabular; needs --target and --holdout)")
+    lift.add_argument("--lift", action="store_true",
+                      help="also train logistic regression, gradient boosting and an MLP on --real alone and on --real "
+                           "+ synthetic rows, and score both on --holdout (ROC AUC, PR AUC, minority F1): does adding "
+                           "this model's rows help? Takes about as long as the rest of the report")
+    how = lift.add_mutually_exclusive_group()
+    how.add_argument("--synthetic-fraction", type=float, metavar="F",
+                     help="share of synthetic rows in the augmented training set, in (0, 1) (default 0.5: as many "
+                          "synthetic rows as real ones, as stream --mix)")
+    how.add_argument("--balance", action="store_true",
+                     help="instead, synthetic rows of every minority class of --target, conditioned on it, up to the "
+                          "majority count (as stream --mix --balance)")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
     e.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
     e.set_defaults(func=run)
@@ -39,9 +51,21 @@ def run(args) -> int:
     if args.target and args.target not in real.columns:
         raise ConfigError(f"--target column '{args.target}' is not in {args.real} "
                           f"(columns: {', '.join(map(str, real.columns))})")
+    recipe = None
+    if args.lift or args.synthetic_fraction is not None or args.balance:
+        from ganstream.augment.lift import Recipe
+        if not args.lift:
+            raise ConfigError("--synthetic-fraction and --balance shape the augmented set of --lift: add --lift")
+        if model.kind != "tabular" or not args.target or holdout is None:
+            raise ConfigError("--lift needs a tabular model, --target COL and --holdout DATA (real rows the model "
+                              "never saw, to score the downstream models on)")
+        if args.target not in holdout.columns:
+            raise ConfigError(f"--target column '{args.target}' is not in {args.holdout}")
+        recipe = Recipe(fraction=None, balance=True) if args.balance else Recipe(fraction=args.synthetic_fraction or 0.5)
     n = min(len(real), args.max_rows)
     console(args).info(f"scoring {n:,} {'rows' if model.kind == 'tabular' else 'rows of series'} of {args.real}"
                        f"{' (a seeded sample)' if n < len(real) else ''} against as many synthetic ones")
-    report = evaluate(model, real, target=args.target, holdout=holdout, seed=args.seed, max_rows=args.max_rows)
+    report = evaluate(model, real, target=args.target, holdout=holdout, seed=args.seed, max_rows=args.max_rows,
+                      lift=recipe or False)
     print(report.to_json() if args.json else str(report))
     return 0

@@ -71,6 +71,9 @@ def add_parser(sub) -> None:
     tr.add_argument("--gate", action="append", default=[], metavar="KEY<=VALUE",
                     help="override a gate threshold, e.g. detection_auc<=0.95, utility_ratio>=0.8, dcr_ratio=off "
                          "(repeatable; defaults in deploy/gate.py)")
+    tr.add_argument("--holdout", metavar="DATA", help="real rows the fit never sees (tabular, with --target): the run "
+                    "also measures whether real + synthetic rows train better downstream models than real rows "
+                    "alone on them (the augmentation lift), and --gate lift_auc>=X can require it")
     add_backend_arguments(t)
     t.set_defaults(func=run)
 
@@ -146,7 +149,7 @@ def train_request(args):
                      object_store_mb=args.object_store_mb,
                      **({} if args.materialize_mb is None else {"materialize_mb": args.materialize_mb}))
     tracking = Tracking(uri=args.tracking_uri, experiment=args.experiment, register=args.register,
-                        promote=args.promote, gate=tuple(args.gate))
+                        promote=args.promote, gate=tuple(args.gate), holdout=args.holdout)
     return TrainRequest(args.data, model_config(args), Path(args.out), fit, tuple(args.missing_token), tracking)
 
 

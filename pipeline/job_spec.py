@@ -7,7 +7,7 @@ run, checked by the same validators, and names the job key in every error.
 
     name: adult-nightly               # default: the file name without .yaml
     state_dir: ../runs/jobs/adult     # lock, last-run record, working model dir (default .ganstream/NAME)
-    data: {path: ../data/adult.csv, missing_tokens: ["?"]}
+    data: {path: ../data/adult.csv, missing_tokens: ["?"]}   # holdout: FILE for the lift_auc gate
     model: {kind: tabular, loss: wgan-gp, pac: 10, target: income}
     fit: {epochs: 10, batch_size: 500, seed: 0, backend: auto}
     gate: {detection_auc: "<= 0.99", dcr_ratio: "off"}
@@ -44,6 +44,7 @@ FIT_TAG = "ganstream.job.fit_sha256"  # model-version tag: the fit settings the 
 class DataSpec:
     path: str
     missing_tokens: list[str] = field(default_factory=list)
+    holdout: str | None = None  # real rows the fit never sees: the lift gate (lift_auc) scores on them
 
 
 @dataclass
@@ -230,6 +231,9 @@ def _check_gate(job: JobSpec) -> list[str]:
     if job.gate.get("utility_ratio") not in (None, "off", False) and not job.model.target:
         raise ConfigError(f"{_where(job.source, 'gate.utility_ratio')}: needs model.target (utility is "
                           f"measured on that column)")
+    if job.gate.get("lift_auc") not in (None, "off", False) and not (job.model.target and job.data.holdout):
+        raise ConfigError(f"{_where(job.source, 'gate.lift_auc')}: needs model.target and data.holdout (the "
+                          f"downstream models are scored on real rows the fit never saw)")
     return specs
 
 
@@ -264,6 +268,10 @@ def load_job(path: str | os.PathLike) -> JobSpec:
     job.data.path = absolute(job.data.path)
     if not Path(job.data.path).exists():
         raise ConfigError(f"{src}: data.path: no such file or directory: {job.data.path}")
+    if job.data.holdout is not None:
+        job.data.holdout = absolute(job.data.holdout)
+        if not Path(job.data.holdout).exists():
+            raise ConfigError(f"{src}: data.holdout: no such file or directory: {job.data.holdout}")
     job.state_dir = absolute(job.state_dir) if job.state_dir else str(base / ".ganstream" / job.name)
     if job.fit.checkpoint_dir:
         job.fit.checkpoint_dir = absolute(job.fit.checkpoint_dir)
@@ -331,7 +339,7 @@ def train_request(job: JobSpec):
     except ConfigError as e:
         raise ConfigError(f"{_where(job.source, 'fit')}: {e}") from None
     tracking = Tracking(uri=job.tracking.uri, experiment=job.tracking.experiment, register=job.registry.name,
-                        promote=job.registry.alias, gate=tuple(_check_gate(job)))
+                        promote=job.registry.alias, gate=tuple(_check_gate(job)), holdout=job.data.holdout)
     return TrainRequest(job.data.path, _config(job), model_dir(job), fit, tuple(job.data.missing_tokens), tracking)
 
 

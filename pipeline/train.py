@@ -35,12 +35,15 @@ class Tracking:
     register (None): register the fit as a new version of this model name if it passes the gate.
     promote ("champion"): the alias moved to that version.
     gate (()): threshold overrides, e.g. ("detection_auc<=0.95", "dcr_ratio=off"); defaults in deploy/gate.py.
+    holdout (None): a table of real rows the fit never sees (tabular, with the model's target): the run then also
+        measures the augmentation lift on them (augment/lift.py), which `lift_auc>=X` gates.
     """
     uri: str | None = None
     experiment: str | None = None
     register: str | None = None
     promote: str = "champion"
     gate: tuple[str, ...] = ()
+    holdout: str | None = None
 
 
 @dataclass
@@ -115,12 +118,22 @@ def _tracking_session(request: TrainRequest, console: Console):
     t = request.tracking
     from ganstream.deploy.mlflow_env import tracking_requested
     if t is None or not tracking_requested(t.uri, t.register, t.experiment):
-        if t is not None and t.gate:
-            raise ConfigError("--gate applies to tracked fits: add --register NAME (or --tracking-uri)")
+        if t is not None and (t.gate or t.holdout):
+            what = "--gate" if t.gate else "--holdout"
+            raise ConfigError(f"{what} applies to tracked fits: add --register NAME (or --tracking-uri)")
         return None, None
     from ganstream.deploy.gate import parse_gates
     from ganstream.deploy.tracking import TrackingSession
-    gates = parse_gates(list(t.gate), getattr(request.config, "target", None), kind=request.kind)
+    target = getattr(request.config, "target", None)
+    gates = parse_gates(list(t.gate), target, kind=request.kind, holdout=bool(t.holdout))
+    if t.holdout is not None:
+        if request.kind != "tabular" or target is None:
+            raise ConfigError("--holdout measures the augmentation lift of a tabular fit on its --target: give --target")
+        if not Path(t.holdout).exists():
+            raise ConfigError(f"--holdout {t.holdout}: no such file or directory")
+        from ganstream.trainers.table_io import read_table
+        if target not in read_table(t.holdout, list(request.missing_tokens)).columns:
+            raise ConfigError(f"--holdout {t.holdout}: has no --target column '{target}'")
     return TrackingSession(t.uri, t.experiment, info=console.info), gates
 
 
@@ -171,7 +184,12 @@ def _track_one(request: TrainRequest, model, session, gates, console: Console, m
     cfg = model.config
     t0 = time.perf_counter()
     table = getattr(model, "stats_sample", None)
-    report = evaluate(model, table, target=getattr(cfg, "target", None), seed=cfg.seed, plots=True)
+    holdout = None
+    if request.tracking.holdout is not None:
+        from ganstream.trainers.table_io import read_table
+        holdout = read_table(request.tracking.holdout, list(request.missing_tokens))
+    report = evaluate(model, table, target=getattr(cfg, "target", None), seed=cfg.seed, plots=True, holdout=holdout,
+                      lift=holdout is not None)
     what = report.data.get("windows_real") if request.kind == "timeseries" else report.data.get("rows_real")
     console.info(f"quality report on {what:,} {'windows' if request.kind == 'timeseries' else 'rows'}: "
                  f"{time.perf_counter() - t0:.1f}s")
