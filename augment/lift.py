@@ -56,9 +56,15 @@ class Recipe:
     def counts(self, y: pd.Series) -> dict:
         """Synthetic rows to make, by class (key None: unconditioned rows), for real target values `y`."""
         if self.balance:
-            have = y.dropna().value_counts()
-            return {c: int(have.max() - n) for c, n in have.items() if n < have.max()}
+            return top_up_counts(y.dropna().value_counts().to_dict())
         return {None: int(round(len(y) * self.fraction / (1 - self.fraction)))}
+
+
+def top_up_counts(have: dict) -> dict:
+    """Synthetic rows per class that bring every class up to the most frequent one's count (`stream --mix
+    --balance` and the balance recipe both use this rule)."""
+    top = max(have.values())
+    return {c: int(top - n) for c, n in have.items() if top - n > 0}
 
 
 def augmented(model, real: pd.DataFrame, target: str, recipe: Recipe, seed: int = 0) -> pd.DataFrame:

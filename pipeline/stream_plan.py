@@ -79,8 +79,9 @@ def balanced_counts(classes: list, rows: int, have: dict | None = None) -> dict:
     class counts): enough rows of each minority class to reach the majority count."""
     if have is None:
         return dict(zip(classes, split_even(rows, len(classes))))
-    top = max(have.values())
-    return {c: top - have.get(c, 0) for c in classes if top - have.get(c, 0) > 0}
+    from ganstream.augment.lift import top_up_counts
+    counts = top_up_counts({**{c: 0 for c in classes}, **have})
+    return {c: counts[c] for c in classes if c in counts}
 
 
 def window_rows(rate: float, window_s: float, k: int, duration: float | None) -> int:
