@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ganstream.pipeline.argtypes import number_at_least, positive_int
 from ganstream.pipeline.cli_common import TRACKING_HELP, console
-from ganstream.trainers.backends.options import MIN_OBJECT_STORE_MB
+from ganstream.trainers.backends.options import MATERIALIZE_MB, MIN_OBJECT_STORE_MB
 from ganstream.trainers.errors import ConfigError
 
 # Options only one model kind understands: given with the other kind they are an error (dest -> flag).
@@ -104,9 +104,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--worker-cache-mb", type=float, default=None, metavar="MB",
                    help="Ray: memory per worker for keeping its encoded shard after the first epoch, so later epochs "
                         "do not re-read DATA (default: 256; 0: stream DATA at every epoch)")
-    g.add_argument("--materialize-mb", type=float, default=None, metavar="MB",
+    g.add_argument("--materialize-mb", type=float, default=MATERIALIZE_MB, metavar="MB",
                    help="Ray, tabular: DATA of at most MB megabytes on disk is read once into Ray's object store and "
-                        "trained from there; larger DATA streams from its files at every epoch (default: 64; 0: always "
+                        "trained from there; larger DATA streams from its files at every epoch (default: %(default)g; 0: always "
                         "stream)")
     g.add_argument("--object-store-mb", type=number_at_least("--object-store-mb", MIN_OBJECT_STORE_MB), default=None,
                    metavar="MB",
@@ -147,7 +147,7 @@ def train_request(args):
                      checkpoint_dir=str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
                      resume=args.resume, per_partition=args.per_partition, worker_cache_mb=args.worker_cache_mb,
                      object_store_mb=args.object_store_mb,
-                     **({} if args.materialize_mb is None else {"materialize_mb": args.materialize_mb}))
+                     materialize_mb=args.materialize_mb)
     tracking = Tracking(uri=args.tracking_uri, experiment=args.experiment, register=args.register,
                         promote=args.promote, gate=tuple(args.gate), holdout=args.holdout)
     return TrainRequest(args.data, model_config(args), Path(args.out), fit, tuple(args.missing_token), tracking)

@@ -37,6 +37,9 @@ from pathlib import Path
 from ganstream.trainers.errors import ConfigError
 
 FIT_TAG = "ganstream.job.fit_sha256"  # model-version tag: the fit settings the version was made with
+# fit keys added after job files were in use (2026-12-07): left out of the fingerprint while unset, so that a
+# job's registered champion still matches its settings after an upgrade instead of being refitted once
+_ADDED_FIT_KEYS = ("materialize_mb", "worker_cache_mb")
 
 
 # ------------------------------------------------------------------------------------------ the spec
@@ -70,6 +73,8 @@ class FitSpec:
     workers: int | None = None
     ray_address: str | None = None
     checkpoint_dir: str | None = None  # relative to the job file like every path
+    materialize_mb: float | None = None  # Ray, tabular: DATA up to this size is read once (train --materialize-mb)
+    worker_cache_mb: float | None = None  # Ray, tabular: per-worker shard cache (train --worker-cache-mb)
 
 
 @dataclass
@@ -123,7 +128,8 @@ class JobSpec:
 
     def fit_fingerprint(self) -> str:
         """sha256 of every setting that changes the fitted model (not the data: that has its own)."""
-        blob = json.dumps({"model": dataclasses.asdict(self.model), "fit": dataclasses.asdict(self.fit),
+        fit = {k: v for k, v in dataclasses.asdict(self.fit).items() if not (k in _ADDED_FIT_KEYS and v is None)}
+        blob = json.dumps({"model": dataclasses.asdict(self.model), "fit": fit,
                            "missing_tokens": self.data.missing_tokens, "gate": self.gate}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -326,7 +332,8 @@ def _config(job: JobSpec):
     return cls.from_options(**{name: value for name, (_, value) in given.items()})
 
 
-_FIT_OPTIONS = ("backend", "workers", "ray_address", "checkpoint_dir")  # where a fit runs, not what it learns
+# where and how a fit runs, not what it learns
+_FIT_OPTIONS = ("backend", "workers", "ray_address", "checkpoint_dir", "materialize_mb", "worker_cache_mb")
 
 
 def train_request(job: JobSpec):

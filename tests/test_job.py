@@ -57,6 +57,9 @@ BAD_JOBS = [
     ({"fit": {"batch_size": 0}}, "job.yaml: fit.batch_size: --batch-size must be a positive multiple of pac=10 (got 0)"),
     ({"fit": {"backend": "spark"}}, "job.yaml: fit: --backend must be one of auto, local, ray (got 'spark')"),
     ({"fit": {"backend": "local", "workers": 2}}, "job.yaml: fit: --workers > 1 need(s) the Ray backend"),
+    ({"fit": {"materialize_mb": "lots"}}, "job.yaml: fit.materialize_mb: expected a number, got 'lots'"),
+    ({"fit": {"materialize_mb": -1}}, "job.yaml: fit: --materialize-mb must be >= 0 (got -1)"),
+    ({"fit": {"backend": "local", "worker_cache_mb": 8}}, "job.yaml: fit: --worker-cache-mb need(s) the Ray backend"),
     ({"model": {"loss": "hinge"}}, "job.yaml: model.loss: loss must be one of wgan-gp, non-saturating, minimax, dual"),
     ({"model": {"kind": "tabular", "seq_len": 24}}, "job.yaml: model.seq_len: does not apply to a tabular model"),
     ({"model": {"kind": "tabular", "target": ["income"]}}, "job.yaml: model.target: expected a non-empty string"),
@@ -78,6 +81,21 @@ def test_bad_job_file_names_the_key_and_exits_2(workdir, capsys, overrides, mess
     assert code == 2
     assert err.count("\n") == 1 and message in err, err
     assert not (workdir / "state").exists() and not (workdir / "mlflow.db").exists()
+
+
+def test_ray_data_options_reach_the_fit_options(workdir):
+    """fit.materialize_mb and fit.worker_cache_mb are `train --materialize-mb / --worker-cache-mb`. Unset, they
+    leave the fit's fingerprint as it was before they existed (a registered champion is not refitted after an
+    upgrade); set, they count like the other fit settings."""
+    from ganstream.pipeline.job_spec import load_job, train_request
+    plain = load_job(write_job(workdir))
+    before = "0bb09c3f"  # the fingerprint of this job file at 9615bf7, before the keys existed
+    tuned = load_job(write_job(workdir, fit={"epochs": 1, "batch_size": 100, "seed": 0, "materialize_mb": 0,
+                                             "worker_cache_mb": 32}))
+    fit = train_request(tuned).fit
+    assert (fit.materialize_mb, fit.worker_cache_mb) == (0, 32)
+    assert train_request(plain).fit.materialize_mb == 64
+    assert plain.fit_fingerprint().startswith(before) and tuned.fit_fingerprint() != plain.fit_fingerprint()
 
 
 def test_unparsable_yaml_says_where(workdir, capsys):

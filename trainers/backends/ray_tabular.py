@@ -107,17 +107,21 @@ def _trainer(model, src, ds, missing_tokens, opts: FitOptions, per_cpu: float, s
         datasets={"train": ds}, dataset_config=DataConfig(execution_options=ingest))
 
 
-def materialize(src: PartitionedSource, opts: FitOptions, missing_tokens, info, seed: int = 0) -> None:
+def materialize(src: PartitionedSource, opts: FitOptions, missing_tokens, info, seed: int = 0) -> PartitionedSource:
     """Small DATA (FitOptions.materialize_mb) is read once here and trained from Ray's object store: each
     streamed epoch would restart Ray Data's read tasks, and the statistics pass would read it once more. Its rows
-    are shuffled (seeded): the files' order would otherwise give each read batch one partition's rows."""
+    are shuffled (seeded): the files' order would otherwise give each read batch one partition's rows. Returns
+    the source with its table (a new source; `src` is left as it was), or `src` itself when DATA streams."""
+    from dataclasses import replace
+
     size = source_bytes(src)
-    if src.table is None and size <= opts.materialize_mb * 2**20:
-        table = read_whole(src, missing_tokens)
-        order = np.random.default_rng([int(seed), 0x5A11]).permutation(len(table))
-        src.table = table.iloc[order].reset_index(drop=True)
-        info(f"{src.name}: {size / 2**20:.1f} MB, read once into Ray's object store (--materialize-mb "
-             f"{opts.materialize_mb:g}; larger data streams from its files at every epoch)")
+    if src.table is not None or size > opts.materialize_mb * 2**20:
+        return src
+    table = read_whole(src, missing_tokens)
+    order = np.random.default_rng([int(seed), 0x5A11]).permutation(len(table))
+    info(f"{src.name}: {size / 2**20:.1f} MB, read once into Ray's object store (--materialize-mb "
+         f"{opts.materialize_mb:g}; larger data streams from its files at every epoch)")
+    return replace(src, table=table.iloc[order].reset_index(drop=True))
 
 
 def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: FitOptions | None = None,
@@ -134,7 +138,7 @@ def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: FitOptions | No
     if src.skipped:
         info(f"skipping {len(src.skipped)} empty Parquet file(s): {', '.join(src.skipped[:3])}"
              + (" ..." if len(src.skipped) > 3 else ""))
-    materialize(src, opts, missing_tokens, info, model.config.seed)
+    src = materialize(src, opts, missing_tokens, info, model.config.seed)
     storage = Path(opts.checkpoint_dir).resolve() if opts.checkpoint_dir else default_storage(out or "model")
     prepare_storage(storage, opts.run_name, opts.resume)
     t0 = time.perf_counter()
@@ -175,7 +179,7 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
         jobs, samples = [], []
         for v in values:
             sub = src.restrict(column, v)
-            materialize(sub, opts, missing_tokens, info, model.config.seed)
+            sub = materialize(sub, opts, missing_tokens, info, model.config.seed)
             m = TabularGAN(TabularGANConfig.from_json(model.config.to_json()))
             ds = read_dataset(sub, seed=m.config.seed)
             samples.append(prepare_model(m, sub, ds, missing_tokens, opts.workers, staged(progress, f"{column}={v}"),
