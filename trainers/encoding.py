@@ -29,9 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
+from ganstream.trainers import joint_encoding as joint
+from ganstream.trainers.column_values import (argmax_rows, arrow_string_column, levels, nearest, restore_dtype,
+                                              strings_from_codes, values_from_normal_scores)
 from ganstream.trainers.errors import DataError
 from ganstream.trainers.mode_encoding import choose_encoding, decode_modes, encode_modes, fit_modes, heaviest_mode, mode_count
 from ganstream.trainers.schema import ColumnSpec, TableSchema, check_compatible, infer_schema
@@ -60,7 +62,7 @@ class TableEncoder:
     """fit(df) learns per-column transforms; transform/inverse_transform map between table and matrix."""
 
     def __init__(self, numeric: str = "quantile", missing: str = "indicator", small_integers: bool = False,
-                 seed: int = 0):
+                 seed: int = 0, joint_modes: bool = False):
         if numeric not in NUMERIC_ENCODINGS:
             raise ValueError(f"numeric must be one of {', '.join(NUMERIC_ENCODINGS)}, not {numeric!r}")
         if missing not in ("indicator", "nan"):
@@ -69,8 +71,11 @@ class TableEncoder:
         self.missing = missing
         self.small_integers = small_integers
         self.seed = seed  # numeric="mode" / "auto": the mixture fit's sample and initialisation
+        self.joint_modes = joint_modes  # numeric="auto": look for joint modes (trainers/joint_encoding.py)
         self.schema: TableSchema | None = None
         self.numeric_params: dict[str, dict] = {}
+        self.joint: dict | None = None  # numeric="auto": the joint modes of a block of columns, if the data has them
+        self.joint_evidence: dict | None = None
         self.spans: list[Span] = []
 
     def as_category(self, spec: ColumnSpec) -> bool:
@@ -84,13 +89,35 @@ class TableEncoder:
     def fit(self, df: pd.DataFrame, schema: TableSchema | None = None) -> "TableEncoder":
         self.schema = schema or infer_schema(df)
         self.numeric_params = {}
+        whitened = self._fit_joint(df) if self.numeric == "auto" and self.joint_modes else {}
         for spec in self.schema.columns:
-            if not self.as_category(spec):
+            if spec.name in whitened:  # a joint-block column: its value span holds u, quantile-encoded
+                self.numeric_params[spec.name] = {**self._fit_encoding("quantile", None, whitened[spec.name]),
+                                                  "encoding": "joint"}
+            elif not self.as_category(spec):
                 values = df[spec.name].to_numpy(dtype=np.float64, na_value=np.nan)
                 values = values[~np.isnan(values)]
                 self.numeric_params[spec.name] = self._fit_numeric(spec, values)
         self.spans = self._layout()
         return self
+
+    def _fit_joint(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """numeric="auto": the joint modes of the eligible numeric columns, kept only where they explain the
+        rows better than the columns alone (trainers/joint_encoding.py). Returns each block column's whitened
+        coordinates of the complete rows (what its quantile encoding is fitted on), or {} without a block."""
+        self.joint, self.joint_evidence = None, None
+        specs = [s for s in self.schema.columns if not self.as_category(s)
+                 and joint.eligible(df[s.name].to_numpy(dtype=np.float64, na_value=np.nan))]
+        if len(specs) < 2:
+            return {}
+        values = df[[s.name for s in specs]].to_numpy(dtype=np.float64, na_value=np.nan)
+        self.joint, self.joint_evidence = joint.fit_joint([s.name for s in specs], values,
+                                                          [s.kind == "integer" for s in specs], seed=self.seed)
+        if self.joint is None:
+            return {}
+        complete = values[~np.isnan(values).any(axis=1)]
+        _, u = joint.encode(self.joint, complete, np.random.default_rng(self.seed))
+        return {s.name: u[:, j] for j, s in enumerate(specs)}
 
     def _fit_numeric(self, spec: ColumnSpec, values: np.ndarray) -> dict:
         if self.numeric == "auto":
@@ -102,6 +129,9 @@ class TableEncoder:
     def _fit_encoding(self, encoding: str, spec: ColumnSpec, values: np.ndarray, mixture: dict | None = None) -> dict:
         if encoding == "minmax":
             return {"min": float(values.min()), "max": float(values.max())}
+        if spec is None:  # joint-block coordinates: plain quantiles
+            n_q = int(min(MAX_QUANTILES, max(2, values.size)))
+            return {"quantiles": [float(q) for q in np.quantile(values, np.linspace(0.0, 1.0, n_q))]}
         if encoding == "mode":
             params = mixture if mixture is not None else fit_modes(values, seed=self.seed)
             if spec.kind == "integer":
@@ -139,6 +169,8 @@ class TableEncoder:
                 if with_indicator:
                     spans.append(Span(spec.name, "missing", "softmax", pos, 2))
                     pos += 2
+        if self.joint is not None:
+            spans.append(Span(joint.JOINT_COLUMN, "joint", "softmax", pos, joint.mode_count(self.joint)))
         return spans
 
     @property
@@ -158,7 +190,15 @@ class TableEncoder:
         rng = rng or np.random.default_rng(0)
         n = len(df)
         out = np.zeros((n, self.output_dim), dtype=np.float32)
+        whitened = {}
+        if self.joint is not None:
+            block = df[self.joint["columns"]].to_numpy(dtype=np.float64, na_value=np.nan)
+            mode, u = joint.encode(self.joint, block, rng)
+            whitened = dict(zip(self.joint["columns"], u.T))
         for span in self.spans:
+            if span.role == "joint":
+                out[np.arange(n), span.start + mode] = 1.0
+                continue
             spec = self.schema[span.column]
             col = df[spec.name]
             miss = (missing_mask[spec.name] if missing_mask is not None else col.isna()).to_numpy(dtype=bool)
@@ -168,6 +208,8 @@ class TableEncoder:
                 self._encode_modes(spec, col, miss, out, rng)
             elif span.role == "value":
                 values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+                if spec.name in whitened:  # kept under a hole too: the block's other columns decode through it
+                    values = whitened[spec.name]
                 enc = self._encode_numeric(spec, values, rng)
                 if self.missing == "nan":
                     enc[miss] = np.nan
@@ -222,14 +264,14 @@ class TableEncoder:
             scale = (p["max"] - p["min"]) or 1.0
             return (values - p["min"]) / scale
         q = np.asarray(p["quantiles"])
-        levels = _levels(q.size)
+        cdf = levels(q.size)
         x = np.where(np.isnan(values), q[0], values)
         lo = np.searchsorted(q, x, side="left")
         hi = np.searchsorted(q, x, side="right")
         tie = hi > lo  # x equals one or more stored quantiles: draw u inside their CDF interval
-        u = np.interp(x, q, levels)  # linear between neighbouring quantiles (strictly increasing there)
+        u = np.interp(x, q, cdf)  # linear between neighbouring quantiles (strictly increasing there)
         lo_c, hi_c = np.clip(lo, 0, q.size - 1), np.clip(hi - 1, 0, q.size - 1)
-        u_tie = levels[lo_c] + rng.random(x.size) * (levels[hi_c] - levels[lo_c])
+        u_tie = cdf[lo_c] + rng.random(x.size) * (cdf[hi_c] - cdf[lo_c])
         u = np.where(tie, u_tie, u)
         z = ndtri(u)
         return np.where(np.isnan(values), np.nan, z)
@@ -243,7 +285,7 @@ class TableEncoder:
         if missing not in ("keep", "fill"):
             raise ValueError("missing must be 'keep' or 'fill'")
         data = np.asarray(data)
-        cols = {}
+        cols, block = {}, self._decode_joint(data)
         for spec in self.schema.columns:
             spans = {s.role: s for s in self.column_spans(spec.name)}
             miss = np.zeros(len(data), dtype=bool)
@@ -252,30 +294,42 @@ class TableEncoder:
                 block = data[:, s.start:s.stop]
                 k = len(spec.categories)
                 if block.shape[1] > k:
-                    miss = _argmax_rows(block) == k
-                codes = _argmax_rows(block[:, :k])
-                if _arrow_string_column(spec):
-                    cols[spec.name] = _strings_from_codes(codes, miss if missing == "keep" else None, spec.categories)
+                    miss = argmax_rows(block) == k
+                codes = argmax_rows(block[:, :k])
+                if arrow_string_column(spec):
+                    cols[spec.name] = strings_from_codes(codes, miss if missing == "keep" else None, spec.categories)
                     continue
                 values = pd.Series(np.asarray(spec.categories, dtype=object)[codes], dtype=object)
             elif self.column_encoding(spec.name) == "mode":
                 s, m = spans["value"], spans["mode"]
                 x = decode_modes(self.numeric_params[spec.name], data[:, s.start].astype(np.float64),
-                                 _argmax_rows(data[:, m.start:m.stop]))
+                                 argmax_rows(data[:, m.start:m.stop]))
                 values = pd.Series(self._round(spec, x))
                 if "missing" in spans:
                     mm = spans["missing"]
-                    miss = _argmax_rows(data[:, mm.start:mm.stop]) == 1
+                    miss = argmax_rows(data[:, mm.start:mm.stop]) == 1
             else:
                 s = spans["value"]
-                values = pd.Series(self._decode_numeric(spec, data[:, s.start].astype(np.float64)))
+                values = pd.Series(block[spec.name] if spec.name in block
+                                   else self._decode_numeric(spec, data[:, s.start].astype(np.float64)))
                 if "missing" in spans:
                     m = spans["missing"]
-                    miss = _argmax_rows(data[:, m.start:m.stop]) == 1
+                    miss = argmax_rows(data[:, m.start:m.stop]) == 1
             if missing == "keep" and miss.any():
                 values = values.mask(miss)
             cols[spec.name] = restore_dtype(values, spec)
         return pd.DataFrame(cols)
+
+    def _decode_joint(self, data: np.ndarray) -> dict[str, np.ndarray]:
+        """The joint block's columns, decoded together: each value span's u, then the mode's mean and shape."""
+        if self.joint is None:
+            return {}
+        names = self.joint["columns"]
+        u = np.stack([values_from_normal_scores(data[:, self.column_spans(c)[0].start].astype(np.float64),
+                                                np.asarray(self.numeric_params[c]["quantiles"])) for c in names], axis=1)
+        span = self.spans[-1]
+        x = joint.decode(self.joint, argmax_rows(data[:, span.start:span.stop]), u)
+        return dict(zip(names, x.T))
 
     def _decode_numeric(self, spec: ColumnSpec, z: np.ndarray) -> np.ndarray:
         p = self.numeric_params[spec.name]
@@ -284,7 +338,7 @@ class TableEncoder:
         else:
             x = values_from_normal_scores(z, np.asarray(p["quantiles"]))
             if "support" in p:
-                return _nearest(np.asarray(p["support"]), x)
+                return nearest(np.asarray(p["support"]), x)
         if spec.kind == "integer":
             x = np.round(x)
         return x
@@ -293,7 +347,7 @@ class TableEncoder:
         """Integer columns decode to a value that occurred (when few distinct ones did) or to a whole number."""
         p = self.numeric_params[spec.name]
         if "support" in p:
-            return _nearest(np.asarray(p["support"]), x)
+            return nearest(np.asarray(p["support"]), x)
         return np.round(x) if spec.kind == "integer" else x
 
     # --------------------------------------------------------- persistence
@@ -304,74 +358,15 @@ class TableEncoder:
     def to_json(self) -> dict:
         self._require_fit()
         return {"numeric": self.numeric, "missing": self.missing, "small_integers": self.small_integers,
-                "seed": self.seed, "schema": self.schema.to_json(),
-                "numeric_params": self.numeric_params}
+                "seed": self.seed, "joint_modes": self.joint_modes, "schema": self.schema.to_json(),
+                "numeric_params": self.numeric_params, "joint": self.joint, "joint_evidence": self.joint_evidence}
 
     @classmethod
     def from_json(cls, d: dict) -> "TableEncoder":
         enc = cls(numeric=d["numeric"], missing=d["missing"], small_integers=d.get("small_integers", False),
-                  seed=d.get("seed", 0))
+                  seed=d.get("seed", 0), joint_modes=d.get("joint_modes", False))
         enc.schema = TableSchema.from_json(d["schema"])
         enc.numeric_params = d["numeric_params"]
+        enc.joint, enc.joint_evidence = d.get("joint"), d.get("joint_evidence")  # models before 0.2.0: none
         enc.spans = enc._layout()
         return enc
-
-
-def _arrow_string_column(spec: ColumnSpec) -> bool:
-    """A text column of pandas' default string dtype ("str", Arrow-backed) whose categories are all text."""
-    return spec.kind == "categorical" and spec.dtype == "str" and all(isinstance(c, str) for c in spec.categories)
-
-
-def _strings_from_codes(codes: np.ndarray, missing: np.ndarray | None, categories: list[str]) -> pd.Series:
-    """The "str" column of category `codes` (missing where `missing`), built as an Arrow dictionary array and
-    cast to plain strings in Arrow: the same Series as mapping codes to Python strings and `astype("str")`
-    (what restore_dtype does), ~8x faster (0.04 vs 0.33 s for 300k rows), since no Python string object is made."""
-    mask = missing if missing is not None and missing.any() else None
-    arr = pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask), pa.array(categories, pa.string()))
-    return pd.Series(pd.array(arr.cast(pa.string()), dtype="str"))
-
-
-def _argmax_rows(block: np.ndarray) -> np.ndarray:
-    """Row-wise argmax of a column slice of the wide encoded matrix. numpy's argmax along rows of a strided
-    slice walks memory row by row with a stride of the full width: a contiguous copy first made it ~4x faster
-    (0.28 -> 0.075 s per 16-wide span of 300k rows), the same answer (first maximum)."""
-    return np.ascontiguousarray(block).argmax(axis=1)
-
-
-def _nearest(support: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Nearest value of a sorted support, vectorized."""
-    i = np.clip(np.searchsorted(support, x), 1, support.size - 1) if support.size > 1 else np.zeros(x.size, int)
-    if support.size == 1:
-        return support[i]
-    left, right = support[i - 1], support[i]
-    return np.where(x - left <= right - x, left, right)
-
-
-def values_from_normal_scores(z: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
-    """Decodes a quantile-normal margin: standard-normal scores -> values, linear between the stored quantiles
-    (taken at levels 0..1). Shared by the table encoder and the time-series start copula."""
-    return np.interp(ndtr(z), _levels(quantiles.size), quantiles)
-
-
-def _levels(n_q: int) -> np.ndarray:
-    """CDF levels of the stored quantiles, kept inside (0, 1) so the observed min and max map to finite
-    normal scores and decode back exactly."""
-    eps = 0.5 / n_q
-    return np.linspace(eps, 1.0 - eps, n_q)
-
-
-def restore_dtype(values: pd.Series, spec: ColumnSpec) -> pd.Series:
-    """Cast decoded values back to the training column's dtype. A column that had no missing values in
-    training but gets some now (never in 'fill' mode) falls back to a nullable/float dtype."""
-    dtype = spec.dtype
-    has_na = bool(values.isna().any())
-    if spec.kind == "boolean":
-        return values.astype("boolean" if has_na or dtype == "boolean" else "bool")
-    if spec.kind in ("numeric", "integer"):
-        if has_na and dtype.startswith(("int", "uint")):
-            return values.astype(dtype.capitalize() if not dtype.startswith("uint") else "UInt" + dtype[4:])
-        return values.astype(dtype)
-    try:
-        return values.astype(dtype)
-    except (TypeError, ValueError):
-        return values.astype(object)

@@ -56,6 +56,9 @@ def global_sampler(encoder: TableEncoder, rows: int, spans=None) -> ConditionSam
     for span in spans:
         if span.kind != "softmax":
             continue
+        if span.role == "joint":  # a row with a hole in the block is placed by its other columns: mixture weights
+            probs.append(np.asarray(encoder.joint["weights"], dtype=np.float64))
+            continue
         spec = encoder.schema[span.column]
         if span.role == "mode":
             w = np.asarray(encoder.numeric_params[span.column]["weights"]) * (1.0 - spec.missing_rate)

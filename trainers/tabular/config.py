@@ -43,8 +43,8 @@ class FrequencySpans(StrEnum):
     ALL = "all"
 
 
-LEGACY_CONFIG = {"numeric_encoding": "quantile", "condition_on_modes": True, "frequency_weight": 0.0,
-                 "adapt_batch_size": False}
+LEGACY_CONFIG = {"numeric_encoding": "quantile", "joint_modes": False, "condition_on_modes": True,
+                 "frequency_weight": 0.0, "adapt_batch_size": False}
 _ENUMS = {"loss": Loss, "numeric_encoding": NumericEncoding, "generator_block": GeneratorBlock,
           "fill_missing": FillMissing, "frequency_spans": FrequencySpans}
 
@@ -77,6 +77,9 @@ class TabularGANConfig:
         numeric_encoding ("auto"): numeric columns through a per-column quantile transform ("quantile"), a
             Gaussian-mixture mode one-hot plus offset ("mode"), or per column, mode where the values form
             separated clusters and quantile elsewhere ("auto").
+        joint_modes (True): with "auto", numeric columns that are jointly clustered (modes not aligned with the
+            axes: a rotated grid, elongated clouds at an angle) are encoded together, as a joint mode plus
+            whitened coordinates inside it, where held-out rows show the gain (trainers/joint_encoding.py).
         condition_on_modes (True): training-by-sampling also conditions on numeric modes.
         frequency_weight (10.0): generator term matching the category frequencies under each condition
             (0 = off).
@@ -114,6 +117,7 @@ class TabularGANConfig:
     generator_block: GeneratorBlock = GeneratorBlock.CONCAT
     # encoding and conditioning
     numeric_encoding: NumericEncoding = NumericEncoding.AUTO
+    joint_modes: bool = True
     condition_on_modes: bool = True
     frequency_weight: float = 10.0
     frequency_spans: FrequencySpans = FrequencySpans.MODE

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from ganstream.trainers.base import GenerativeModel
-from ganstream.trainers.encoding import TableEncoder, restore_dtype
+from ganstream.trainers.column_values import restore_dtype
+from ganstream.trainers.encoding import TableEncoder
 from ganstream.trainers.errors import ConfigError, DataError, ModelError
 from ganstream.trainers.persistence import load_network, read_meta, save_model_dir
 from ganstream.trainers.progress import ProgressFn, staged
@@ -41,6 +42,7 @@ from ganstream.trainers.tabular.networks import (Discriminator, DualDiscriminato
 # never use the imputer's neighbour read-out (pool > 0), which stores training rows in the model: a
 # generator's model directory (and registered version) must not carry raw training rows.
 FILL_IMPUTER_POOL = 0
+MODE_ROLES = ("mode", "joint")  # a column's modes, and the joint modes of a block of columns
 FILL_IMPUTER_MAX_EPOCHS = 40  # imputer_epochs=0: min(epochs, this) passes over the rows
 MIN_ROWS = 10  # fewer rows than this cannot train (nor give the quality checks a test split)
 TARGET_CLASSIFIER = "target_classifier"  # checkpoint name of --target's auxiliary classifier
@@ -162,12 +164,13 @@ class TabularGAN(GenerativeModel):
         self.config.epochs = epochs
 
     def new_encoder(self) -> TableEncoder:
-        return TableEncoder(self.config.numeric_encoding, "indicator", small_integers=True, seed=self.config.seed)
+        return TableEncoder(self.config.numeric_encoding, "indicator", small_integers=True, seed=self.config.seed,
+                            joint_modes=self.config.joint_modes)
 
     def condition_spans(self) -> list:
         """Spans the condition vector is built from: categories and missing indicators; a numeric column's
         mode span only with condition_on_modes (a mode is never a user-facing `--condition` value)."""
-        return [s for s in self.encoder.spans if s.role != "mode" or self.config.condition_on_modes]
+        return [s for s in self.encoder.spans if s.role not in MODE_ROLES or self.config.condition_on_modes]
 
     def _check_target(self, schema) -> None:
         """Fail before any training if --target cannot be used (the GAN encodes it as one softmax span)."""
@@ -299,7 +302,7 @@ class TabularGAN(GenerativeModel):
         for p in frozen:  # the generator's backward needs gradients w.r.t. fakes, not w.r.t. D's weights
             p.requires_grad_(False)
         loss_g = generator_loss(cfg.loss, D(fake, cond=c)[0], cfg.dual_beta) + loss_c
-        matched = [s for s in spans if s.kind == "softmax" and (cfg.frequency_spans == "all" or s.role == "mode")]
+        matched = [s for s in spans if s.kind == "softmax" and (cfg.frequency_spans == "all" or s.role in MODE_ROLES)]
         if cfg.frequency_weight and matched:  # quantile encoding, frequency_spans="mode": nothing to match
             groups = torch.from_numpy(g) if len(g) else torch.zeros(B, dtype=torch.int64)  # no conditions: one group
             loss_f = frequency_match_loss(raw, real, matched, groups, max(sampler.dim, 1))

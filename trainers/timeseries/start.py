@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 from scipy.special import ndtri
 
-from ganstream.trainers.encoding import values_from_normal_scores
+from ganstream.trainers.column_values import values_from_normal_scores
 from ganstream.trainers.timeseries.backbone import chol_cov
 
 QUANTILES = 257  # quantile levels per margin: 0, 1/256, ..., 1
