@@ -389,12 +389,14 @@ def main(argv=None) -> int:
     todo = tasks(args)
     results: list[dict] = []
     other_fits: list[dict] = []  # --resume: fits in --out with other settings, kept in the file, not summarised
+    earlier_wall_s = 0.0  # --resume: the wall time of the runs that wrote --out before
     if args.resume and out.exists():
         previous = json.loads(out.read_text())
         plots = json.loads(plot_data.read_text()) if plot_data.exists() else {}
         wanted = {fit_key(t) for t in todo}
         results = [{**r, "plot": plots.get(fit_key(r))} for r in previous["per_fit"] if fit_key(r) in wanted]
         other_fits = previous.get("other_fits", []) + [r for r in previous["per_fit"] if fit_key(r) not in wanted]
+        earlier_wall_s = previous.get("wall_s_all_runs", previous["wall_s"])
         done = {fit_key(r) for r in results}
         todo = [t for t in todo if fit_key(t) not in done]
         print(f"resume: {len(results)} fits kept from {out}", file=sys.stderr)
@@ -405,7 +407,8 @@ def main(argv=None) -> int:
         record = {"settings": {**vars(args), "grid": GRID, "ring": RING, "anisotropic": ANISOTROPIC,
                                "mixture_5d": MIXTURE_5D, "p_hq": P_HQ,
                                "hq_radius": {d: hq_radius(d) for d in (2, MIXTURE_5D["dim"])}},
-                  "complete": complete, "wall_s": time.perf_counter() - t0, "summary": summarize(results),
+                  "complete": complete, "wall_s": time.perf_counter() - t0,
+                  "wall_s_all_runs": earlier_wall_s + time.perf_counter() - t0, "summary": summarize(results),
                   "per_fit": [{k: v for k, v in r.items() if k != "plot"} for r in results], "other_fits": other_fits}
         out.write_text(json.dumps(record, indent=1))
         kept = json.loads(plot_data.read_text()) if args.resume and plot_data.exists() else {}
