@@ -54,8 +54,13 @@ def overrides(args) -> dict:
         if key not in types:
             raise SystemExit(f"--set {item}: unknown TabularGAN config key {key!r}")
         default = types[key]
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false"):
+                raise SystemExit(f"--set {item}: {key} takes true or false")
+            out[key] = value.lower() == "true"
+            continue
         out[key] = (tuple(int(v) for v in value.split(",")) if isinstance(default, tuple) else
-                    type(default)(value) if isinstance(default, (int, float)) and not isinstance(default, bool) else value)
+                    type(default)(value) if isinstance(default, (int, float)) else value)
     return out
 
 
