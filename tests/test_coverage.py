@@ -151,10 +151,10 @@ def test_train_with_mode_encoding_on_ray(real, tmp_path):
     assert samples["x"].between(real["x"].min(), real["x"].max()).all() and samples["kind"].isin(real["kind"]).all()
 
 
-def test_train_default_auto_encoding_on_ray(real, tmp_path):
-    """The default `train` (numeric_encoding="auto", Ray path): the rule runs on the statistics pass's bounded
-    sample — the ring's x / y get mode spans (their frequencies in the condition sampler), a heaped integer
-    column keeps the quantile transform, and the model samples every column in range."""
+def test_train_default_auto_encoding_finds_the_rings_joint_modes(real, tmp_path):
+    """The default `train` (numeric_encoding="auto"): the ring's x / y are one joint block with the ring's 8
+    modes (trainers/joint_encoding.py; their frequencies in the condition sampler), a heaped integer column
+    keeps the quantile transform, and the model samples every column in range."""
     table = real.copy()
     rng = np.random.default_rng(5)
     table["hours"] = np.where(rng.random(len(table)) < 0.55, 40, rng.integers(1, 99, len(table))).astype("int64")
@@ -166,10 +166,12 @@ def test_train_default_auto_encoding_on_ray(real, tmp_path):
     meta = json.loads((out / "model.json").read_text())
     assert meta["config"]["numeric_encoding"] == "auto" and meta["encoder"]["numeric"] == "auto"
     model = TabularGAN.load(out)
-    assert {c: model.encoder.column_encoding(c) for c in ("x", "y", "hours")} == {"x": "mode", "y": "mode",
+    assert {c: model.encoder.column_encoding(c) for c in ("x", "y", "hours")} == {"x": "joint", "y": "joint",
                                                                                   "hours": "quantile"}
-    assert [s.role for s in model.sampler.spans] == ["mode", "mode", "category"]
-    assert model.sampler.freq[0, :5] == pytest.approx([1 / 8, 1 / 4, 1 / 4, 1 / 4, 1 / 8], abs=0.03)
+    assert model.encoder.joint_evidence["modes"] == 8
+    roles = [s.role for s in model.sampler.spans]
+    assert sorted(roles) == ["category", "joint"]
+    assert model.sampler.freq[roles.index("joint"), :8] == pytest.approx([1 / 8] * 8, abs=0.03)
     samples = model.sample(300, seed=0)
     assert samples["x"].between(table["x"].min(), table["x"].max()).all()
     assert samples["hours"].isin(set(table["hours"])).all()
