@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
                    help="model kind (default: tabular; timeseries: sequences, see --seq-len)")
     t.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory to write the model to (replaced if it is a model)")
     t.add_argument("--epochs", type=positive_int("--epochs"), default=None,
-                   help="training epochs (default: 300 tabular, 100 timeseries)")
+                   help="passes over the data (default: tabular 300, or more on a small table so the fit makes at least "
+                        "2,000 optimiser steps; timeseries 100)")
     t.add_argument("--batch-size", type=positive_int("--batch-size"), default=None,
                    help="rows per step, a multiple of --pac (default: 500, lowered for smaller tables; timeseries: "
                         "windows per step, default 128)")

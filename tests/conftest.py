@@ -28,6 +28,8 @@ ADULT = REPO / "data" / "adult.csv"
 
 
 UNGROUPED: list[str] = []
+# files whose tests share no module fixture and are long each: one unit per test, so both workers can take one
+PER_TEST_UNITS = {"test_readme"}
 
 
 class _Units:
@@ -40,7 +42,9 @@ class _Units:
         items[:] = sorted(items, key=lambda i: not any(m.args == ("ray",) for m in i.iter_markers("xdist_group")))
         for item in items:
             if not any(item.iter_markers("xdist_group")):
-                item.add_marker(pytest.mark.xdist_group(Path(str(item.fspath)).stem))
+                stem = Path(str(item.fspath)).stem
+                unit = f"{stem}-{item.originalname}" if stem in PER_TEST_UNITS else stem
+                item.add_marker(pytest.mark.xdist_group(unit))
 
 
 def pytest_configure(config):

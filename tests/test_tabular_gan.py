@@ -142,6 +142,23 @@ def test_small_tables_train_with_default_options_and_say_so(adult_small):
     assert notes == [f"batch size 500 -> {(r // 10) * 10}: the table has {r:,} rows" for r in (10, 37, 200)]
 
 
+@pytest.mark.parametrize("rows, workers, epochs", [(70, 1, 2000), (1_200, 1, 1000), (1_200, 2, 2000), (3_000, 1, 334),
+                                                   (3_500, 1, 300), (30_000, 1, 300)])
+def test_default_epochs_give_a_small_table_enough_steps(rows, workers, epochs):
+    """epochs=None: 300 passes, or as many as MIN_STEPS optimiser steps need (per worker, one step per batch);
+    the fit says when it raises them. An explicit epochs is kept as given."""
+    notes = []
+    m = TabularGAN()
+    m.adapt_batch_size(rows, notes.append, workers)
+    m.resolve_epochs(rows, notes.append, workers)
+    assert m.config.epochs == epochs
+    assert any(n.startswith(f"epochs 300 -> {epochs:,}:") for n in notes) == (epochs > 300), notes
+    explicit = TabularGAN(epochs=2)
+    explicit.adapt_batch_size(rows, None, workers)
+    explicit.resolve_epochs(rows, None, workers)
+    assert explicit.config.epochs == 2
+
+
 def test_target_option_trains_the_auxiliary_classifier(adult_small):
     m = TabularGAN(epochs=1, batch_size=100, fill_missing="hotdeck", target="income").fit(adult_small.iloc[:1000])
     assert np.isfinite(m.history[-1]["target_loss"])

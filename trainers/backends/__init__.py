@@ -24,7 +24,7 @@ def fit(model, data, options: FitOptions | None = None, out: str | os.PathLike |
     model.config.validate()
     backend, why = options.choose()
     what = str(data) if isinstance(data, (str, os.PathLike)) else f"a table of {len(data):,} rows"
-    info(f"backend: {backend} ({why}); fitting a {model.kind} GAN on {what}, epochs={model.config.epochs}, "
+    info(f"backend: {backend} ({why}); fitting a {model.kind} GAN on {what}, epochs={model.config.epochs or 'auto'}, "
          f"seed={model.config.seed}")
     storage = _storage(options, out)
     existed = storage is not None and storage.exists()

@@ -43,6 +43,8 @@ class FrequencySpans(StrEnum):
     ALL = "all"
 
 
+DEFAULT_EPOCHS = 300  # epochs=None on a table big enough for MIN_STEPS in that many passes
+MIN_STEPS = 2_000  # epochs=None: optimiser steps a fit makes at least (a small table gets more passes)
 LEGACY_CONFIG = {"numeric_encoding": "quantile", "joint_modes": False, "condition_on_modes": True,
                  "frequency_weight": 0.0, "adapt_batch_size": False}
 _ENUMS = {"loss": Loss, "numeric_encoding": NumericEncoding, "generator_block": GeneratorBlock,
@@ -54,7 +56,12 @@ class TabularGANConfig:
     """Hyper-parameters of `TabularGAN` (every one can be passed as a keyword: `TabularGAN(epochs=50)`).
 
     Training
-        epochs (300): passes over the table.
+        epochs (None): passes over the table. None: 300, or more on a small table, so that every fit makes at
+            least 2,000 optimiser steps (a 300-row table trains in batches of 300: 2,000 passes of one step; from
+            3,500 rows on it stays 300; the fit says when it raises them). Why: counted in passes, a small table
+            gets a few hundred steps, too few for the generator to learn P(row | class) for a rare class, and
+            class-balanced rows from such a fit lowered a downstream model's ROC AUC; from 1,000 steps on the
+            lift levels off (benchmarks/RESULTS.md, "Augmentation lift").
         batch_size (500): rows per step, a multiple of `pac`. A table with fewer rows trains with the largest
             multiple of `pac` it can fill (the fit says so), unless `adapt_batch_size` is False.
         adapt_batch_size (True): see `batch_size`.
@@ -96,7 +103,7 @@ class TabularGANConfig:
     """
 
     # training
-    epochs: int = 300
+    epochs: int | None = None
     batch_size: int = 500
     adapt_batch_size: bool = True
     seed: int = 0
@@ -136,7 +143,7 @@ class TabularGANConfig:
             except ValueError:
                 raise ConfigError(f"{name} must be one of {', '.join(e.value for e in enum)} (got {value!r})") from None
         checks = [
-            (self.epochs >= 1, f"--epochs must be >= 1 (got {self.epochs})"),
+            (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1 (got {self.epochs})"),
             (self.pac >= 1, f"--pac must be >= 1 (got {self.pac})"),
             (self.batch_size >= self.pac and self.batch_size % self.pac == 0,
              f"--batch-size must be a positive multiple of pac={self.pac} (got {self.batch_size})"),

@@ -33,7 +33,8 @@ from ganstream.trainers.progress import ProgressFn, staged
 from ganstream.trainers.runtime import derive_seed, epoch_rng, seed_everything
 from ganstream.trainers.schema import infer_schema
 from ganstream.trainers.tabular.conditioning import ConditionSampler
-from ganstream.trainers.tabular.config import LEGACY_CONFIG, Loss, TabularGANConfig  # noqa: F401
+from ganstream.trainers.tabular.config import (  # noqa: F401
+    DEFAULT_EPOCHS, LEGACY_CONFIG, MIN_STEPS, Loss, TabularGANConfig)
 from ganstream.trainers.tabular.losses import discriminator_loss, generator_loss, gradient_penalty, interpolates
 from ganstream.trainers.tabular.networks import (Discriminator, DualDiscriminator, Generator, TargetClassifier,
                                                  activate, condition_loss, discretize, frequency_match_loss)
@@ -87,7 +88,7 @@ class TabularGAN(GenerativeModel):
         resumed = checkpoints.latest() if checkpoints is not None else None
         if resumed is not None:
             self._adopt(type(self).load(resumed.model_dir))
-            self.config.epochs = cfg.epochs  # --resume may extend a finished fit
+            self.config.epochs = cfg.epochs or self.config.epochs  # --resume may extend a finished fit
         else:
             self.prepare(table, info=info, progress=progress)
         completed = self._complete(table)
@@ -110,6 +111,7 @@ class TabularGAN(GenerativeModel):
         schema = schema or infer_schema(table)
         self._check_target(schema)
         self.adapt_batch_size(rows or len(table), info, workers)
+        self.resolve_epochs(rows or len(table), info, workers)
         seed_everything(cfg.seed)
         self._fit_imputer(table, schema, progress)
         self.encoder = self.new_encoder().fit(table, schema)
@@ -133,6 +135,18 @@ class TabularGAN(GenerativeModel):
             info(f"batch size {cfg.batch_size} -> {fitting}: the table has {rows:,} rows"
                  + (f" for {workers} workers" if workers > 1 else ""))
         cfg.batch_size = fitting
+
+    def resolve_epochs(self, rows: int, info: InfoFn | None = None, workers: int = 1) -> None:
+        """epochs=None: DEFAULT_EPOCHS passes, or enough passes for MIN_STEPS optimiser steps (per worker, one step
+        per batch), whichever is more: the number of steps, not of passes, is what the game needs to converge."""
+        cfg = self.config
+        if cfg.epochs is not None:
+            return
+        steps_per_epoch = max(1, (rows // workers) // cfg.batch_size)
+        cfg.epochs = max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))
+        if info and cfg.epochs > DEFAULT_EPOCHS:
+            info(f"epochs {DEFAULT_EPOCHS} -> {cfg.epochs:,}: {steps_per_epoch} step(s) per pass over {rows:,} rows, "
+                 f"and a fit makes at least {MIN_STEPS:,} steps (set --epochs to choose)")
 
     def imputer_epochs(self) -> int:
         """Passes of the hole-filling imputer over the rows: `imputer_epochs`, else min(epochs, 40). Why it follows
@@ -161,7 +175,7 @@ class TabularGAN(GenerativeModel):
         """Take every fitted part of `other` (a checkpoint's model) but keep this object."""
         epochs = self.config.epochs
         self.__dict__.update(other.__dict__)
-        self.config.epochs = epochs
+        self.config.epochs = epochs or self.config.epochs
 
     def new_encoder(self) -> TableEncoder:
         return TableEncoder(self.config.numeric_encoding, "indicator", small_integers=True, seed=self.config.seed,
