@@ -67,7 +67,7 @@ def arms_for(real, target, seed, args) -> dict:
         out["_ganstream_fit_cpu_s"] = time.process_time() - t0
         for f in args.fractions:
             out[f"ganstream-mix-{f:g}"] = augmented(model, real, target, Recipe(fraction=f), seed)
-        out["ganstream-balance"] = augmented(model, real, target, Recipe(fraction=None, balance=True), seed)
+        out["ganstream-balance"] = augmented(model, real, target, Recipe(), seed)
     return out
 
 

@@ -29,11 +29,11 @@ def add_parser(sub) -> None:
                            "this model's rows help? Takes about as long as the rest of the report")
     how = lift.add_mutually_exclusive_group()
     how.add_argument("--synthetic-fraction", type=float, metavar="F",
-                     help="share of synthetic rows in the augmented training set, in (0, 1) (default 0.5: as many "
-                          "synthetic rows as real ones, as stream --mix)")
+                     help="instead of balancing, unconditioned synthetic rows making this share of the augmented "
+                          "training set, in (0, 1) (0.5: as many as the real rows, as stream --mix)")
     how.add_argument("--balance", action="store_true",
-                     help="instead, synthetic rows of every minority class of --target, conditioned on it, up to the "
-                          "majority count (as stream --mix --balance)")
+                     help="synthetic rows of every minority class of --target, conditioned on it, up to the majority "
+                          "count (as stream --mix --balance); the default recipe")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
     e.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
     e.set_defaults(func=run)
@@ -61,7 +61,7 @@ def run(args) -> int:
                               "never saw, to score the downstream models on)")
         if args.target not in holdout.columns:
             raise ConfigError(f"--target column '{args.target}' is not in {args.holdout}")
-        recipe = Recipe(fraction=None, balance=True) if args.balance else Recipe(fraction=args.synthetic_fraction or 0.5)
+        recipe = Recipe(fraction=args.synthetic_fraction)
     n = min(len(real), args.max_rows)
     console(args).info(f"scoring {n:,} {'rows' if model.kind == 'tabular' else 'rows of series'} of {args.real}"
                        f"{' (a seeded sample)' if n < len(real) else ''} against as many synthetic ones")

@@ -37,36 +37,36 @@ def model_dir(fitted_gan, tmp_path_factory):
 
 def test_recipes_count_rows_as_stream_mix_does():
     y = pd.Series(["a"] * 70 + ["b"] * 20 + ["c"] * 10 + [None] * 5)
-    assert Recipe().counts(y) == {None: 105}  # fraction 0.5: as many synthetic rows as real ones
-    assert Recipe(fraction=0.2).counts(y) == {None: 26}
-    assert Recipe(fraction=None, balance=True).counts(y) == {"b": 50, "c": 60}
-    for bad in (dict(fraction=None), dict(fraction=0.5, balance=True), dict(fraction=1.0)):
-        with pytest.raises(Exception, match="recipe|fraction"):
+    assert Recipe().balance and Recipe().counts(y) == {"b": 50, "c": 60}  # the default: balance to the majority
+    assert Recipe(fraction=0.5).counts(y) == {None: 105}  # as many synthetic rows as real ones
+    assert Recipe(fraction=0.2).counts(y) == {None: 26} and not Recipe(fraction=0.2).balance
+    for bad in (dict(fraction=0.0), dict(fraction=1.0), dict(fraction=-0.5)):
+        with pytest.raises(Exception, match="fraction"):
             Recipe(**bad)
 
 
 def test_lift_is_seeded_and_scores_both_arms_on_the_holdout(fitted_gan, adult_small, holdout_csv):
     from ganstream.trainers.table_io import read_table
     hold, real = read_table(holdout_csv, ["?"]), adult_small.iloc[:1000]
-    a = lift(fitted_gan, real, hold, "income", seed=0)
+    a = lift(fitted_gan, real, hold, "income", Recipe(fraction=0.5), seed=0)
     assert set(a["learners"]) == set(LEARNERS) and a["rows_synthetic"] == len(real)
     for v in a["learners"].values():
         assert 0.5 < v["real"]["roc_auc"] <= 1 and 0 <= v["augmented"]["f1_minority"] <= 1
         assert v["lift"]["roc_auc"] == pytest.approx(v["augmented"]["roc_auc"] - v["real"]["roc_auc"])
     assert a["lift_auc"] == pytest.approx(np.mean([v["lift"]["roc_auc"] for v in a["learners"].values()]))
-    b = lift(fitted_gan, real, hold, "income", seed=0)
+    b = lift(fitted_gan, real, hold, "income", Recipe(fraction=0.5), seed=0)
     assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
-    balanced = lift(fitted_gan, real, hold, "income", Recipe(fraction=None, balance=True), seed=0)
+    balanced = lift(fitted_gan, real, hold, "income", seed=0)  # the default recipe
     counts = real["income"].value_counts()
     assert balanced["rows_synthetic"] == counts.max() - counts.min()
 
 
 def test_evaluate_lift_on_the_command_line(model_dir, small_csv, holdout_csv, capsys):
     code, out, err = run(["evaluate", model_dir, "--real", small_csv, "--holdout", holdout_csv, "--missing-token", "?",
-                          "--target", "income", "--lift", "--balance", "--max-rows", "1000", "--json"], capsys)
+                          "--target", "income", "--lift", "--max-rows", "1000", "--json"], capsys)
     assert code == 0, err
     report = json.loads(out)["lift"]
-    assert report["recipe"] == "balance to the majority class" and report["rows_holdout"] == 1500
+    assert report["recipe"] == "balance to the majority class" and report["rows_holdout"] == 1500  # the default
     assert report["rows_real"] == 1000 and set(report["learners"]) == set(LEARNERS)
 
 
