@@ -27,7 +27,8 @@ tables the rarest categories are too few to judge), e.g. for augmentation of rar
 and, for a scheduled job that must only promote a generator whose rows help (augment/lift.py; needs --target
 and --holdout DATA, real rows the fit never saw):
 
-* lift_auc >= 0                  downstream ROC AUC of real + synthetic minus real only, mean of 3 learners
+* lift_auc >= 0                  downstream ROC AUC of real + class-balancing synthetic rows minus real only,
+                                 mean of 3 learners (augment/lift.py)
 
 Time-series fits (`--kind timeseries`) are gated on `augment.ts_report` figures instead (TimeGAN protocol at
 a tracking budget). Defaults, chosen to refuse broken or barely-trained fits (a 1-epoch fit on sines or
