@@ -1,7 +1,7 @@
 """Does an agent trained on GAN-generated market episodes do as well on unseen real data as the same agent
 trained on the real history it was generated from?
 
-Data: ../shared/datasets/timegan/stock_data.csv (daily Google OHLCV, TimeGAN's "Stocks"), as three
+Data: data/stock_data.csv (daily Google OHLCV, TimeGAN's "Stocks", bundled: data/README.md), as three
 stationary features per day: log return of Close, log(High/Low) (the day's range) and the log change of
 Volume. The first 75% of days train, the last 25% are held out.
 
@@ -13,14 +13,17 @@ Agent (small on purpose): a linear Q-function per action over hand-made features
 fit by ridge regression on transitions collected with a uniformly random behaviour policy. The market is
 exogenous (actions do not move prices), so the greedy policy of this one-step Q is the optimal policy of
 the discounted problem too. Arms, same agent and same number of transitions:
-  real       transitions from the real training days (24-day episodes, every start day)
-  synthetic  transitions from a GeneratorEnv over the time-series GAN fit on the same training days
-  both       the two together
+  real          transitions from the real training days (24-day episodes, every start day)
+  synthetic     transitions from a GeneratorEnv over the time-series GAN fit on the same training days
+  continuation  a GeneratorEnv(history=...) that continues real training windows (SEQ_LEN days each, at
+                every SEQ_LEN-th start day) by SEQ_LEN - WINDOW generated days
+  both          real + synthetic together
 Evaluated greedily on every 24-day episode of the held-out days through ArrayEpisodeEnv (same step and
-reward semantics). Baselines: always 0, always 0.5, always 1. Repeated over seeds (behaviour actions and
-synthetic draws; the GAN is fit once). Writes benchmarks/results/rl_trading.json.
+reward semantics). Baselines: always 0, always 0.5, always 1. Repeated over --fits seeds: seed k fits the
+GAN with seed k and draws behaviour actions and episodes with seed k, so every row is one independent
+GAN fit. Writes benchmarks/results/rl_trading.json.
 
-    .venv/bin/python examples/rl_trading.py [--epochs 20] [--seeds 5]
+    .venv/bin/python examples/rl_trading.py [--epochs 20] [--fits 5]
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-STOCK = REPO.parent / "shared" / "datasets" / "timegan" / "stock_data.csv"
+STOCK = REPO / "data" / "stock_data.csv"
 WINDOW, SEQ_LEN, LAMBDA = 5, 24, 2.0
 EXPOSURE = np.array([0.0, 0.5, 1.0])
 FEATURES = ["ret", "range", "dvol"]
@@ -115,81 +118,98 @@ def evaluate(env, policy, n_episodes: int) -> dict:
             "steps": len(rewards)}
 
 
+def transitions_of(episodes, rng):
+    """Random-behaviour transitions of given [T, F] episodes (the real arm)."""
+    from ganstream.augment.replay import episode_transitions
+    parts = [episode_transitions(ep, WINDOW, lambda o: rng.integers(3, size=len(o)), reward_fn) for ep in episodes]
+    return tuple(np.concatenate([t[k] for t in parts]) for k in ("obs", "action", "reward"))
+
+
+def history_windows(train: pd.DataFrame) -> pd.DataFrame:
+    """Real training windows as separate series (id column `window`): the histories the continuation arm extends."""
+    starts = range(0, len(train) - SEQ_LEN + 1, SEQ_LEN)
+    return pd.concat([train.iloc[s:s + SEQ_LEN].assign(window=k) for k, s in enumerate(starts)], ignore_index=True)
+
+
+def run_fit(k: int, train: pd.DataFrame, real_train, test_env, n_test: int, args) -> dict:
+    """One GAN fit (seed k) and the four arms' held-out rewards."""
+    import gymnasium as gym
+    from ganstream.augment.rl_env import GeneratorEnv
+    from ganstream.trainers.timeseries.model import TimeSeriesGAN
+    t0 = time.perf_counter()
+    gan = TimeSeriesGAN(seq_len=SEQ_LEN, epochs=args.epochs, seed=k, id_col="window").fit(train.assign(window=0))
+    fit_s = time.perf_counter() - t0
+    actions = gym.spaces.Discrete(3)
+    rng = np.random.default_rng(k)
+    real = transitions_of(real_train, rng)
+    n = len(real[2])
+    synthetic = collect(GeneratorEnv(gan, reward_fn, actions, window=WINDOW, batch=512), n, rng, k)
+    history = history_windows(train)
+    continued = collect(GeneratorEnv(gan, reward_fn, actions, window=WINDOW, history=history,
+                                     horizon=SEQ_LEN - WINDOW, batch=4 * history["window"].nunique()), n, rng, k)
+    arms = {"real": real, "synthetic": synthetic, "continuation": continued,
+            "both": tuple(np.concatenate([a, b]) for a, b in zip(real, synthetic))}
+    out = {"fit_seed": k, "gan_fit_s": fit_s, "transitions_per_arm": n,
+           "synthetic_ret_std": float(synthetic[0][:, -1, 0].std()),
+           "synthetic_range_mean": float(synthetic[0][:, -1, 1].mean())}
+    for name, (o, a, r) in arms.items():
+        out[name] = evaluate(test_env, LinearQ().fit(o, a, r).act, n_test)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=20, help="time-series GAN epochs per fit (default 20)")
+    ap.add_argument("--fits", type=int, default=5, help="independent GAN fits, seeds 0..N-1 (default 5)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "rl_trading.json"))
     args = ap.parse_args()
     os.environ.setdefault("GANSTREAM_THREADS", "1")
     import gymnasium as gym
     import torch
     torch.set_num_threads(int(os.environ["GANSTREAM_THREADS"]))
-    from ganstream.augment.replay import episode_transitions
-    from ganstream.augment.rl_env import ArrayEpisodeEnv, GeneratorEnv
-    from ganstream.trainers.timeseries.model import TimeSeriesGAN
+    from ganstream.augment.rl_env import ArrayEpisodeEnv
 
     t_start = time.perf_counter()
     data = features(pd.read_csv(STOCK))
     split = int(len(data) * 0.75)
     train, test = data.iloc[:split].reset_index(drop=True), data.iloc[split:].reset_index(drop=True)
-    t0 = time.perf_counter()
-    gan = TimeSeriesGAN(seq_len=SEQ_LEN, epochs=args.epochs, seed=0).fit(train)
-    fit_s = time.perf_counter() - t0
-    print(f"GAN fit: {len(train)} training days, {args.epochs} epochs, {fit_s:.1f}s", flush=True)
-
     real_train = windows(train.to_numpy(np.float32), SEQ_LEN)
     real_test = windows(test.to_numpy(np.float32), SEQ_LEN)
-    actions = gym.spaces.Discrete(3)
-    n_transitions = len(real_train) * (SEQ_LEN - WINDOW)
-    test_env = ArrayEpisodeEnv(real_test, reward_fn, actions, window=WINDOW, features=FEATURES)
-    rows: dict[str, list[dict]] = {"real": [], "synthetic": [], "both": []}
-    synth_stats = []
-    for seed in range(args.seeds):
-        rng = np.random.default_rng(seed)
-        real = [episode_transitions(ep, WINDOW, lambda o: rng.integers(3, size=len(o)), reward_fn) for ep in real_train]
-        r_obs = np.concatenate([t["obs"] for t in real]); r_act = np.concatenate([t["action"] for t in real])
-        r_rew = np.concatenate([t["reward"] for t in real])
-        t0 = time.perf_counter()
-        env = GeneratorEnv(gan, reward_fn, actions, window=WINDOW, batch=512)
-        s_obs, s_act, s_rew = collect(env, n_transitions, rng, seed)
-        synth_stats.append({"collect_s": time.perf_counter() - t0, "ret_std": float(s_obs[:, -1, 0].std()),
-                            "range_mean": float(s_obs[:, -1, 1].mean())})
-        arms = {"real": (r_obs, r_act, r_rew), "synthetic": (s_obs, s_act, s_rew),
-                "both": (np.concatenate([r_obs, s_obs]), np.concatenate([r_act, s_act]), np.concatenate([r_rew, s_rew]))}
-        for name, (o, a, r) in arms.items():
-            agent = LinearQ().fit(o, a, r)
-            rows[name].append(evaluate(test_env, agent.act, len(real_test)))
-        print(f"seed {seed}: " + "  ".join(f"{k} {v[-1]['reward_bps']:+.3f}bps" for k, v in rows.items()), flush=True)
+    test_env = ArrayEpisodeEnv(real_test, reward_fn, gym.spaces.Discrete(3), window=WINDOW, features=FEATURES)
+    arms = ("real", "synthetic", "continuation", "both")
+    print(f"{'fit seed':<9}" + "".join(f"{a + ' (bps)':>20}" for a in arms) + f"{'fit s':>8}", flush=True)
+    fits = []
+    for k in range(args.fits):
+        row = run_fit(k, train, real_train, test_env, len(real_test), args)
+        fits.append(row)
+        print(f"{k:<9}" + "".join(f"{row[a]['reward_bps']:>+20.3f}" for a in arms) + f"{row['gan_fit_s']:>8.1f}",
+              flush=True)
     baselines = {f"always {EXPOSURE[a]:g}": evaluate(test_env, lambda o, a=a: a, len(real_test)) for a in range(3)}
 
-    def agg(runs):
-        v = np.array([r["reward_bps"] for r in runs])
+    def agg(name):
+        v = np.array([f[name]["reward_bps"] for f in fits])
         return {"reward_bps_mean": float(v.mean()), "reward_bps_std": float(v.std()),
-                "mean_exposure": float(np.mean([r["mean_exposure"] for r in runs])), "runs": runs}
+                "mean_exposure": float(np.mean([f[name]["mean_exposure"] for f in fits]))}
     result = {
-        "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared)",
-        "threads": torch.get_num_threads(), "data": str(STOCK), "train_days": len(train), "test_days": len(test),
-        "window": WINDOW, "seq_len": SEQ_LEN, "lambda": LAMBDA, "gan_epochs": args.epochs, "gan_fit_s": fit_s,
-        "transitions_per_arm": n_transitions, "test_episodes": len(real_test), "seeds": args.seeds,
+        "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "threads": torch.get_num_threads(), "data": "data/stock_data.csv", "train_days": len(train),
+        "test_days": len(test), "window": WINDOW, "seq_len": SEQ_LEN, "lambda": LAMBDA, "gan_epochs": args.epochs,
+        "test_episodes": len(real_test), "fits": fits, "arms": {a: agg(a) for a in arms}, "baselines": baselines,
         "real_train_ret_std": float(train["ret"].std()), "real_train_range_mean": float(train["range"].mean()),
-        "synthetic_ret_std": float(np.mean([s["ret_std"] for s in synth_stats])),
-        "synthetic_range_mean": float(np.mean([s["range_mean"] for s in synth_stats])),
-        "arms": {k: agg(v) for k, v in rows.items()}, "baselines": baselines,
         "total_s": time.perf_counter() - t_start,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(f"\nheld-out real episodes: {len(real_test)} x {SEQ_LEN - WINDOW} steps; reward per step in bps (1e-4), "
-          f"mean +- std over {args.seeds} seeds")
-    print(f"{'agent / policy':<22}{'reward (bps)':>16}{'exposure':>10}")
+          f"mean +- std over {args.fits} GAN fits")
     for name, a in result["arms"].items():
-        print(f"{'trained on ' + name:<22}{a['reward_bps_mean']:>+10.3f} +- {a['reward_bps_std']:.3f}{a['mean_exposure']:>10.2f}")
+        wins = sum(f[name]["reward_bps"] > f["real"]["reward_bps"] for f in fits)
+        vs = "" if name == "real" else f"   beats real on {wins}/{len(fits)} fits"
+        print(f"{'trained on ' + name:<26}{a['reward_bps_mean']:>+8.3f} +- {a['reward_bps_std']:.3f}   exposure "
+              f"{a['mean_exposure']:.2f}{vs}")
     for name, b in baselines.items():
-        print(f"{name:<22}{b['reward_bps']:>+10.3f}{'':>7}{b['mean_exposure']:>10.2f}")
-    print(f"\nreturn std real {result['real_train_ret_std']:.4f} vs synthetic {result['synthetic_ret_std']:.4f}; "
-          f"mean range real {result['real_train_range_mean']:.4f} vs synthetic {result['synthetic_range_mean']:.4f}")
-    print(f"total {result['total_s']:.0f}s (GAN fit {fit_s:.0f}s); wrote {args.out}")
+        print(f"{name:<26}{b['reward_bps']:>+8.3f}            exposure {b['mean_exposure']:.2f}")
+    print(f"total {result['total_s']:.0f}s; wrote {args.out}")
     return 0
 
 
