@@ -150,6 +150,7 @@ def run_fit(k: int, train: pd.DataFrame, real_train, test_env, n_test: int, args
     arms = {"real": real, "synthetic": synthetic, "continuation": continued,
             "both": tuple(np.concatenate([a, b]) for a, b in zip(real, synthetic))}
     out = {"fit_seed": k, "gan_fit_s": fit_s, "transitions_per_arm": n,
+           "kept_state": gan.training.get("held_out", {}).get("best"),  # keep-best: the state the fit kept
            "synthetic_ret_std": float(synthetic[0][:, -1, 0].std()),
            "synthetic_range_mean": float(synthetic[0][:, -1, 1].mean())}
     for name, (o, a, r) in arms.items():
@@ -182,8 +183,9 @@ def main() -> int:
     for k in range(args.fits):
         row = run_fit(k, train, real_train, test_env, len(real_test), args)
         fits.append(row)
-        print(f"{k:<9}" + "".join(f"{row[a]['reward_bps']:>+20.3f}" for a in arms) + f"{row['gan_fit_s']:>8.1f}",
-              flush=True)
+        kept = row["kept_state"] or {}
+        print(f"{k:<9}" + "".join(f"{row[a]['reward_bps']:>+20.3f}" for a in arms) + f"{row['gan_fit_s']:>8.1f}"
+              + f"   kept: epoch {kept.get('epoch', '?')}", flush=True)
     baselines = {f"always {EXPOSURE[a]:g}": evaluate(test_env, lambda o, a=a: a, len(real_test)) for a in range(3)}
 
     def agg(name):
