@@ -33,8 +33,8 @@ from ganstream.trainers.progress import ProgressFn, staged
 from ganstream.trainers.runtime import derive_seed, epoch_rng, seed_everything
 from ganstream.trainers.schema import infer_schema
 from ganstream.trainers.tabular.conditioning import ConditionSampler
-from ganstream.trainers.tabular.config import (  # noqa: F401
-    DEFAULT_EPOCHS, LEGACY_CONFIG, MIN_STEPS, Loss, TabularGANConfig)
+from ganstream.trainers.tabular import schedule
+from ganstream.trainers.tabular.config import LEGACY_CONFIG, Loss, TabularGANConfig  # noqa: F401
 from ganstream.trainers.tabular.losses import discriminator_loss, generator_loss, gradient_penalty, interpolates
 from ganstream.trainers.tabular.networks import (Discriminator, DualDiscriminator, Generator, TargetClassifier,
                                                  activate, condition_loss, discretize, frequency_match_loss)
@@ -44,8 +44,6 @@ from ganstream.trainers.tabular.networks import (Discriminator, DualDiscriminato
 # generator's model directory (and registered version) must not carry raw training rows.
 FILL_IMPUTER_POOL = 0
 MODE_ROLES = ("mode", "joint")  # a column's modes, and the joint modes of a block of columns
-FILL_IMPUTER_MAX_EPOCHS = 40  # imputer_epochs=0: min(epochs, this) passes over the rows
-MIN_ROWS = 10  # fewer rows than this cannot train (nor give the quality checks a test split)
 TARGET_CLASSIFIER = "target_classifier"  # checkpoint name of --target's auxiliary classifier
 
 InfoFn = Callable[[str], None]
@@ -119,40 +117,16 @@ class TabularGAN(GenerativeModel):
         self._build_networks()
 
     def adapt_batch_size(self, rows: int, info: InfoFn | None = None, workers: int = 1) -> None:
-        """A table with fewer rows than a batch trains with the largest multiple of `pac` it can fill (per
-        worker), so any table of MIN_ROWS rows trains with the defaults."""
-        cfg = self.config
-        if rows < MIN_ROWS:
-            raise DataError(f"table has {rows} rows; at least {MIN_ROWS} are needed to train")
-        per_worker = rows // workers
-        if per_worker >= cfg.batch_size:
-            return
-        fitting = (per_worker // cfg.pac) * cfg.pac
-        if not cfg.adapt_batch_size or fitting < cfg.pac:
-            raise DataError(f"table has {rows} rows, fewer than --batch-size {cfg.batch_size} x {workers} worker(s): "
-                            f"lower --batch-size or --workers")
-        if info:
-            info(f"batch size {cfg.batch_size} -> {fitting}: the table has {rows:,} rows"
-                 + (f" for {workers} workers" if workers > 1 else ""))
-        cfg.batch_size = fitting
+        """A table with fewer rows than a batch trains with what it can fill (tabular/schedule.py)."""
+        schedule.adapt_batch_size(self.config, rows, info, workers)
 
     def resolve_epochs(self, rows: int, info: InfoFn | None = None, workers: int = 1) -> None:
-        """epochs=None: DEFAULT_EPOCHS passes, or enough passes for MIN_STEPS optimiser steps (per worker, one step
-        per batch), whichever is more: the number of steps, not of passes, is what the game needs to converge."""
-        cfg = self.config
-        if cfg.epochs is not None:
-            return
-        steps_per_epoch = max(1, (rows // workers) // cfg.batch_size)
-        cfg.epochs = max(DEFAULT_EPOCHS, -(-MIN_STEPS // steps_per_epoch))
-        if info and cfg.epochs > DEFAULT_EPOCHS:
-            info(f"epochs {DEFAULT_EPOCHS} -> {cfg.epochs:,}: {steps_per_epoch} step(s) per pass over {rows:,} rows, "
-                 f"and a fit makes at least {MIN_STEPS:,} steps (set --epochs to choose)")
+        """epochs=None: enough passes for MIN_STEPS optimiser steps (tabular/schedule.py)."""
+        schedule.resolve_epochs(self.config, rows, info, workers)
 
     def imputer_epochs(self) -> int:
-        """Passes of the hole-filling imputer over the rows: `imputer_epochs`, else min(epochs, 40). Why it follows
-        the GAN's epochs: its fills only have to be plausible, and a 2-epoch trial fit must not spend minutes there
-        (a fixed 2,000 steps took 237 of a 296-s fit of a 2,000-row table); 40 passes is what a full fit used."""
-        return self.config.imputer_epochs or min(self.config.epochs, FILL_IMPUTER_MAX_EPOCHS)
+        """Passes of the hole-filling imputer over the rows (tabular/schedule.py)."""
+        return schedule.imputer_epochs(self.config)
 
     def _fit_imputer(self, table: pd.DataFrame, schema, progress: ProgressFn | None) -> None:
         self.imputer = None
