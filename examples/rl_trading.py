@@ -131,7 +131,7 @@ def history_windows(train: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([train.iloc[s:s + SEQ_LEN].assign(window=k) for k, s in enumerate(starts)], ignore_index=True)
 
 
-def run_fit(k: int, train: pd.DataFrame, real_train, test_env, n_test: int, args) -> dict:
+def run_fit(k: int, train: pd.DataFrame, real_train, history: pd.DataFrame, test_env, n_test: int, args) -> dict:
     """One GAN fit (seed k) and the four arms' held-out rewards."""
     import gymnasium as gym
     from ganstream.augment.rl_env import GeneratorEnv
@@ -144,7 +144,6 @@ def run_fit(k: int, train: pd.DataFrame, real_train, test_env, n_test: int, args
     real = transitions_of(real_train, rng)
     n = len(real[2])
     synthetic = collect(GeneratorEnv(gan, reward_fn, actions, window=WINDOW, batch=512), n, rng, k)
-    history = history_windows(train)
     continued = collect(GeneratorEnv(gan, reward_fn, actions, window=WINDOW, history=history,
                                      horizon=SEQ_LEN - WINDOW, batch=4 * history["window"].nunique()), n, rng, k)
     arms = {"real": real, "synthetic": synthetic, "continuation": continued,
@@ -177,11 +176,12 @@ def main() -> int:
     real_train = windows(train.to_numpy(np.float32), SEQ_LEN)
     real_test = windows(test.to_numpy(np.float32), SEQ_LEN)
     test_env = ArrayEpisodeEnv(real_test, reward_fn, gym.spaces.Discrete(3), window=WINDOW, features=FEATURES)
+    history = history_windows(train)  # the same real windows for every fit
     arms = ("real", "synthetic", "continuation", "both")
     print(f"{'fit seed':<9}" + "".join(f"{a + ' (bps)':>20}" for a in arms) + f"{'fit s':>8}", flush=True)
     fits = []
     for k in range(args.fits):
-        row = run_fit(k, train, real_train, test_env, len(real_test), args)
+        row = run_fit(k, train, real_train, history, test_env, len(real_test), args)
         fits.append(row)
         kept = row["kept_state"] or {}
         print(f"{k:<9}" + "".join(f"{row[a]['reward_bps']:>+20.3f}" for a in arms) + f"{row['gan_fit_s']:>8.1f}"

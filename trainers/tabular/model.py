@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -27,13 +27,14 @@ import torch.nn.functional as F
 from ganstream.trainers.base import GenerativeModel
 from ganstream.trainers.column_values import restore_dtype
 from ganstream.trainers.encoding import TableEncoder
-from ganstream.trainers.errors import ConfigError, DataError, ModelError
+from ganstream.trainers.errors import ConfigError, ModelError
 from ganstream.trainers.persistence import load_network, read_meta, save_model_dir
 from ganstream.trainers.progress import ProgressFn, staged
 from ganstream.trainers.runtime import derive_seed, epoch_rng, seed_everything
 from ganstream.trainers.schema import infer_schema
 from ganstream.trainers.tabular.conditioning import ConditionSampler
 from ganstream.trainers.tabular import schedule
+from ganstream.trainers.tabular.schedule import InfoFn
 from ganstream.trainers.tabular.config import LEGACY_CONFIG, Loss, TabularGANConfig  # noqa: F401
 from ganstream.trainers.tabular.losses import discriminator_loss, generator_loss, gradient_penalty, interpolates
 from ganstream.trainers.tabular.networks import (Discriminator, DualDiscriminator, Generator, TargetClassifier,
@@ -46,7 +47,6 @@ FILL_IMPUTER_POOL = 0
 MODE_ROLES = ("mode", "joint")  # a column's modes, and the joint modes of a block of columns
 TARGET_CLASSIFIER = "target_classifier"  # checkpoint name of --target's auxiliary classifier
 
-InfoFn = Callable[[str], None]
 
 
 class TabularGAN(GenerativeModel):
@@ -85,8 +85,7 @@ class TabularGAN(GenerativeModel):
         t0, cpu0 = time.perf_counter(), time.process_time()
         resumed = checkpoints.latest() if checkpoints is not None else None
         if resumed is not None:
-            self._adopt(type(self).load(resumed.model_dir))
-            self.config.epochs = cfg.epochs or self.config.epochs  # --resume may extend a finished fit
+            self._adopt(type(self).load(resumed.model_dir))  # keeps a larger --epochs: --resume may extend a fit
         else:
             self.prepare(table, info=info, progress=progress)
         completed = self._complete(table)
