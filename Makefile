@@ -4,7 +4,9 @@
 # which resolves and installs the rest in ~30 s where pip took ~3 min (the installed torch satisfies the pin).
 # --compile-bytecode: uv does not write .pyc files by default, and where PYTHONDONTWRITEBYTECODE is set (these
 # machines) every process then compiled torch, sklearn, mlflow and ray anew: a 2-epoch CLI fit took 17-29 s
-# instead of 9.5-11 s, and every test subprocess, MLflow server and Ray worker paid the same.
+# instead of 9.5-11 s, and every test subprocess, MLflow server and Ray worker paid the same. That one step
+# compiles the whole venv, torch included, on both cores, so pip installs torch with --no-compile: pip's own
+# one-core compile of torch took 46 s of set-up instead of 17 (2026-12-07).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 # pip prints one harmless "Location ... is ignored" warning per package on these machines: hide those only.
@@ -21,7 +23,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q torch==2.13.0 $(QUIET_PIP)
+	$(BIN)/pip install -q --no-compile torch==2.13.0 $(QUIET_PIP)
 	$(BIN)/pip install -q uv==$(UV_VERSION) $(QUIET_PIP)
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	$(BIN)/pip check
@@ -37,12 +39,12 @@ demo: setup
 	$(BIN)/ganstream impute data/adult.csv --missing-token '?' --model runs/demo/model --draws 3 --out runs/demo/imputed.parquet
 	$(BIN)/ganstream evaluate runs/demo/model --real data/adult.csv --missing-token '?' --target income
 
-# Two xdist workers: the Ray tests are one unit on one worker (one shared cluster) and start first; every other
-# test file is a unit (tests/conftest.py). The suite is not CPU-bound all the time (server start-ups, Ray's
+# Two xdist workers: the Ray tests are one unit on one worker (one shared cluster); every other test file is a
+# unit, and units start longest first (tests/conftest.py, UNIT_SECONDS; --no-loadscope-reorder keeps that order). The suite is not CPU-bound all the time (server start-ups, Ray's
 # scheduling, subprocesses), so the second worker fills those gaps: 16.1 min of tests instead of 21.2 in one
 # process (2026-12-07, benchmarks/RESULTS.md "Suite time").
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
 
 bench: bench-imputation bench-adult
 

@@ -38,8 +38,9 @@ def plot_marginals(real, synthetic, max_categories: int = 12):
             r, s = r[~np.isnan(r)], s[~np.isnan(s)]
             both = np.concatenate([r, s]) if r.size + s.size else np.zeros(1)
             bins = np.histogram_bin_edges(both, bins=30)
-            ax.hist(r, bins=bins, alpha=0.5, density=True, label="real")
-            ax.hist(s, bins=bins, alpha=0.5, density=True, label="synthetic")
+            for values, label in ((r, "real"), (s, "synthetic")):  # one artist per histogram, not one per bar
+                density = np.histogram(values, bins=bins, density=True)[0] if values.size else np.zeros(len(bins) - 1)
+                ax.stairs(density, bins, fill=True, alpha=0.5, label=label)
         else:
             r = real[col].astype(object).where(real[col].notna(), "<missing>").astype(str).str.strip()
             s = synthetic[col].astype(object).where(synthetic[col].notna(), "<missing>").astype(str).str.strip()
@@ -54,7 +55,10 @@ def plot_marginals(real, synthetic, max_categories: int = 12):
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle("marginals: real vs synthetic")
-    fig.tight_layout()
+    # Fixed margins, not tight_layout: it measures every tick label of every panel, 1.2 s of the ~3 s this figure
+    # cost each tracked fit (15 panels). The rows leave room for the rotated category labels.
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.9 / (3 * nrows), top=1 - 0.6 / (3 * nrows), hspace=0.75,
+                        wspace=0.25)
     return fig
 
 
