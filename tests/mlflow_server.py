@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow_db import fresh_store
+
 
 @dataclass
 class MlflowServer:
@@ -44,7 +46,7 @@ def free_port() -> int:
 def launch(directory: Path) -> MlflowServer:
     """Start a server process (not yet healthy: see `wait_healthy`)."""
     directory.mkdir(parents=True, exist_ok=True)
-    db, artifacts, log = directory / "server.db", directory / "artifacts", directory / "server.log"
+    db, artifacts, log = fresh_store(directory / "server.db"), directory / "artifacts", directory / "server.log"
     port = free_port()
     exe = Path(sys.executable).with_name("mlflow")
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}

@@ -18,6 +18,7 @@ from ganstream.pipeline.cli import main
 from helpers import run
 from conftest import ADULT
 from mlflow_server import free_port
+from mlflow_db import sqlite_uri
 
 RELAXED_GATE = {"detection_auc": "off", "marginal_mean_distance": "off", "dcr_ratio": "off", "exact_copy_rate": "off"}
 
@@ -133,7 +134,7 @@ def test_unreachable_ray_cluster_is_an_infrastructure_failure(workdir, capsys):
 # ------------------------------------------------------------------------------- real runs, in order
 def test_second_run_skips_the_fit_and_streams_and_a_changed_input_refits(workdir, capsys):
     from mlflow import MlflowClient
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    uri = sqlite_uri(workdir / 'mlflow.db')
     job = write_job(workdir, streams=[{"sink": "out/stream-v{version}", "rows": 50, "seed": 1}])
 
     code, out, err = run(["run", job], capsys)

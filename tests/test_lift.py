@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from ganstream.augment.lift import LEARNERS, Recipe, lift
 from ganstream.pipeline.cli import main
 from helpers import run
+from mlflow_db import sqlite_uri
 
 FAST = ["--missing-token", "?", "--epochs", "2", "--imputer-epochs", "1", "--batch-size", "100", "--seed", "0",
         "--target", "income"]
@@ -91,7 +92,7 @@ def test_lift_gate_refuses_a_generator_that_does_not_help(holdout_csv, tmp_path,
     from conftest import ADULT
     pd.read_csv(ADULT).iloc[:600].to_csv(tmp_path / "train.csv", index=False)
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_uri(tmp_path / 'mlflow.db')
     code, _, err = run(["train", tmp_path / "train.csv", *FAST, "--holdout", holdout_csv, "--tracking-uri", uri,
                         "--register", "helps", *LOOSE, "--out", tmp_path / "a", "--gate", "lift_auc>=1"], capsys)
     assert code == 3 and "lift_auc=" in err and "needs >= 1" in err and err.count("\n") == 1, err

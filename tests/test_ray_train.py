@@ -30,6 +30,7 @@ from ganstream.trainers.tabular.model import TabularGAN
 from ray_checkpoints import interrupted_after
 from ray_data import RAY_FIT_ARGS, region_table
 from worker_kill import fit_with_a_killed_worker
+from mlflow_db import sqlite_uri
 
 pytestmark = [pytest.mark.xdist_group("ray"),  # one xdist worker runs every Ray test, on one shared cluster
               pytest.mark.usefixtures("ray_first_fit")]
@@ -148,7 +149,7 @@ def test_per_partition_fits_and_registers_one_model_per_value(two_regions, tmp_p
     from mlflow import MlflowClient
 
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_uri(tmp_path / 'mlflow.db')
     out = tmp_path / "by_region"
     code = main(["--quiet", "train", str(two_regions), "--epochs", "2", *CLI_SMALL, "--per-partition", "region",
                  "--materialize-mb", "0",
@@ -197,7 +198,7 @@ def _train_at(address: str, hive, tmp_path, capsys):
     """`train --ray-address ADDR` (tracked, to show no MLflow store is created): (exit code, stderr, seconds)."""
     t0 = time.monotonic()
     code = main(["--quiet", "train", str(hive), "--epochs", "1", "--ray-address", address, "--out", str(tmp_path / "m"),
-                 "--register", "never", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+                 "--register", "never", "--tracking-uri", sqlite_uri(tmp_path / 'mlflow.db')])
     return code, capsys.readouterr().err, time.monotonic() - t0
 
 

@@ -15,6 +15,7 @@ import ganstream
 from ganstream.pipeline.cli import main
 from mlflow_server import start_many
 from helpers import run
+from mlflow_db import sqlite_uri
 
 FAST = ["--missing-token", "?", "--epochs", "2", "--imputer-epochs", "1", "--batch-size", "100", "--seed", "0"]
 LOOSE = ["--gate", "detection_auc<=1", "--gate", "marginal_mean_distance<=1"]  # a 2-epoch fit passes these
@@ -33,7 +34,7 @@ def embedded(tmp_path_factory, small_csv):
                      *LOOSE])
     assert code == 0
     assert (d / "mlflow.db").is_file()
-    return SimpleNamespace(dir=d, uri=f"sqlite:///{d / 'mlflow.db'}", model=d / "model")
+    return SimpleNamespace(dir=d, uri=sqlite_uri(d / 'mlflow.db'), model=d / "model")
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +152,7 @@ def test_gate_failure_keeps_run_but_registers_nothing(at, small_csv, tmp_path, c
 
 def test_default_gate_rejects_a_one_epoch_model(tmp_path, small_csv, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # a sqlite store keeps run artifacts in ./mlruns of the working dir
-    uri = f"sqlite:///{tmp_path / 'g.db'}"
+    uri = sqlite_uri(tmp_path / 'g.db')
     code, _, err = run(["train", small_csv, *FAST, "--epochs", 1, "--target", "income", "--out", tmp_path / "m",
                         "--register", "weak", "--tracking-uri", uri], capsys)
     assert code == 3 and "detection_auc" in err and "utility_ratio" in err

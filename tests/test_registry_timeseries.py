@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 
 from ganstream.pipeline.cli import main
 from test_timeseries import sines
+from mlflow_db import sqlite_uri
 
 LOOSE = ["--gate", "discriminative_score<=1", "--gate", "predictive_ratio<=100", "--gate", "marginal_mean_distance<=1"]
 
@@ -28,7 +29,7 @@ def registered(tmp_path_factory):
                      "--time-col", "t", "--epochs", "2", "--batch-size", "32", "--out", str(d / "model"),
                      "--register", "sines", *LOOSE])
     assert code == 0
-    return SimpleNamespace(dir=d, data=data, uri=f"sqlite:///{d / 'mlflow.db'}")
+    return SimpleNamespace(dir=d, data=data, uri=sqlite_uri(d / 'mlflow.db'))
 
 
 def test_timeseries_run_logs_timegan_figures_and_registers(registered, monkeypatch):

@@ -14,6 +14,7 @@ from gymnasium.utils.env_checker import check_env  # noqa: E402
 from ganstream.augment.replay import EpisodeFeeder, ReplayBuffer, episode_transitions, fill_from_stream  # noqa: E402
 from ganstream.augment.rl_env import ArrayEpisodeEnv, GeneratorEnv  # noqa: E402
 from ganstream.trainers.errors import ConfigError, DataError, ModelError  # noqa: E402
+from mlflow_db import sqlite_uri
 
 STOCK = Path(__file__).resolve().parents[1] / "data" / "stock_data.csv"  # bundled (data/README.md)
 SEQ_LEN = 12
@@ -105,7 +106,7 @@ def test_loads_from_models_uri(ts_model_dir, tmp_path, monkeypatch):
     import mlflow
     from ganstream.deploy.registry import log_generator
     from ganstream.deploy.mlflow_env import using
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_uri(tmp_path / 'mlflow.db')
     monkeypatch.setenv("GANSTREAM_CACHE_DIR", str(tmp_path / "cache"))
     with using(uri):
         mlflow.set_experiment("rl-env")  # not the experiment an earlier test left active in another store
