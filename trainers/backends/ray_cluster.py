@@ -73,13 +73,9 @@ def _local_train_settings() -> None:
     keeps its operator's). The controller collects workers' reports every 2 s by default and a worker's next
     report waits until the previous one is collected, so every epoch shorter than that was stretched to ~2 s
     (measured: 1.7 s of waiting after each 0.3-s epoch; an 18-epoch test fit took 56 s, 20 s at 0.25). No node
-    of a local cluster is preempted: no watcher actor for it. No idle Python workers are started ahead of demand:
-    a Train run's actors each get a fresh process anyway, so the raylet's prestarted ones sat idle until killed
-    (two per run, each paying Ray's imports; three 2-worker runs took 132 busy CPU-s instead of 148)."""
+    of a local cluster is preempted: no watcher actor for it."""
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
     os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
-    os.environ.setdefault("RAY_enable_worker_prestart", "0")
-    os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
 
 
 def _quiet_ray_data() -> None:
