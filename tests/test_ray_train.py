@@ -198,7 +198,7 @@ def _train_at(address: str, hive, tmp_path, capsys):
     """`train --ray-address ADDR` (tracked, to show no MLflow store is created): (exit code, stderr, seconds)."""
     t0 = time.monotonic()
     code = main(["--quiet", "train", str(hive), "--epochs", "1", "--ray-address", address, "--out", str(tmp_path / "m"),
-                 "--register", "never", "--tracking-uri", sqlite_uri(tmp_path / 'mlflow.db')])
+                 "--register", "never", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
     return code, capsys.readouterr().err, time.monotonic() - t0
 
 
