@@ -30,33 +30,21 @@ ADULT = REPO / "data" / "adult.csv"
 UNGROUPED: list[str] = []
 # files whose tests share no module fixture and are long each: one unit per test, so both workers can take one
 PER_TEST_UNITS = {"test_readme"}
-# Seconds the longest units took (summed setup + call + teardown, `pytest -n 2 --durations=0`, 2026-12-07 at
-# ca79c37). Units are handed out longest first (`make test` passes --no-loadscope-reorder, so xdist keeps this
-# order instead of sorting by test count, which put the one-test README units, 70-100 s each, last: one worker
-# then ran a long unit alone at the end). Units not listed take under 40 s and follow in file order.
-UNIT_SECONDS = {"ray": 446, "test_registry": 143, "test_timeseries_calibration": 116,
-                "test_readme-test_the_command_line_snippet_runs_as_written": 103, "test_stream": 92,
-                "test_readme-test_the_python_snippet_runs_as_written": 72, "test_metrics": 67, "test_encoding": 56,
-                "test_job": 50, "test_coverage": 48, "test_timeseries": 46, "test_registry_timeseries": 42,
-                "test_timeseries_cli": 41, "test_lift": 41}
 
 
 class _Units:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, config, items):
         """Under `make test` (`-n 2 --dist loadgroup`) the Ray tests are one unit (the "ray" group: one cluster on
-        one worker); every other test file is a unit of its own, so its module fixtures (a fitted model, a server)
-        are built on one worker only. Units go longest first (UNIT_SECONDS): the shortest tail."""
+        one worker) and go first, because it is the longest unit (longest first leaves the shortest tail); every
+        other test file is a unit of its own, so its module fixtures (a fitted model, a server) are built on one
+        worker only."""
+        items[:] = sorted(items, key=lambda i: not any(m.args == ("ray",) for m in i.iter_markers("xdist_group")))
         for item in items:
             if not any(item.iter_markers("xdist_group")):
                 stem = Path(str(item.fspath)).stem
                 unit = f"{stem}-{item.originalname}" if stem in PER_TEST_UNITS else stem
                 item.add_marker(pytest.mark.xdist_group(unit))
-        items[:] = sorted(items, key=lambda i: -UNIT_SECONDS.get(_unit(i), 0))  # stable: file order otherwise
-
-
-def _unit(item) -> str:
-    return next(m.args[0] for m in item.iter_markers("xdist_group"))
 
 
 def pytest_configure(config):
