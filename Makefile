@@ -4,9 +4,9 @@
 # which resolves and installs the rest in ~30 s where pip took ~3 min (the installed torch satisfies the pin).
 # --compile-bytecode: uv does not write .pyc files by default, and where PYTHONDONTWRITEBYTECODE is set (these
 # machines) every process then compiled torch, sklearn, mlflow and ray anew: a 2-epoch CLI fit took 17-29 s
-# instead of 9.5-11 s, and every test subprocess, MLflow server and Ray worker paid the same. That one step
-# compiles the whole venv, torch included, on both cores, so pip installs torch with --no-compile: pip's own
-# one-core compile of torch took 46 s of set-up instead of 17 (2026-12-07).
+# instead of 9.5-11 s, and every test subprocess, MLflow server and Ray worker paid the same. uv compiles only
+# what uv installed: torch keeps pip's own bytecode compile (`pip install --no-compile torch` saved 29 s of
+# set-up and cost the suite ~290 s, every process compiling torch on import; 2026-12-07).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 # pip prints one harmless "Location ... is ignored" warning per package on these machines: hide those only.
@@ -23,7 +23,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --no-compile torch==2.13.0 $(QUIET_PIP)
+	$(BIN)/pip install -q torch==2.13.0 $(QUIET_PIP)
 	$(BIN)/pip install -q uv==$(UV_VERSION) $(QUIET_PIP)
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	$(BIN)/pip check
