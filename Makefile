@@ -40,9 +40,8 @@ demo: setup
 	$(BIN)/ganstream evaluate runs/demo/model --real data/adult.csv --missing-token '?' --target income
 
 # Two xdist workers: the Ray tests are one unit on one worker (one shared cluster) and start first; every other
-# test file is a unit (tests/conftest.py). Longest-first for every unit was tried (2026-12-07) and was slower:
-# the Ray fits, the README's default fits and the MLflow servers then ran at the same time, and two-rank fits
-# wait on each other's collectives when three processes share two cores (tests 1,079 s instead of ~800). The suite is not CPU-bound all the time (server start-ups, Ray's
+# test file is a unit (tests/conftest.py). Longest-first for every unit was tried on 2026-12-07, but only in a
+# venv that lacked torch's bytecode (tests 1,079 s; see the set-up note above), so its effect is not known yet. The suite is not CPU-bound all the time (server start-ups, Ray's
 # scheduling, subprocesses), so the second worker fills those gaps: 16.1 min of tests instead of 21.2 in one
 # process (2026-12-07, benchmarks/RESULTS.md "Suite time").
 test: setup
