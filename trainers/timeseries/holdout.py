@@ -106,8 +106,8 @@ class HeldOutCheck:
     A later state replaces the best only when it scores lower by more than `margin`: states closer than that
     are within the check's noise, and the earlier one (first of all the least-squares backbone) is the simpler
     model. Why these defaults (4,000 windows, 3 classifiers, margin 0.01): four checks of one Sines state with
-    different seeds spread 0.010-0.034 (sd 0.009) with 3 classifiers and 0.010-0.016 (sd 0.002) with 9 (session
-    10; 9 cost 28 CPU-s per check against 20 on Sines and much more on Energy's 28 features, see
+    different seeds spread 0.010-0.034 (sd 0.009) with 3 classifiers and 0.010-0.016 (sd 0.002) with 9 (2026-12-03;
+    9 cost 28 CPU-s per check against 20 on Sines and much more on Energy's 28 features, see
     TimeSeriesGAN's `check_classifiers`); a margin near the noise of a difference of two checks. Earlier, with
     1,000 windows and one
     classifier the check scored Sines' VAR(2) start 0.060 and a trained state 0.040 and kept the trained one,
