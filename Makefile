@@ -40,10 +40,10 @@ demo: setup
 	$(BIN)/ganstream evaluate runs/demo/model --real data/adult.csv --missing-token '?' --target income
 
 # Two xdist workers: the Ray tests are one unit on one worker (one shared cluster) and start first; every other
-# test file is a unit (tests/conftest.py). Longest-first for every unit was tried on 2026-12-07, but only in a
-# venv that lacked torch's bytecode (tests 1,079 s; see the set-up note above), so its effect is not known yet. The suite is not CPU-bound all the time (server start-ups, Ray's
+# test file is a unit (tests/conftest.py). The suite is not CPU-bound all the time (server start-ups, Ray's
 # scheduling, subprocesses), so the second worker fills those gaps: 16.1 min of tests instead of 21.2 in one
-# process (2026-12-07, benchmarks/RESULTS.md "Suite time").
+# process (2026-12-07, benchmarks/RESULTS.md "Suite time"). Longest-first for every unit was tried on 2026-12-07,
+# but only in a venv that lacked torch's bytecode (tests 1,079 s; see the set-up note above): effect not known.
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
