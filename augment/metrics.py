@@ -25,16 +25,18 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import AdaBoostClassifier, HistGradientBoostingClassifier
+from sklearn.ensemble import AdaBoostClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import f1_score, r2_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ganstream.augment.coverage import coverage_report, format_coverage
+from ganstream.augment.detection import detection_auc
+from ganstream.augment.detection import sample_rows as _sample
+from ganstream.augment.detection import seed_int as _seed_int
 from ganstream.augment.columns import MISSING, as_float, as_labels, is_numeric, require_columns, stable_key
 from ganstream.trainers.errors import DataError
 
@@ -54,21 +56,11 @@ __all__ = [
 DEFAULT_MAX_CATEGORIES = 100  # one-hot width cap per discrete column in `featurize`
 
 
-def _sample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if n >= len(df):
-        return df
-    return df.iloc[np.sort(rng.choice(len(df), size=n, replace=False))]
-
-
 def _split(df: pd.DataFrame, fraction: float, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Random split into (first `fraction` of rows, the rest)."""
     order = rng.permutation(len(df))
     cut = int(round(fraction * len(df)))
     return df.iloc[np.sort(order[:cut])], df.iloc[np.sort(order[cut:])]
-
-
-def _seed_int(seed: int) -> int:
-    return int(seed) % (2**32)
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -141,24 +133,6 @@ def featurize(frames: list[pd.DataFrame], reference: pd.DataFrame, *,
             for out, lab in zip(blocks, labels):
                 out.append(_onehot_block(lab, kept, rare, missing_column))
     return [np.hstack(b) if b else np.zeros((len(f), 0)) for b, f in zip(blocks, frames)]
-
-
-# -------------------------------------------------------------------------------------- detection
-def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, seed: int = 0, max_rows: int = 10000) -> float:
-    """Classifier two-sample test: mean 5-fold ROC AUC of gradient boosting separating real (0) from
-    synthetic (1), both subsampled to the same size. 0.5 = indistinguishable, 1.0 = trivially separable."""
-    synthetic = require_columns(synthetic, real.columns, "synthetic table")
-    n = min(len(real), len(synthetic), max_rows)
-    if n < 5:
-        raise DataError(f"detection needs at least 5 rows in each table, got {n}")
-    rng = np.random.default_rng(seed)
-    real_s, syn_s = _sample(real, n, rng), _sample(synthetic, n, rng)
-    x_real, x_syn = featurize([real_s, syn_s], real_s)
-    x = np.vstack([x_real, x_syn])
-    y = np.r_[np.zeros(n, dtype=int), np.ones(n, dtype=int)]
-    model = HistGradientBoostingClassifier(random_state=_seed_int(seed))
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=_seed_int(seed))
-    return float(np.mean(cross_val_score(model, x, y, cv=folds, scoring="roc_auc", n_jobs=1)))
 
 
 # ---------------------------------------------------------------------------------------- utility
