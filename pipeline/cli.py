@@ -12,7 +12,7 @@ import sys
 from ganstream.pipeline import (cmd_evaluate, cmd_extend, cmd_impute, cmd_models, cmd_run, cmd_sample, cmd_stream,
                                 cmd_train)
 from ganstream.pipeline.argtypes import positive_int
-from ganstream.trainers.errors import GanstreamError
+from ganstream.trainers.errors import GanstreamError, disk_full
 
 COMMANDS = (cmd_train, cmd_sample, cmd_impute, cmd_evaluate, cmd_extend, cmd_stream, cmd_models, cmd_run)
 
@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ganstream {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk surfaces from pandas, pyarrow, Beam or Ray in their own wrappers
+        full = disk_full(e, target=next((str(v) for k in ("out", "sink") if (v := getattr(args, k, None))), None))
+        if full is None:
+            raise  # anything else is a bug: keep its traceback
+        print(f"ganstream {args.command}: error: {full}", file=sys.stderr)
+        return full.exit_code
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ def _quiet_import():
 def beam():
     with _quiet_import():
         import apache_beam
+    # Beam logs a failing DoFn's traceback before the error reaches the command, which reports it itself (one
+    # line for a user's fault such as a full disk, the traceback for a bug): Beam's copy would be a second one.
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     return apache_beam
 
 

@@ -42,3 +42,28 @@ class InfrastructureError(GanstreamError):
     that does not answer, a full disk. Retrying later may work."""
 
     exit_code = EXIT_INFRASTRUCTURE
+
+
+_DISK_FULL_ERRNOS = (28, 122)  # ENOSPC, EDQUOT
+_DISK_FULL_TEXT = ("no space left on device", "disk quota exceeded", "[errno 28]")
+
+
+def disk_full(error: BaseException, target: str | None = None) -> InfrastructureError | None:
+    """The one-line InfrastructureError a full disk deserves, wherever it surfaced: raised directly (an OSError
+    with ENOSPC or EDQUOT), as the cause of a wrapping error, or only in the text of one (Beam and pyarrow re-raise
+    it as a RuntimeError whose message quotes it). None when `error` is not about a full disk. `target`: what the
+    command was writing, named when the error does not say."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [error]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        path = getattr(e, "filename", None) if isinstance(e, OSError) else None
+        if (isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS) or any(t in str(e).lower() for t in _DISK_FULL_TEXT):
+            where = path or target
+            return InfrastructureError(f"no space left on the device{f' of {where}' if where else ''}: free some "
+                                       "space and run it again (files already complete are kept, none is partial)")
+        stack += [e.__cause__, e.__context__]
+    return None

@@ -17,6 +17,8 @@ from ganstream.trainers.errors import ModelError
 
 FORMAT_VERSION = 1
 META_FILE = "model.json"
+# fields every model kind reads with these types: a hand-edited or damaged model.json fails here, in one line
+FIELD_TYPES = {"networks": list, "config": dict, "training": dict, "history": list}
 
 
 def save_model_dir(path: str | os.PathLike, meta: dict, networks: dict[str, dict[str, torch.Tensor]]) -> Path:
@@ -63,6 +65,12 @@ def read_meta(path: str | os.PathLike, kind: str | None = None) -> dict:
         raise ModelError(f"{p}: model format version {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})")
     if kind is not None and meta["kind"] != kind:
         raise ModelError(f"{p}: is a '{meta['kind']}' model, not a '{kind}' one")
+    for key, expected in FIELD_TYPES.items():
+        if key in meta and not isinstance(meta[key], expected):
+            raise ModelError(f"{meta_file}: corrupt model metadata ('{key}' should be a {expected.__name__}, "
+                             f"got {type(meta[key]).__name__})")
+    if not all(isinstance(n, str) for n in meta.get("networks", [])):
+        raise ModelError(f"{meta_file}: corrupt model metadata ('networks' should list network names)")
     return meta
 
 

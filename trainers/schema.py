@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from ganstream.trainers.column_checks import check_unique_names
 from ganstream.trainers.errors import DataError
 
 KINDS = ("numeric", "integer", "categorical", "boolean")
@@ -112,8 +113,7 @@ def infer_schema(df: pd.DataFrame) -> TableSchema:
     """Infer and validate a schema; raises DataError for tables a GAN cannot learn from."""
     if len(df) == 0 or df.shape[1] == 0:
         raise DataError("table is empty")
-    if len(set(map(str, df.columns))) != df.shape[1]:
-        raise DataError("table has duplicate column names")
+    check_unique_names(df.columns, "table")
     return TableSchema([infer_column(str(c), df[c]) for c in df.columns])
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ganstream.trainers.column_checks import check_csv_header, check_parquet_schema
 from ganstream.trainers.errors import ConfigError, DataError
 
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -27,17 +28,22 @@ def read_table(path: str | os.PathLike, missing_tokens: Iterable[str] = ()) -> p
     if not p.exists():
         raise DataError(f"{p}: no such file or directory")
     try:
+        table = None
         if p.is_dir():
             files = sorted(f for f in p.rglob("*.parquet") if f.is_file())
             if not files:
                 raise DataError(f"{p}: directory contains no .parquet files")
-            df = pq.read_table(str(p)).to_pandas()
+            table = pq.read_table(str(p))
         elif p.suffix.lower() == ".csv":
+            check_csv_header(p)
             df = pd.read_csv(p, skipinitialspace=False)
         elif p.suffix.lower() == ".parquet":
-            df = pq.read_table(str(p)).to_pandas()
+            table = pq.read_table(str(p))
         else:
             raise DataError(f"{p}: unsupported file type '{p.suffix}' (expected .csv, .parquet or a directory of .parquet files)")
+        if table is not None:
+            check_parquet_schema(table.schema, str(p))
+            df = table.to_pandas()
     except DataError:
         raise
     except pd.errors.EmptyDataError:

@@ -92,13 +92,52 @@ def default_storage(out: str | os.PathLike) -> Path:
     return p.with_name(p.name + ".checkpoints")
 
 
+def checkpoints_in(run_dir: Path) -> list[Path]:
+    """A run's checkpoint directories, oldest first (local: checkpoint_EEEEEE; Ray Train: checkpoint_TIMESTAMP)."""
+    if not run_dir.is_dir():
+        return []
+    return sorted(p for p in run_dir.iterdir() if p.is_dir() and p.name.startswith("checkpoint_"))
+
+
+def check_checkpoint(path: Path) -> None:
+    """Refuse, in one line, a checkpoint that cannot be resumed from: a file missing, empty or unreadable (a
+    full disk during Ray Train's copy left 0-byte files). Reads the JSON files and every safetensors header, not
+    the weights. Why before the fit: a damaged checkpoint must never make --resume start again from epoch 1."""
+    from safetensors import safe_open
+
+    from ganstream.trainers.persistence import read_meta
+
+    def damaged(what: str) -> ModelError:
+        return ModelError(f"--resume: checkpoint {path} is damaged ({what}); remove it to resume from the one "
+                          f"before, or fit again without --resume")
+
+    try:
+        state = json.loads((path / STATE_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise damaged(f"{STATE_FILE}: {type(e).__name__}") from None
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise damaged(f"{STATE_FILE} has no epoch")
+    try:
+        read_meta(path / MODEL_DIR)
+    except ModelError as e:
+        raise damaged(str(e).split(": ", 1)[-1][:200]) from None
+    for f in sorted(path.rglob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="pt"):
+                pass
+        except Exception as e:  # safetensors raises its own types for empty or truncated headers
+            raise damaged(f"{f.relative_to(path)}: {type(e).__name__}") from None
+
+
 def prepare_storage(storage: Path, run_name: str, resume: bool) -> None:
     """A fresh fit clears its run's old checkpoints (it must not silently continue an old fit); --resume
-    insists that there is something to resume from."""
+    insists that there is something sound to resume from."""
     run_dir = storage / run_name
     if resume:
-        if not run_dir.is_dir():
+        found = checkpoints_in(run_dir)
+        if not found:
             raise ConfigError(f"--resume: no checkpoints to resume from in {run_dir}")
+        check_checkpoint(found[-1])
     elif run_dir.exists():
         shutil.rmtree(run_dir)
     storage.mkdir(parents=True, exist_ok=True)
@@ -145,9 +184,7 @@ class LocalCheckpoints:
         prepare_storage(Path(storage), run_name, resume)
 
     def _existing(self) -> list[Path]:
-        if not self.dir.is_dir():
-            return []
-        return sorted(p for p in self.dir.iterdir() if p.is_dir() and p.name.startswith("checkpoint_"))
+        return checkpoints_in(self.dir)
 
     def latest(self) -> Resumed | None:
         """The checkpoint to resume from (with --resume), else None. A checkpoint without its state file is
@@ -157,10 +194,8 @@ class LocalCheckpoints:
         found = self._existing()
         if not found:
             raise ConfigError(f"--resume: no checkpoints to resume from in {self.dir}")
-        last = found[-1]
-        if not (last / STATE_FILE).is_file() or not (last / MODEL_DIR / "model.json").is_file():
-            raise ModelError(f"--resume: checkpoint {last} is incomplete; remove it to resume from an earlier one")
-        return Resumed(last)
+        check_checkpoint(found[-1])
+        return Resumed(found[-1])
 
     def save(self, epoch: int, model, optimizers: dict, networks: dict | None = None, state: dict | None = None,
              last: bool = False) -> Path | None:

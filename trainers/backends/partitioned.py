@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ganstream.trainers.column_checks import check_parquet_schema, check_unique_names
 from ganstream.trainers.errors import DataError
 from ganstream.trainers.schema import MAX_CATEGORIES, SMALL_INTEGER_LEVELS, TableSchema, _python_value, infer_column
 from ganstream.trainers.table_io import normalize_missing, read_table
@@ -79,6 +80,7 @@ def discover(data: str | os.PathLike | Sequence[str | os.PathLike], missing_toke
     if isinstance(data, pd.DataFrame):
         if data.shape[1] == 0 or len(data) == 0:
             raise DataError("the table is empty (no rows or no columns)")
+        check_unique_names(data.columns, "the table")
         table = normalize_missing(data, missing_tokens)
         return PartitionedSource("the table", columns=list(map(str, table.columns)), rows=len(table), table=table)
     if isinstance(data, (list, tuple)):
@@ -146,6 +148,7 @@ def _footer(f: Path) -> tuple[dict[str, pa.DataType], int]:
     except (pa.ArrowException, OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"{f}: cannot read Parquet file ({first})") from None
+    check_parquet_schema(schema, str(f))
     return {n: _normal_type(schema.field(n).type) for n in schema.names}, rows
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ganstream.trainers.errors import ConfigError, GanstreamError, InfrastructureError
+from ganstream.trainers.errors import ConfigError, GanstreamError, InfrastructureError, disk_full
 from ganstream.trainers.progress import ProgressFn
 
 READ_CPUS = 1.0  # CPUs left free for Ray Data's read tasks (none left -> read_parquet hangs, STACK.md)
@@ -162,6 +162,7 @@ def _explain(e: BaseException) -> BaseException:
     """A user error raised in a worker keeps its type and message; anything else becomes one line."""
     seen = set()
     stack = [e]
+    worker_errors = []
     while stack:
         x = stack.pop()
         if x is None or id(x) in seen:
@@ -169,12 +170,18 @@ def _explain(e: BaseException) -> BaseException:
         seen.add(id(x))
         if isinstance(x, GanstreamError):
             return x
+        full = disk_full(x)  # a worker's ENOSPC arrives as text inside Ray's wrapper
+        if full is not None:
+            return full
         failures = getattr(x, "worker_failures", None) or {}
+        worker_errors += [f for f in failures.values() if f is not None]
         stack.extend(failures.values())
         stack.extend([getattr(x, "cause", None), x.__cause__, x.__context__,
                       getattr(x, "controller_failure", None)])
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return DistributedFitError(f"distributed fit failed: {first}")
+    # Ray's own first line ("Training failed due to worker errors:") names no cause: add a worker's last line
+    causes = [ln.strip() for w in worker_errors for ln in str(w).strip().splitlines()[-1:] if ln.strip()]
+    return DistributedFitError(f"distributed fit failed: {first}{' ' + causes[0][:300] if causes else ''}")
 
 
 def report_epoch(rank: int, metrics: dict, config: dict, checkpoint) -> None:

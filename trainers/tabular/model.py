@@ -390,13 +390,14 @@ class TabularGAN(GenerativeModel):
             self._build_networks()
             self.generator.load_state_dict(load_network(path, "generator"))
             self.discriminator.load_state_dict(load_network(path, "discriminator"))
-        except (KeyError, TypeError, RuntimeError) as e:
-            raise ModelError(f"{path}: model files do not match its metadata ({type(e).__name__}: {e})") from None
+            if "imputer" in meta:
+                from ganstream.trainers.tabular.imputer import TabularImputer
+                nets = {k.split(".", 1)[1]: load_network(path, k) for k in meta["networks"] if k.startswith("imputer.")}
+                self.imputer = TabularImputer.from_state(meta["imputer"], nets)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise ModelError(f"{path}: model files do not match its metadata ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
         self.training, self.history = meta.get("training", {}), meta.get("history", [])
-        if "imputer" in meta:
-            from ganstream.trainers.tabular.imputer import TabularImputer
-            nets = {k.split(".", 1)[1]: load_network(path, k) for k in meta["networks"] if k.startswith("imputer.")}
-            self.imputer = TabularImputer.from_state(meta["imputer"], nets)
         self.generator.eval(); self.discriminator.eval()
         return self
 

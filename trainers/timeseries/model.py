@@ -610,8 +610,9 @@ class TimeSeriesGAN(GenerativeModel):
             critic_state = dict(get("critic"))
             critic_state.setdefault("diff_scale", self.critic.diff_scale)  # saved before the critic had one
             self.critic.load_state_dict(critic_state)
-        except (KeyError, TypeError, RuntimeError) as e:
-            raise ModelError(f"{where}: model files do not match its metadata ({type(e).__name__}: {e})") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise ModelError(f"{where}: model files do not match its metadata ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
         self.training, self.history = meta.get("training", {}), meta.get("history", [])
         self.continuation = meta.get("continuation")  # absent in models saved before: extend as trained
         self.generator.eval(); self.critic.eval()
