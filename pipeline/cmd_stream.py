@@ -65,7 +65,8 @@ def add_parser(sub) -> None:
     b.add_argument("--runner", default="FnApiRunner",
                    help="Beam runner (default: FnApiRunner, in-process and offline; DirectRunner first tries to download Prism)")
     b.add_argument("--direct_num_workers", type=positive_int("--direct_num_workers"), default=1,
-                   help="workers of the in-process runner (default: 1; keep workers x --threads <= cores)")
+                   help="workers of the in-process runner, for a bounded job (default: 1; keep workers x "
+                   "--threads <= cores); an unbounded stream runs on one")
     b.add_argument("--direct_running_mode", choices=["in_memory", "multi_threading", "multi_processing"], default="in_memory")
     b.add_argument("--beam-args", default="", metavar="'ARGS'", help="any other Beam pipeline options, as one quoted string")
     s.set_defaults(func=run)

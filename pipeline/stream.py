@@ -30,11 +30,11 @@ from pathlib import Path
 from ganstream.trainers.errors import ConfigError
 
 from ganstream.pipeline.stream_frames import ShardMaker, StreamJob
-from ganstream.pipeline.stream_plan import EPISODES, SYNTHETIC, Part, Shard, split_even, window_rows
+from ganstream.pipeline.stream_plan import (EPISODES, IN_PROCESS_RUNNERS, SYNTHETIC, Part, Shard, split_even,
+                                            window_rows)
 from ganstream.pipeline.stream_sink import write_parquet_atomic
 
 DEFAULT_RUNNER = "FnApiRunner"
-IN_PROCESS_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 
 
 @contextlib.contextmanager

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from ganstream.trainers.runtime import derive_seed  # noqa: F401  (re-exported: the stream's seeds)
 
+IN_PROCESS_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+
 # part kinds
 SYNTHETIC = "synthetic"  # n rows from the generator (optionally conditioned on one class)
 REAL = "real"            # rows [start, stop) of the seeded permutation of the real table

@@ -5,12 +5,14 @@ pipeline (stream.py)."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ganstream.pipeline.console import SILENT, Console
-from ganstream.trainers.errors import ConfigError, ModelError
+from ganstream.pipeline.stream_plan import IN_PROCESS_RUNNERS, window_rows
+from ganstream.trainers.errors import ConfigError, InfrastructureError, ModelError
 
 DEFAULT_SHARD_ROWS = 100_000
 
@@ -71,6 +73,11 @@ def check_request(args: "StreamRequest") -> bool:
         raise ConfigError("give --rows N (bounded job) or --rate R (unbounded stream)")
     if args.format == "episodes" and (args.mix or args.impute or args.balance):
         raise ConfigError("--format episodes writes generated sequences only (no --mix / --impute / --balance)")
+    if not bounded and args.direct_num_workers > 1 and args.runner in IN_PROCESS_RUNNERS:
+        # Beam's in-process runner with several workers never fired the stream's timer: every such run ended
+        # after 3-11 s with nothing written (2026-12-07); refuse rather than succeed silently
+        raise ConfigError(f"an unbounded stream on the in-process runner ({args.runner}) runs on one worker: drop "
+                          f"--direct_num_workers {args.direct_num_workers} (with several, that runner never fires the stream's timer)")
     return bounded
 
 
@@ -196,5 +203,12 @@ def _run_unbounded(args, job, model_id, spec, sink, options, console: Console) -
                f"{args.window_s:g}s windows -> {sink}" + (f" for {args.duration:g}s" if args.duration else " until interrupted"))
     run_unbounded(job, sink, options, args.rate, args.window_s, args.duration, balance)
     new = [f for f in output_files(sink) if f not in before]
-    console.info(f"stream: wrote {count_rows(new):,} rows in {len(new)} window file(s) to {sink}")
+    written = count_rows(new)
+    console.info(f"stream: wrote {written:,} rows in {len(new)} window file(s) to {sink}")
+    if args.duration is not None:  # a stream that ends early must not look like one that finished
+        windows = math.ceil(args.duration / args.window_s - 1e-9)
+        planned = sum(window_rows(args.rate, args.window_s, k, args.duration) for k in range(windows))
+        if written < planned or len(new) < windows:
+            raise InfrastructureError(f"the stream ended short of its plan: {written:,} of {planned:,} rows in "
+                                      f"{len(new)} of {windows} window file(s) in {sink}")
     return 0

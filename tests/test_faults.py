@@ -144,3 +144,20 @@ def test_corrupt_model_json_fields_are_one_line_exit_2(model_dir, tmp_path, caps
     assert code == 2, err
     assert f"'{field}' should be" in _one_line(err)
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_unbounded_stream_refuses_several_in_process_workers(model_dir, tmp_path, capsys):
+    code, _, err = run(["stream", model_dir, "--rate", 200, "--duration", 4, "--window-s", 2,
+                        "--direct_num_workers", 2, "--sink", tmp_path / "s"], capsys)
+    assert code == 2 and "runs on one worker" in _one_line(err), err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_stream_that_ends_short_of_its_plan_is_not_a_success(model_dir, tmp_path, capsys):
+    """The real fault behind the refusal above, reached through --beam-args (passed to Beam as they are): Beam's
+    in-process runner with two threads ends the stream with nothing written. Exit 4 and the count, not exit 0."""
+    code, _, err = run(["stream", model_dir, "--rate", 200, "--duration", 4, "--window-s", 2,
+                        "--beam-args=--direct_num_workers=2 --direct_running_mode=multi_threading",
+                        "--sink", tmp_path / "s"], capsys)
+    assert code == 4, err
+    assert "ended short of its plan: 0 of 800 rows in 0 of 2 window file(s)" in _one_line(err)
