@@ -31,6 +31,9 @@ from ganstream.trainers.errors import ModelError
 from ganstream.trainers.kinds import load_model
 from ganstream.trainers.persistence import META_FILE
 
+# A registry version whose registration did not finish (deploy/registry.register): never loaded, never aliased.
+INCOMPLETE_TAG = "ganstream.incomplete"
+
 SCHEMES = ("models:/", "runs:/")
 ALIAS_RE = re.compile(r"models:/([^/@]+)@([^/@]+)")
 VERSION_RE = re.compile(r"models:/([^/@]+)/([0-9]+)")
@@ -168,6 +171,9 @@ def _resolve_registered(ref: str, uri: str) -> ResolvedModel:
             raise ModelError(f"{ref}: model '{name}' has no version {what} "
                              f"(versions: {', '.join(map(str, versions)) or 'none'})") from None
     version = str(mv.version)
+    if (mv.tags or {}).get(INCOMPLETE_TAG):
+        raise ModelError(f"{ref}: version {version} of '{name}' is incomplete (its registration did not finish, tag "
+                         f"{INCOMPLETE_TAG}): register the model again")
     pinned = f"models:/{name}/{version}"
     path = _download(pinned, _cache_dir(uri, "models", name, version))
     return ResolvedModel(path, ModelId(ref, name, version, pinned, alias, uri))

@@ -10,6 +10,8 @@ as tags.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 from ganstream.trainers.errors import ModelError
 
 from ganstream.deploy.mlflow_env import TrackingError
+from ganstream.deploy.models import INCOMPLETE_TAG
 
 PIP_REQUIREMENTS_PACKAGES = ("mlflow", "torch", "numpy", "pandas", "safetensors", "scikit-learn", "scipy", "pyarrow")
 
@@ -59,14 +62,31 @@ def _wait_ready(client, name: str, version: str, timeout: float = 60.0):
         time.sleep(0.2)
 
 
+class RegistrationIncomplete(TrackingError):
+    """The registry stopped answering part-way through a registration; the message says what is left."""
+
+
 def register(model_info, name: str, alias: str | None, tags: dict[str, str], info=print) -> str:
-    """Create a registry version from a logged model, verify it loads and samples, then move `alias`."""
+    """Create a registry version from a logged model, verify it loads and samples, then move `alias`.
+
+    Atomic as far as a user can see: the version is created tagged `ganstream.incomplete`, the tag is removed
+    only after the version has loaded and sampled, and only then does the alias move. A server that stops
+    answering part-way (its create request may have landed even though no answer came back) can therefore
+    leave at most a tagged version that no alias points to and that `ganstream.load` refuses; a failure the
+    server still answers deletes the version. The message says which of the two happened."""
     import mlflow
     import pandas as pd
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    mv = mlflow.register_model(model_info.model_uri, name, tags=tags)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Successfully registered ..." itself
+            mv = mlflow.register_model(model_info.model_uri, name, tags={**tags, INCOMPLETE_TAG: "true"})
+    except Exception as e:
+        raise RegistrationIncomplete(
+            f"the registry stopped answering while creating a version of '{name}' ({_first_line(e)}): if the "
+            f"server created one, it is tagged {INCOMPLETE_TAG}, no alias points to it and ganstream refuses "
+            f"to load it; alias '{alias}' unchanged") from None
     version = str(mv.version)
     try:
         _wait_ready(client, name, version)
@@ -75,16 +95,30 @@ def register(model_info, name: str, alias: str | None, tags: dict[str, str], inf
         got = probe["series_id"].nunique() if "series_id" in probe.columns else len(probe)  # sequences or rows
         if got != 5:
             raise ModelError(f"registered version {name}/{version} returned {got} rows/sequences for 5")
-        if alias:
-            client.set_registered_model_alias(name, alias, version)
-    except BaseException:
+        client.delete_model_version_tag(name, version, INCOMPLETE_TAG)
+    except BaseException as e:
         try:
             client.delete_model_version(name, version)
         except Exception:
-            pass
+            raise RegistrationIncomplete(
+                f"registering '{name}' failed ({_first_line(e)}) and version {version} could not be deleted: it "
+                f"stays tagged {INCOMPLETE_TAG}, no alias points to it and ganstream refuses to load it; alias "
+                f"'{alias}' unchanged") from None
         raise
+    if alias:
+        try:
+            client.set_registered_model_alias(name, alias, version)
+        except Exception as e:
+            raise RegistrationIncomplete(
+                f"version {version} of '{name}' is registered and verified, but alias '{alias}' could not be moved "
+                f"to it ({_first_line(e)}): the alias still points where it did") from None
     info(f"registered {name} version {version}" + (f", alias '{alias}' -> {version}" if alias else ""))
     return version
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(getattr(e, "message", "") or e).strip()
+    return (text.splitlines()[0][:200] if text else type(e).__name__)
 
 
 def partition_model_name(name: str, value: str) -> str:

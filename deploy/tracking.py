@@ -19,13 +19,16 @@ run are created after the fit.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ganstream.deploy.gate import GateResult
-from ganstream.deploy.mlflow_env import check_reachable, resolve_uri, using
+from ganstream.trainers.errors import GanstreamError
+from ganstream.deploy.mlflow_env import check_reachable, mlflow_errors, resolve_uri, using
 
 DEFAULT_EXPERIMENT = "ganstream"
 MAX_METRICS_PER_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
@@ -69,7 +72,7 @@ class TrackingSession:
 
         with using(self.uri):
             mlflow.set_experiment(self.experiment)
-            with mlflow.start_run(run_name=record.run_name) as run:
+            with _run(record.run_name, self.uri) as run:
                 self._log(run.info.run_id, record, gate)
                 extra = f" ({', '.join(f'{k}={v}' for k, v in record.tags.items())})" if record.tags else ""
                 self.info(f"tracking: run {run.info.run_id}{extra} in experiment '{self.experiment}' at {self.uri}")
@@ -109,6 +112,46 @@ class TrackingSession:
             plt.close(fig)
         mlflow.set_tags({"gate": "passed" if gate.passed else "failed", "gate.summary": gate.summary()[:5000],
                          "gate.failures": "; ".join(gate.failures)[:5000]})
+
+
+@contextlib.contextmanager
+def _run(name: str, uri: str):
+    """An MLflow run that ends FINISHED, or FAILED when the block raises. Unlike `mlflow.start_run`'s own exit,
+    a server that no longer answers cannot replace the block's error with one about ending the run: the run is
+    then left RUNNING, and the error that ends the command says what happened."""
+    import mlflow
+    run = mlflow.start_run(run_name=name)
+    try:
+        with mlflow_errors(uri):  # MLflow's and HTTP errors become one-line TrackingErrors here, so the note fits
+            yield run
+    except BaseException as e:
+        ended = False
+        with _quick_http(), contextlib.suppress(Exception):  # a hung server must not add its full timeout again
+            mlflow.end_run("FAILED")
+            ended = True
+        if isinstance(e, GanstreamError) and e.args:  # say what is left of the run
+            state = "marked FAILED" if ended else "left RUNNING (the server did not answer)"
+            e.args = (f"{e.args[0]}; run {run.info.run_id} {state}", *e.args[1:])
+        raise
+    mlflow.end_run()
+
+
+@contextlib.contextmanager
+def _quick_http(timeout_s: int = 3):
+    """MLflow's HTTP timeout and retries for one last request on the way out of a failure (MLflow reads them
+    from the environment on every request)."""
+    import os
+    keys = {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update(keys)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _history_metrics(history: list[dict]):

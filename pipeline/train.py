@@ -98,11 +98,15 @@ def run_train(request: TrainRequest, console: Console = SILENT) -> TrainResult:
     result = TrainResult(fitted, request.out)
     if session is not None:
         from ganstream.deploy.mlflow_env import TrackingError
+        from ganstream.deploy.registry import RegistrationIncomplete
         try:
             _track(request, fitted, session, gates, console, result)
         except TrackingError as e:
             left = f"the model is written to {request.out}" if request.out else "the model is fitted"
             registered = ", ".join(f"version {v}" for v in result.versions.values())
+            if isinstance(e, RegistrationIncomplete):  # its message already says what the registry holds
+                raise TrackingError(f"{e}; {left}" + (f"; registered before: {registered}" if registered else "")) \
+                    from None
             raise TrackingError(f"{e}; {left}, " + (f"registered before the failure: {registered}" if registered
                                                      else "nothing was registered")) from None
     return result

@@ -282,6 +282,57 @@ def test_server_hanging_during_registration_fails_in_bounded_time(doomed, tmp_pa
     assert [m for m in client.search_registered_models() if m.latest_versions] == []
 
 
+def test_server_frozen_right_after_creating_the_version_leaves_no_usable_version(mlflow_server, small_csv, tmp_path,
+                                                                                  monkeypatch, capsys):
+    """The server is frozen (SIGSTOP) the moment its store holds the new version: the create request landed, its
+    answer may never come. The command ends in bounded time with one line that says what is left; after a thaw
+    the version exists tagged ganstream.incomplete, no alias points to it, and ganstream refuses to load it."""
+    import sqlite3
+    import threading
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    s = mlflow_server  # the session's server: thawed below, and this test's model name is its alone
+    db = s.backend_uri.removeprefix("sqlite:///")
+    frozen = threading.Event()
+
+    def freeze_when_the_version_is_stored():
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                with sqlite3.connect(db, timeout=1) as c:
+                    stored = c.execute("select count(*) from model_versions where name='half'").fetchone()[0]
+            except sqlite3.Error:
+                stored = 0
+            if stored:
+                _freeze(s)
+                frozen.set()
+                return
+            time.sleep(0.005)
+
+    freezer = threading.Thread(target=freeze_when_the_version_is_stored, daemon=True)
+    freezer.start()
+    t0 = time.monotonic()
+    try:
+        code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "half",
+                            "--tracking-uri", s.uri, *LOOSE], capsys)
+        elapsed = time.monotonic() - t0
+    finally:
+        freezer.join(timeout=30)
+        _thaw(s)
+    assert frozen.is_set() and code == 4, (code, err)
+    line = err.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("ganstream train: error: "), err
+    assert "ganstream.incomplete" in line and "alias 'champion' unchanged" in line and "left RUNNING" in line, line
+    assert elapsed < 120, elapsed
+    client = MlflowClient(s.uri, s.uri)
+    (version,) = client.search_model_versions("name='half'")
+    assert version.tags.get("ganstream.incomplete") == "true"
+    assert not client.get_registered_model("half").aliases
+    code, _, err = run(["sample", f"models:/half/{version.version}", "--tracking-uri", s.uri, "--rows", 5,
+                        "--out", tmp_path / "s.csv"], capsys)
+    assert code == 2 and "is incomplete" in err and not (tmp_path / "s.csv").exists(), err
+
+
 def test_server_dying_after_the_fit_fails_in_bounded_time(doomed, tmp_path, small_csv, monkeypatch, capsys):
     """The server is killed while `train --register` logs the run (right after the model dir is written)."""
     import threading
@@ -307,7 +358,8 @@ def test_server_dying_after_the_fit_fails_in_bounded_time(doomed, tmp_path, smal
     # Which request meets the frozen server first is a race (the post-fit reachability probe, or a logging /
     # registry call): both end in one line naming the server, which is what a user needs.
     assert code == 4 and err.startswith("ganstream train: error: ") and s.uri in err, err
-    assert ("unreachable" in err or "stopped answering" in err) and "nothing was registered" in err, err
+    assert ("unreachable" in err or "stopped answering" in err) and ("nothing was registered" in err or
+                                                                     "ganstream.incomplete" in err), err
     after_fit = t_fail - (out / "model.json").stat().st_mtime
     print(f"failed {after_fit:.1f}s after the model was written: {err.strip().splitlines()[-1]}")
     assert after_fit < 60
