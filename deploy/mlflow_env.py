@@ -70,7 +70,10 @@ def using(uri: str):
     (it fails there with "No Experiment with id=...")."""
     _bound_http_retries()
     check_reachable(uri)
+    import logging
+
     import mlflow
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines (store migrations, ...) are not the user's
     from mlflow.tracking import fluent
     from mlflow.tracking._tracking_service import utils
     saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")}

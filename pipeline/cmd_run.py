@@ -17,7 +17,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from ganstream.trainers.errors import GanstreamError, InfrastructureError
+from ganstream.trainers.errors import GanstreamError, InfrastructureError, disk_full
 
 
 def add_parser(sub) -> None:
@@ -41,9 +41,12 @@ def infrastructure_errors():
         yield
     except GanstreamError:
         raise
-    except OSError as e:
-        raise InfrastructureError(f"{type(e).__name__}: {e}") from None
     except Exception as e:
+        full = disk_full(e)  # from pandas, pyarrow, Beam or Ray, in their own wrappers
+        if full is not None:
+            raise full from None
+        if isinstance(e, OSError):
+            raise InfrastructureError(f"{type(e).__name__}: {e}") from None
         if type(e).__module__.split(".")[0] == "ray":
             first = (str(e).strip().splitlines() or [""])[0][:300]
             raise InfrastructureError(f"Ray failed: {type(e).__name__}: {first}") from None

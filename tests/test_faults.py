@@ -161,3 +161,30 @@ def test_a_stream_that_ends_short_of_its_plan_is_not_a_success(model_dir, tmp_pa
                         "--sink", tmp_path / "s"], capsys)
     assert code == 4, err
     assert "ended short of its plan: 0 of 800 rows in 0 of 2 window file(s)" in _one_line(err)
+
+
+def _job(tmp_path: Path, data: dict, **overrides) -> Path:
+    import yaml
+    spec = {"name": "faults", "data": data, "model": {"kind": "tabular", "imputer_epochs": 1},
+            "fit": {"epochs": 1, "batch_size": 100, "seed": 0},
+            "gate": {"detection_auc": "off", "marginal_mean_distance": "off", "dcr_ratio": "off",
+                     "exact_copy_rate": "off"},
+            "registry": {"name": "faults", "alias": "champion"},
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}, "state_dir": str(tmp_path / "state"),
+            **overrides}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_a_job_maps_the_same_faults_to_the_same_exit_codes(tmp_path, small_csv, full_disk, capsys, monkeypatch):
+    """`ganstream run` is what a scheduler calls: a nested column is exit 2 (do not retry), a full disk while it
+    streams is exit 4 (retry later), each in one line."""
+    monkeypatch.setenv("GANSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    nested = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"x": [1.0, 2.0] * 20, "tags": pa.array([[1, 2]] * 40)}), nested)
+    code, _, err = run(["run", _job(tmp_path, {"path": str(nested)})], capsys)
+    assert code == 2 and "nested values" in _one_line(err), err
+    job = _job(tmp_path, {"path": str(small_csv), "missing_tokens": ["?"]}, streams=[{"sink": str(full_disk / "out"), "rows": 300_000}])
+    code, _, err = run(["run", job], capsys)
+    assert code == 4 and "no space left on the device" in _one_line(err), err
