@@ -221,20 +221,23 @@ def test_unknown_registered_model_or_alias(registry, tmp_path, capsys, monkeypat
 
 
 def test_unbounded_stream_writes_complete_windows_and_follows_the_alias(registry, tmp_path):
-    """~20 s at 200 rows/s in 2 s windows from models:/stream-adult@champion. The test polls the sink while
+    """~26 s at 200 rows/s in 2 s windows from models:/stream-adult@champion. The test polls the sink while
     the job runs and reads every file the moment it appears; after 3 windows it moves the alias to version
-    2, and the stream must switch (without stopping) within --swap-check-s plus one window."""
+    2, and the stream must switch (without stopping) within --swap-check-s plus one window. Once it writes
+    version 2, the server is frozen (SIGSTOP) for 7 s: windows must keep coming with version 2, and the stream
+    says once that the registry does not answer and once that it answers again."""
     from mlflow import MlflowClient
-    rate, duration, window, check_s = 200, 20, 2, 1
+    rate, duration, window, check_s, freeze_s = 200, 26, 2, 1, 7
     sink = tmp_path / "live"
     env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
-           "GANSTREAM_CACHE_DIR": str(tmp_path / "cache")}
+           "GANSTREAM_CACHE_DIR": str(tmp_path / "cache"), "MLFLOW_HTTP_REQUEST_TIMEOUT": "2",
+           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.Popen([sys.executable, "-m", "ganstream.pipeline.cli", "stream", "models:/stream-adult@champion",
                              "--tracking-uri", registry.uri, "--sink", str(sink), "--rate", str(rate),
                              "--duration", str(duration), "--window-s", str(window), "--swap-check-s", str(check_s)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    seen, moved_at = {}, None
+    seen, moved_at, frozen_at, thawed_at = {}, None, None, None
 
     def poll():
         for f in sorted(sink.glob("window-*.parquet")) if sink.is_dir() else []:
@@ -251,8 +254,15 @@ def test_unbounded_stream_writes_complete_windows_and_follows_the_alias(registry
             if moved_at is None and len(seen) >= 3:
                 MlflowClient(registry.uri, registry.uri).set_registered_model_alias("stream-adult", "champion", "2")
                 moved_at = time.time()
+            if frozen_at is None and any(w["meta_version"] == "2" for w in seen.values()):
+                os.killpg(registry.proc.pid, signal.SIGSTOP)
+                frozen_at = time.time()
+            if thawed_at is None and frozen_at is not None and time.time() - frozen_at >= freeze_s:
+                os.killpg(registry.proc.pid, signal.SIGCONT)
+                thawed_at = time.time()
             time.sleep(0.05)
     finally:
+        os.killpg(registry.proc.pid, signal.SIGCONT)  # the session's server: never left frozen
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -273,6 +283,11 @@ def test_unbounded_stream_writes_complete_windows_and_follows_the_alias(registry
     assert order[0] == "1" and order[-1] == "2" and order == sorted(order)  # switched once, never back
     assert all(w["meta_version"] == "2" for w in windows if w["end"] >= moved_at + check_s + 1.0)
     assert "moved from version 1 to 2" in stderr
+    assert frozen_at is not None and thawed_at is not None
+    during = [w for w in windows if frozen_at + 1.0 <= w["at"] <= thawed_at]
+    assert len(during) >= 2 and all(w["meta_version"] == "2" for w in during), (frozen_at, thawed_at, windows)
+    assert stderr.count("the registry does not answer") == 1 and stderr.count("the registry answers again") == 1, \
+        stderr[-3000:]
 
 
 # -------------------------------------------------------------------------- episodes (time series)
