@@ -75,6 +75,12 @@ def test_cli_fit_writes_a_model_with_checkpoints(one_worker, real):
     assert (rows["region"] == "us").all() and len(rows) == 500
 
 
+def test_a_ray_fit_prints_no_warning_of_ray_itself(ray_first_fit):
+    """Ray warns about its own use of its deprecated options on every fit (RayDeprecationWarning); the console
+    of `train --backend ray` has ganstream's lines only."""
+    assert "Warning" not in ray_first_fit.console and "warn" not in ray_first_fit.console.lower(), ray_first_fit.console
+
+
 def test_object_store_option_sizes_the_cluster_it_starts_and_data_streams_through_it(ray_first_fit):
     """The session's cluster was started by that fit's `--object-store-mb 80`: Ray reports an 80 MB store, the
     fit said so, and its DATA went through that store to a model (read once: it is small; the per-partition test

@@ -79,7 +79,12 @@ def _local_train_settings() -> None:
 
 
 def _quiet_ray_data() -> None:
+    import warnings
+
     import ray.data
+    # Ray warns about its own internal use of its deprecated options (ExecutionOptions.exclude_resources) on every
+    # fit: nothing a user of ganstream can act on
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray(\..*)?$")
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False if hasattr(ctx, "print_on_execution_start") else None
