@@ -62,6 +62,13 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
                             f"--tracking-uri") from None
 
 
+def no_store_yet(uri: str) -> bool:
+    """True for an embedded sqlite store whose file does not exist: opening it would create it, which a
+    read-only command (`models list`, `run --dry-run`) must not do."""
+    from pathlib import Path
+    return uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists()
+
+
 @contextlib.contextmanager
 def using(uri: str):
     """Point MLflow's fluent API at `uri` for the block, then restore the previous global setting:

@@ -17,9 +17,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ganstream.deploy.mlflow_env import resolve_uri, using
+    from ganstream.deploy.mlflow_env import no_store_yet, resolve_uri, using
     from ganstream.deploy.registry import list_models, show_model
+    from ganstream.trainers.errors import ModelError
     uri = resolve_uri(args.tracking_uri)
+    if no_store_yet(uri):  # reading must not create the store
+        if args.models_command == "list":
+            print(f"No registered models at {uri} (no store there yet)")
+            return 0
+        raise ModelError(f"no registered model '{args.name}' at {uri} (no store there yet)")
     with using(uri):
         print(list_models(uri) if args.models_command == "list" else show_model(uri, args.name))
     return 0

@@ -56,9 +56,9 @@ def infrastructure_errors():
 def _champion(job, uri: str, create_store: bool):
     """(version, tags) of the job's alias, or None. Without create_store an embedded sqlite store that does
     not exist yet is not created (a dry run writes nothing)."""
-    if uri.startswith("sqlite:///") and not create_store and not Path(uri[len("sqlite:///"):]).exists():
+    from ganstream.deploy.mlflow_env import no_store_yet, using
+    if not create_store and no_store_yet(uri):
         return None
-    from ganstream.deploy.mlflow_env import using
     from ganstream.deploy.registry import alias_version
     with using(uri):
         return alias_version(uri, job.registry.name, job.registry.alias)

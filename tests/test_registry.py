@@ -179,6 +179,17 @@ def test_models_list_and_show(at, capsys):
     assert code == 2 and "no registered model 'ghost'" in err
 
 
+def test_models_list_and_show_create_no_store(tmp_path, monkeypatch, capsys):
+    """Read-only commands on the embedded default of a directory without a store: an answer, no mlflow.db."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code, out, _ = run(["models", "list"], capsys)
+    assert code == 0 and "no store there yet" in out
+    code, _, err = run(["models", "show", "adult"], capsys)
+    assert code == 2 and "no registered model 'adult'" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_gate_option_fails_before_training(tmp_path, small_csv, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(["train", small_csv, *FAST, "--out", tmp_path / "m", "--register", "x",
