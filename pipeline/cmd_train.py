@@ -93,6 +93,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
                         "within seconds (exit 4), before anything is written")
     g.add_argument("--checkpoint-dir", metavar="DIR",
                    help="where checkpoints go (default: MODEL_DIR.checkpoints beside the model); both backends write them")
+    g.add_argument("--keep-checkpoints", action="store_true",
+                   help="leave the checkpoints after a successful fit, for a later --resume that extends it "
+                   "(default: removed once the model is written)")
     g.add_argument("--resume", action="store_true",
                    help="continue the fit whose checkpoints are in the checkpoint dir (after an interruption, or "
                         "with a larger --epochs) instead of starting afresh")
@@ -146,8 +149,8 @@ def train_request(args):
     from ganstream.trainers.backends.options import FitOptions
     fit = FitOptions(backend=args.backend, workers=args.workers, ray_address=args.ray_address,
                      checkpoint_dir=str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
-                     resume=args.resume, per_partition=args.per_partition, worker_cache_mb=args.worker_cache_mb,
-                     object_store_mb=args.object_store_mb,
+                     resume=args.resume, keep_checkpoints=args.keep_checkpoints, per_partition=args.per_partition,
+                     worker_cache_mb=args.worker_cache_mb, object_store_mb=args.object_store_mb,
                      materialize_mb=args.materialize_mb)
     tracking = Tracking(uri=args.tracking_uri, experiment=args.experiment, register=args.register,
                         promote=args.promote, gate=tuple(args.gate), holdout=args.holdout)

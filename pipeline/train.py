@@ -95,6 +95,7 @@ def run_train(request: TrainRequest, console: Console = SILENT) -> TrainResult:
     if request.out is not None:
         fitted.save(request.out)
         console.info(f"model written to {request.out} ({fitted.training.get('seconds', 0.0):.1f}s)")
+        backends.remove_checkpoints(request.fit, request.out)
     result = TrainResult(fitted, request.out)
     if session is not None:
         from ganstream.deploy.mlflow_env import TrackingError
@@ -218,7 +219,7 @@ def _track_one(request: TrainRequest, model, session, gates, console: Console, m
 def train(data, kind: str = "tabular", *, out: str | os.PathLike | None = None, backend: str = "auto",
           workers: int = 1, ray_address: str | None = None, tracking: "Tracking | str | bool | None" = None,
           missing_tokens: tuple[str, ...] | list[str] = (), checkpoint_dir: str | None = None, resume: bool = False,
-          per_partition: str | None = None, quiet: bool = False, **params):
+          keep_checkpoints: bool = False, per_partition: str | None = None, quiet: bool = False, **params):
     """Fit a model as `ganstream train` does, and return it fitted.
 
     data: a CSV or Parquet path, a directory of Parquet files, or a DataFrame.
@@ -231,6 +232,7 @@ def train(data, kind: str = "tabular", *, out: str | os.PathLike | None = None, 
         register, promote, gate).
     missing_tokens (()): text that means "missing" in DATA, e.g. ("?",).
     checkpoint_dir (None), resume (False): where checkpoints go, and continue from them.
+    keep_checkpoints (False): leave them after a successful fit (default: removed once the model is written).
     per_partition (None): fit one model per value of this partition column (Ray).
     quiet (False): no progress lines on stderr.
     **params: the model's hyper-parameters (see help(ganstream.TabularGAN) / help(ganstream.TimeSeriesGAN)).
@@ -243,7 +245,7 @@ def train(data, kind: str = "tabular", *, out: str | os.PathLike | None = None, 
     elif isinstance(tracking, str):
         tracking = Tracking(uri=tracking)
     fit = FitOptions(backend=backend, workers=workers, ray_address=ray_address, checkpoint_dir=checkpoint_dir,
-                     resume=resume, per_partition=per_partition)
+                     resume=resume, keep_checkpoints=keep_checkpoints, per_partition=per_partition)
     request = TrainRequest(data, config, Path(out) if out is not None else None, fit, tuple(missing_tokens), tracking)
     result = run_train(request, Console(quiet=quiet))
     result.model.tracked = {"runs": result.runs, "versions": result.versions} if result.runs else None

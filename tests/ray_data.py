@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 # The Ray tests' reference fit (conftest.ray_first_fit) and its exact --resume (test_ray_train): 1 worker, 2 epochs,
 # the small data read once into the object store, no shard cache (a 1-worker fit is then reproducible step for step).
 RAY_FIT_ARGS = ["--epochs", "2", "--batch-size", "200", "--imputer-epochs", "2", "--seed", "0", "--backend", "ray",
-                "--target", "c", "--worker-cache-mb", "0"]
+                "--target", "c", "--worker-cache-mb", "0", "--keep-checkpoints"]
 
 
 def region_table(region: str, n: int, seed: int) -> pd.DataFrame:

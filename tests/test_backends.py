@@ -108,14 +108,18 @@ def test_resume_without_or_with_a_broken_checkpoint_says_so(adult_small, tmp_pat
 
 
 def test_cli_resume_on_the_local_backend(small_csv, tmp_path, capsys):
-    """`train --epochs 1`, then `--epochs 2 --resume`: the model holds both epochs; the checkpoint dir is
-    MODEL_DIR.checkpoints."""
+    """`train --epochs 1 --keep-checkpoints`, then `--epochs 2 --resume`: the model holds both epochs; the
+    checkpoint dir is MODEL_DIR.checkpoints. Without --keep-checkpoints a successful fit removes them once its
+    model is written, and there is nothing to resume from."""
     args = ["train", small_csv, "--missing-token", "?", "--batch-size", 500, "--imputer-epochs", 1,
             "--out", tmp_path / "m"]
-    assert run([*args, "--epochs", 1], capsys)[0] == 0
+    assert run([*args, "--epochs", 1, "--keep-checkpoints"], capsys)[0] == 0
     assert (tmp_path / "m.checkpoints" / "ganstream" / "checkpoint_000001").is_dir()
     assert run([*args, "--epochs", 2, "--resume"], capsys)[0] == 0
     assert [h["epoch"] for h in TabularGAN.load(tmp_path / "m").history] == [1, 2]
+    assert not (tmp_path / "m.checkpoints").exists(), "removed after the successful resumed fit"
+    code, _, err = run([*args, "--epochs", 3, "--resume"], capsys)
+    assert code == 2 and "no checkpoints to resume from" in err
 
 
 def test_a_ray_cluster_that_cannot_start_is_one_line_and_exit_4(small_csv, tmp_path):

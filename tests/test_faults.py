@@ -73,11 +73,11 @@ def test_train_on_a_full_disk_is_exit_4_and_leaves_nothing(small_csv, full_disk,
 
 @pytest.fixture(scope="module")
 def checkpointed(tmp_path_factory, small_csv):
-    """A finished local fit and its last checkpoint (a fit keeps it, for a --resume that extends the fit)."""
+    """A finished local fit and its last checkpoint (kept, for a --resume that extends the fit)."""
     from ganstream.pipeline.cli import main
     d = tmp_path_factory.mktemp("ckpt")
     assert main(["--quiet", "train", str(small_csv), "--missing-token", "?", "--epochs", "2", "--imputer-epochs", "1",
-                 "--batch-size", "200", "--out", str(d / "m")]) == 0
+                 "--batch-size", "200", "--keep-checkpoints", "--out", str(d / "m")]) == 0
     (last,) = sorted((d / "m.checkpoints" / "ganstream").glob("checkpoint_*"))
     return d, last
 

@@ -131,7 +131,7 @@ def test_per_partition_fit_runs_on_ray_with_checks_checkpoints_and_one_model_per
     data = tmp_path / "bands.parquet"
     df.to_parquet(data)
     out = tmp_path / "by_band"
-    ganstream.train(data, kind="timeseries", out=out, per_partition="band", epochs=2, quiet=True,
+    ganstream.train(data, kind="timeseries", out=out, per_partition="band", epochs=2, quiet=True, keep_checkpoints=True,
                     check_classifier_steps=200, **{k: v for k, v in SMALL.items() if k not in ("hidden", "critic_hidden")})
     moves = {}
     for band in ("fast", "slow"):

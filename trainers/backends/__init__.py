@@ -11,7 +11,7 @@ from pathlib import Path
 from ganstream.trainers.backends.options import Backend, FitOptions
 from ganstream.trainers.progress import ProgressFn
 
-__all__ = ["Backend", "FitOptions", "fit"]
+__all__ = ["Backend", "FitOptions", "fit", "remove_checkpoints"]
 
 
 def fit(model, data, options: FitOptions | None = None, out: str | os.PathLike | None = None, missing_tokens=(),
@@ -80,3 +80,18 @@ def _remove_unless_resumable(storage: Path) -> None:
 def _per_partition(column: str, models: dict):
     from ganstream.trainers.backends.per_partition import PerPartitionModels
     return PerPartitionModels(column, models)
+
+
+def remove_checkpoints(options: FitOptions, out) -> None:
+    """After a fit succeeded and its model was written: remove its checkpoints (every run directory of this
+    fit, one per partition with --per-partition), and the checkpoint directory when nothing else is left in it.
+    Kept with `options.keep_checkpoints`."""
+    import shutil
+    storage = _storage(options, out)
+    if options.keep_checkpoints or storage is None or not storage.is_dir():
+        return
+    for run_dir in storage.iterdir():
+        if run_dir.is_dir() and (run_dir.name == options.run_name or run_dir.name.startswith(f"{options.run_name}-")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+    if not [p for p in storage.iterdir() if not p.name.startswith(".")]:  # Ray leaves a hidden marker file
+        shutil.rmtree(storage, ignore_errors=True)

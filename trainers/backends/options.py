@@ -35,6 +35,9 @@ class FitOptions:
     ray_address (None): join this Ray cluster; None starts a local one for the fit and stops it after.
     checkpoint_dir (None): where checkpoints go; None: MODEL_DIR.checkpoints beside the model.
     resume (False): continue the fit whose checkpoints are in checkpoint_dir.
+    keep_checkpoints (False): leave this fit's checkpoints in place after it succeeded and its model was written
+        (for a later --resume that extends it); by default they are removed then: they are only a way back into
+        an interrupted fit, and a small table's fit left ~140 MB of them behind.
     per_partition (None): fit one model per value of this partition column (Ray only).
     worker_cache_mb (None -> 256): memory per Ray worker to keep its encoded shard after the first epoch.
     object_store_mb (None): size of the local Ray cluster's object store (None: Ray's own sizing).
@@ -52,6 +55,7 @@ class FitOptions:
     ray_address: str | None = None
     checkpoint_dir: str | None = None
     resume: bool = False
+    keep_checkpoints: bool = False
     per_partition: str | None = None
     worker_cache_mb: float | None = None
     object_store_mb: float | None = None
