@@ -45,12 +45,13 @@ class QualityReport:
 
     def __str__(self) -> str:
         if self.kind == "timeseries":
-            return format_timeseries_report(self.data)
+            return format_timeseries_report(self.data) + _format_verdicts(self.data)
         from ganstream.augment.metrics import format_report
+        text = format_report(self.data) + _format_verdicts(self.data)
         if "lift" not in self.data:
-            return format_report(self.data)
+            return text
         from ganstream.augment.lift import format_lift
-        return format_report(self.data) + "\n\n" + format_lift(self.data["lift"])
+        return text + "\n\n" + format_lift(self.data["lift"])
 
     def to_json(self, indent: int = 1) -> str:
         return json.dumps(self.data, indent=indent)
@@ -76,6 +77,7 @@ def evaluate(model, real: pd.DataFrame, target: str | None = None, holdout: pd.D
     if model.kind == "timeseries":
         from ganstream.augment.ts_report import plot_series, timeseries_quality_report
         data = timeseries_quality_report(model, real, seed=seed)
+        data["verdicts"] = default_verdicts("timeseries", data, None)
         made = {"series": lambda: plot_series(model, real, seed=seed)} if plots else {}
         return QualityReport("timeseries", data, {**_loss_plot(model), **made} if plots else {})
     if model.kind != "tabular":
@@ -92,6 +94,7 @@ def evaluate(model, real: pd.DataFrame, target: str | None = None, holdout: pd.D
         check_compatible(schema, holdout, what="holdout table")
     hold = holdout[schema.names].reset_index(drop=True) if holdout is not None else None
     data = quality_report(sample, synthetic, target=target, holdout=hold, seed=seed)
+    data["verdicts"] = default_verdicts("tabular", data, target)
     if lift:
         from ganstream.augment.lift import Recipe, lift as measure_lift
         data["lift"] = measure_lift(model, sample, hold, target, lift if isinstance(lift, Recipe) else Recipe(),
@@ -102,6 +105,27 @@ def evaluate(model, real: pd.DataFrame, target: str | None = None, holdout: pd.D
         made = {**_loss_plot(model), "marginals": lambda: plot_marginals(sample, synthetic),
                 "associations": lambda: plot_associations(sample, synthetic)}
     return QualityReport("tabular", data, made)
+
+
+def default_verdicts(kind: str, data: dict, target: str | None) -> dict:
+    """The default gate's verdict on each figure it checks (what `train --register` would decide without
+    --gate options), with the figure's direction: a report says what is good, not only what was measured."""
+    from ganstream.deploy.gate import evaluate as gate_evaluate, figures, parse_gates
+    result = gate_evaluate(figures(data), parse_gates(None, target, kind))
+    checks = [{**c, "better": "lower" if c["op"] == "<=" else "higher"} for c in result.checks]
+    return {"passed": result.passed, "checks": checks}
+
+
+def _format_verdicts(data: dict) -> str:
+    verdicts = data.get("verdicts")
+    if not verdicts:
+        return ""
+    lines = [f"\n\ndefault gate: {'passed' if verdicts['passed'] else 'FAILED'} (what `train --register` would decide)"]
+    for c in verdicts["checks"]:
+        value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
+        state = {True: "ok", False: "FAILED", None: "not measured"}[c["passed"]]
+        lines.append(f"  {c['key']:<24} {value:>8}  needs {c['op']} {c['threshold']:g} ({c['better']} is better): {state}")
+    return "\n".join(lines)
 
 
 def _loss_plot(model) -> dict:

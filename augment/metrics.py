@@ -229,8 +229,11 @@ def utility(train_real: pd.DataFrame, synthetic: pd.DataFrame, test_real: pd.Dat
         per_model[name] = {"real": real, "synthetic": syn}
     real_score = float(np.mean([v["real"] for v in per_model.values()]))
     synthetic_score = float(np.mean([v["synthetic"] for v in per_model.values()]))
-    return {"metric": metric, "real_score": real_score, "synthetic_score": synthetic_score,
-            "ratio": _ratio(synthetic_score, real_score), "per_model": per_model}
+    out = {"metric": metric, "real_score": real_score, "synthetic_score": synthetic_score,
+           "ratio": _ratio(synthetic_score, real_score), "per_model": per_model}
+    if metric == "f1":  # which class the F1 is of: the rarer one in train_real
+        out["positive_class"] = str(classes[labels[0]])
+    return out
 
 
 # -------------------------------------------------------------------------------------- marginals
@@ -474,7 +477,8 @@ def format_report(report: dict) -> str:
     rows.append(("association distance", _fmt(report["association_distance"])))
     u = report.get("utility")
     if u:
-        rows.append((f"utility ({u['metric']})", f"real {_fmt(u['real_score'])}  synthetic "
+        what = f"F1 of class '{u['positive_class']}'" if u.get("positive_class") is not None else u["metric"]
+        rows.append((f"utility ({what})", f"real {_fmt(u['real_score'])}  synthetic "
                      f"{_fmt(u['synthetic_score'])}  ratio {_fmt(u['ratio'])}"))
     p = report.get("privacy")
     if p:

@@ -53,6 +53,17 @@ def test_train_sample_impute_evaluate_end_to_end(model_dir, small_csv, tmp_path,
     assert code == 0
     report = json.loads(out)
     assert 0.0 <= report["detection_auc"] <= 1.0 and report["utility"]["ratio"] >= 0.0
+    # the verdicts: the default gate on every figure it checks, with its direction; the F1 names its class
+    checks = {c["key"]: c for c in report["verdicts"]["checks"]}
+    assert set(checks) == {"detection_auc", "marginal_mean_distance", "utility_ratio", "dcr_ratio", "exact_copy_rate"}
+    assert checks["detection_auc"]["better"] == "lower" and checks["dcr_ratio"]["better"] == "higher"
+    assert checks["detection_auc"]["passed"] == (report["detection_auc"] <= 0.99)
+    assert report["verdicts"]["passed"] == all(c["passed"] is not False for c in checks.values())
+    assert report["utility"]["positive_class"].strip() == ">50K"  # Adult's rarer class (the raw file has ' >50K')
+    code, out, _ = run(["evaluate", model_dir, "--real", small_csv, "--missing-token", "?", "--target", "income"],
+                       capsys)
+    assert code == 0 and "utility (F1 of class ' >50K')" in out and "default gate: " in out
+    assert "detection_auc" in out and "(lower is better)" in out and "(higher is better)" in out
 
 
 def test_same_seed_gives_identical_files(model_dir, tmp_path, capsys):

@@ -344,7 +344,7 @@ def test_quality_report_with_missing_values_everywhere():
     again = m.quality_report(real, syn, target="label", seed=0)
     assert again == report
     out = m.format_report(report)
-    assert "detection AUC" in out and "utility (f1)" in out and len(out.splitlines()) >= 7
+    assert "detection AUC" in out and "utility (F1 of class " in out and len(out.splitlines()) >= 7
 
 
 def test_quality_report_with_holdout_and_no_target():
