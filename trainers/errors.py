@@ -12,6 +12,8 @@ Exit codes, for schedulers (cron, Airflow, Kubernetes), in one place:
     5  another run of the same job is still going
 """
 
+import errno
+
 EXIT_OK = 0
 EXIT_INPUT = 2
 EXIT_GATE = 3
@@ -44,7 +46,7 @@ class InfrastructureError(GanstreamError):
     exit_code = EXIT_INFRASTRUCTURE
 
 
-_DISK_FULL_ERRNOS = (28, 122)  # ENOSPC, EDQUOT
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _DISK_FULL_TEXT = ("no space left on device", "disk quota exceeded", "[errno 28]")
 
 
