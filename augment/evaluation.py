@@ -22,6 +22,7 @@ from ganstream.trainers.errors import ConfigError
 
 if TYPE_CHECKING:
     from ganstream.augment.lift import Recipe
+from ganstream.trainers.column_values import datetimes_as_numbers
 from ganstream.trainers.schema import check_compatible
 
 REPORT_MAX_ROWS = 10_000
@@ -89,11 +90,13 @@ def evaluate(model, real: pd.DataFrame, target: str | None = None, holdout: pd.D
                           f"(columns: {', '.join(schema.names)})")
     from ganstream.augment.metrics import quality_report
     sample = bounded(real[schema.names], max_rows, seed)
-    synthetic = model.sample(len(sample), seed=seed)
+    synthetic = datetimes_as_numbers(model.sample(len(sample), seed=seed), schema)
     if holdout is not None:
         check_compatible(schema, holdout, what="holdout table")
     hold = holdout[schema.names].reset_index(drop=True) if holdout is not None else None
-    data = quality_report(sample, synthetic, target=target, holdout=hold, seed=seed)
+    numbers = datetimes_as_numbers(sample, schema)
+    data = quality_report(numbers, synthetic, target=target, holdout=None if hold is None else
+                          datetimes_as_numbers(hold, schema), seed=seed)
     data["verdicts"] = default_verdicts("tabular", data, target)
     if lift:
         from ganstream.augment.lift import Recipe, lift as measure_lift
@@ -102,8 +105,8 @@ def evaluate(model, real: pd.DataFrame, target: str | None = None, holdout: pd.D
     made = {}
     if plots:
         from ganstream.augment.plots import plot_associations, plot_marginals
-        made = {**_loss_plot(model), "marginals": lambda: plot_marginals(sample, synthetic),
-                "associations": lambda: plot_associations(sample, synthetic)}
+        made = {**_loss_plot(model), "marginals": lambda: plot_marginals(numbers, synthetic),
+                "associations": lambda: plot_associations(numbers, synthetic)}
     return QualityReport("tabular", data, made)
 
 

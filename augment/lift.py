@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ganstream.trainers.column_values import datetimes_as_numbers
 from ganstream.trainers.errors import ConfigError, DataError
 
 LEARNERS = ("logistic_regression", "gradient_boosting", "mlp")
@@ -149,7 +150,9 @@ def lift(model, real: pd.DataFrame, holdout: pd.DataFrame, target: str, recipe: 
         raise DataError(f"--lift needs at least two classes of '{target}' in the training rows")
     t0 = time.perf_counter()
     real = real.reset_index(drop=True)
-    mixed = augmented(model, real, target, recipe, seed)
+    schema = model.encoder.schema
+    mixed = datetimes_as_numbers(augmented(model, real, target, recipe, seed), schema)
+    real, holdout = datetimes_as_numbers(real, schema), datetimes_as_numbers(holdout, schema)
     base = downstream(real, holdout, target, real, seed, learners)
     aug = downstream(mixed, holdout, target, real, seed, learners)
     per = {name: {"real": base[name], "augmented": aug[name],

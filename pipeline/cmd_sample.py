@@ -23,8 +23,11 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--condition", type=condition, metavar="COL=VALUE",
                    help="tabular: every row gets VALUE in categorical column COL (no rejection sampling)")
-    s.add_argument("--missing", choices=["keep", "fill"], default="keep",
+    s.add_argument("--missing", choices=["keep", "fill"], default=None,
                    help="tabular: keep realistic missing values as in the training data (default), or fill: complete rows")
+    s.add_argument("--steps", type=positive_int("--steps"), default=None, metavar="N",
+                   help="time series: steps per sequence (default: the model's --seq-len); longer sequences are "
+                        "generated step by step, each step conditioned on the ones before")
     s.set_defaults(func=run)
 
 
@@ -37,13 +40,18 @@ def run(args) -> int:
         if args.condition:
             raise ConfigError("--condition applies to tabular models only; time-series models continue a history "
                               "instead: ganstream extend MODEL --history FILE")
-        frame = model.sample(args.rows, seed=args.seed)
+        if args.missing is not None:
+            raise ConfigError("--missing applies to tabular models only: a time-series model's sequences have no holes")
+        steps = args.steps or model.config.seq_len
+        frame = model.sample(args.rows, seed=args.seed, length=steps)
         write_table(frame, args.out)
-        console(args).info(f"wrote {args.rows:,} sequences x {model.config.seq_len} steps ({len(frame):,} rows) to "
+        console(args).info(f"wrote {args.rows:,} sequences x {steps} steps ({len(frame):,} rows) to "
                            f"{args.out} ({time.perf_counter() - t0:.2f}s)")
         return 0
+    if args.steps is not None:
+        raise ConfigError("--steps applies to time-series models only (a tabular model writes --rows rows)")
     rows = model.sample(args.rows, seed=args.seed, condition=dict([args.condition]) if args.condition else None,
-                        missing=args.missing)
+                        missing=args.missing or "keep")
     dt = time.perf_counter() - t0
     write_table(rows, args.out)
     console(args).info(f"wrote {len(rows):,} rows to {args.out} ({len(rows) / max(dt, 1e-9):,.0f} rows/s)")

@@ -13,7 +13,7 @@ from ganstream.trainers.errors import ConfigError
 
 # Options only one model kind understands: given with the other kind they are an error (dest -> flag).
 TABULAR_ONLY = {"loss": "--loss", "pac": "--pac", "target": "--target", "imputer_epochs": "--imputer-epochs",
-                "numeric_encoding": "--numeric-encoding"}
+                "numeric_encoding": "--numeric-encoding", "categorical": "--categorical"}
 TIMESERIES_ONLY = {"seq_len": "--seq-len", "id_col": "--id-col", "time_col": "--time-col", "static_col": "--static-col"}
 SHARED = ("epochs", "batch_size", "seed")
 
@@ -53,6 +53,10 @@ def add_parser(sub) -> None:
     tab.add_argument("--target", metavar="COL",
                      help="a categorical column downstream models will predict: an auxiliary classifier keeps "
                           "P(COL | other columns) of the synthetic rows close to the real one (better utility)")
+    tab.add_argument("--categorical", action="append", default=None, metavar="COL",
+                     help="learn COL as a category (repeatable). By default a column that is nearly unique per row "
+                          "(an id) or free text is not learned, since it could only be sampled as copies of training "
+                          "values; and dates and timestamps are learned as numbers. `train` lists each column's kind")
     ts = t.add_argument_group("time-series model (--kind timeseries)")
     ts.add_argument("--seq-len", type=positive_int("--seq-len"), metavar="L",
                     help="window length the model learns (required with --kind timeseries; shorter series are skipped)")

@@ -40,6 +40,7 @@ FIT_TAG = "ganstream.job.fit_sha256"  # model-version tag: the fit settings the 
 # fit keys added after job files were in use (2026-12-07): left out of the fingerprint while unset, so that a
 # job's registered champion still matches its settings after an upgrade instead of being refitted once
 _ADDED_FIT_KEYS = ("materialize_mb", "worker_cache_mb")
+_ADDED_MODEL_KEYS = ("categorical",)  # model keys added later (2026-12-07), the same way
 
 
 # ------------------------------------------------------------------------------------------ the spec
@@ -58,6 +59,7 @@ class ModelSpec:
     pac: int | None = None
     target: str | None = None
     imputer_epochs: int | None = None
+    categorical: list[str] | None = None  # columns learned as categories whatever they look like
     seq_len: int | None = None
     id_col: str | None = None
     time_col: str | None = None
@@ -129,7 +131,8 @@ class JobSpec:
     def fit_fingerprint(self) -> str:
         """sha256 of every setting that changes the fitted model (not the data: that has its own)."""
         fit = {k: v for k, v in dataclasses.asdict(self.fit).items() if not (k in _ADDED_FIT_KEYS and v is None)}
-        blob = json.dumps({"model": dataclasses.asdict(self.model), "fit": fit,
+        model = {k: v for k, v in dataclasses.asdict(self.model).items() if not (k in _ADDED_MODEL_KEYS and v is None)}
+        blob = json.dumps({"model": model, "fit": fit,
                            "missing_tokens": self.data.missing_tokens, "gate": self.gate}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ganstream.trainers.errors import ConfigError
+from ganstream.trainers.table_io import arrow_table
 
 MANIFEST = "_ganstream_stream.json"
 TEMP_SUFFIX = ".tmp"
@@ -98,7 +99,7 @@ def table_schema(model) -> pa.Schema | None:
         return None
     fields = []
     for spec in encoder.schema.columns:
-        t = _arrow_type(spec.dtype)
+        t = _time_type(spec) if spec.kind == "datetime" and spec.time["source"] != "text" else _arrow_type(spec.dtype)
         if t is None:
             return None
         fields.append(pa.field(spec.name, t))
@@ -110,10 +111,23 @@ def to_arrow(df: pd.DataFrame, schema: pa.Schema | None, metadata: dict[str, str
         extra = list(pa.Schema.from_pandas(df[[c for c in df.columns if c not in schema.names]],
                                            preserve_index=False))
         order = [*schema.names, *[f.name for f in extra]]
-        table = pa.Table.from_pandas(df[order], schema=pa.schema([*schema, *extra]), preserve_index=False)
+        table = arrow_table(df[order], schema=pa.schema([*schema, *extra]))
     else:
-        table = pa.Table.from_pandas(df, preserve_index=False)
+        table = arrow_table(df)
     return table.replace_schema_metadata({f"ganstream.{k}": str(v) for k, v in metadata.items()})
+
+
+def _time_type(spec) -> pa.DataType | None:
+    """Dates stay Parquet dates; timestamps keep their unit and time zone."""
+    if spec.time["source"] == "date":
+        return pa.date32()
+    try:
+        dtype = pd.api.types.pandas_dtype(spec.dtype)
+    except TypeError:
+        return None
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return pa.timestamp(dtype.unit, tz=str(dtype.tz))
+    return pa.timestamp(np.datetime_data(dtype)[0])
 
 
 # ---------------------------------------------------------------------------------------- writing

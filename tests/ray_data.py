@@ -17,12 +17,15 @@ RAY_FIT_ARGS = ["--epochs", "2", "--batch-size", "200", "--imputer-epochs", "2",
 
 
 def region_table(region: str, n: int, seed: int) -> pd.DataFrame:
-    """x's mean and c's mix change with the region; 5% of x missing."""
+    """x's mean and c's mix change with the region; 5% of x missing; a timestamp (learned as a number) and an
+    event id (not learned: an identifier) ride along, so that the Ray path reads and writes both kinds."""
     rng = np.random.default_rng(seed)
     shift = {"eu": 0.0, "us": 3.0}[region]
     c = rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1] if region == "eu" else [0.2, 0.3, 0.5])
     x = rng.normal(shift, 1.0, n) + (c == "c") * 2.0
-    df = pd.DataFrame({"x": x, "k": rng.integers(0, 4, n), "c": c})
+    seen = pd.Timestamp("2026-11-01") + pd.to_timedelta(rng.integers(0, 86_400 * 30, n), unit="s")
+    df = pd.DataFrame({"x": x, "k": rng.integers(0, 4, n), "c": c, "seen": pd.DatetimeIndex(seen).as_unit("us"),
+                       "event_id": seed * 100_000 + np.arange(n)})
     df.loc[rng.random(n) < 0.05, "x"] = np.nan
     return df
 

@@ -24,6 +24,7 @@ import torch
 
 from ganstream.augment.metrics import association_distance, marginal_distances, mean_marginal_distance
 from ganstream.pipeline.cli import main
+from ganstream.trainers.column_values import datetimes_as_numbers
 from ganstream.trainers.backends.options import FitOptions
 from ganstream.trainers.backends.ray_tabular import fit_on_ray
 from ganstream.trainers.tabular.model import TabularGAN
@@ -51,7 +52,10 @@ def real(hive):
 
 
 def quality(model, real) -> dict:
-    synthetic = model.sample(len(real), seed=1)
+    """Compared on the learned columns (the event id is not one), timestamps as numbers (as `evaluate` does)."""
+    schema = model.encoder.schema
+    synthetic = datetimes_as_numbers(model.sample(len(real), seed=1), schema)
+    real = datetimes_as_numbers(real[schema.names], schema)
     return {"marginal": mean_marginal_distance(marginal_distances(real, synthetic)),
             "association": association_distance(real, synthetic)}
 
@@ -67,12 +71,15 @@ def test_cli_fit_writes_a_model_with_checkpoints(one_worker, real):
     assert [h["epoch"] for h in model.history] == [1, 2]
     assert model.training["backend"] == "ray" and model.training["workers"] == 1
     assert all(h["rows_per_s"] > 0 and h["peak_rss_mb"] > 0 and "target_loss" in h for h in model.history)
-    assert set(model.encoder.schema.names) == {"x", "k", "c", "region", "day"}
+    assert set(model.encoder.schema.names) == {"x", "k", "c", "seen", "region", "day"}
+    assert list(model.encoder.schema.dropped) == ["event_id"]  # an identifier: never learned, never sampled
     assert model.encoder.schema["region"].categories == ["eu", "us"]
     ckpts = sorted((one_worker.parent / "model.checkpoints" / "ganstream").glob("checkpoint_*"))
     assert ckpts, "per-epoch checkpoints are kept for --resume"
     rows = model.sample(500, seed=3, condition={"region": "us"})
     assert (rows["region"] == "us").all() and len(rows) == 500
+    assert str(rows["seen"].dtype) == "datetime64[us]" and "event_id" not in rows.columns
+    assert rows["seen"].between(pd.Timestamp("2026-11-01"), pd.Timestamp("2026-12-01")).all()
 
 
 def test_a_ray_fit_prints_no_warning_of_ray_itself(ray_first_fit):

@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy.special import ndtr
 
+from ganstream.trainers import datetimes
 from ganstream.trainers.schema import ColumnSpec
 
 
@@ -55,10 +56,38 @@ def levels(n_q: int) -> np.ndarray:
     return np.linspace(eps, 1.0 - eps, n_q)
 
 
+def numeric_values(col: pd.Series, spec: ColumnSpec) -> np.ndarray:
+    """A numeric or datetime column as float64 (NaN where missing): datetimes count their unit since 1970."""
+    if spec.kind == "datetime":
+        return datetimes.to_numbers(col, spec.time)
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def numeric_block(df: pd.DataFrame, specs: list[ColumnSpec]) -> np.ndarray:
+    """Several numeric or datetime columns as one float64 matrix (rows x columns)."""
+    if not any(s.kind == "datetime" for s in specs):
+        return df[[s.name for s in specs]].to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.column_stack([numeric_values(df[s.name], s) for s in specs])
+
+
+def datetimes_as_numbers(df: pd.DataFrame, schema) -> pd.DataFrame:
+    """`df` with the schema's datetime columns as numbers: what quality metrics and downstream learners compare
+    (a timestamp as text would look like thousands of one-row categories)."""
+    specs = [s for s in schema.columns if s.kind == "datetime" and s.name in df.columns]
+    if not specs:
+        return df
+    out = df.copy()
+    for spec in specs:
+        out[spec.name] = numeric_values(df[spec.name], spec)
+    return out
+
+
 def restore_dtype(values: pd.Series, spec: ColumnSpec) -> pd.Series:
     """Cast decoded values back to the training column's dtype. A column that had no missing values in
     training but gets some now (never in 'fill' mode) falls back to a nullable/float dtype."""
     dtype = spec.dtype
+    if spec.kind == "datetime":
+        return datetimes.from_numbers(values.to_numpy(dtype=np.float64, na_value=np.nan), spec.time, dtype)
     has_na = bool(values.isna().any())
     if spec.kind == "boolean":
         return values.astype("boolean" if has_na or dtype == "boolean" else "bool")

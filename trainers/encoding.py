@@ -32,7 +32,8 @@ import pandas as pd
 from scipy.special import ndtri
 
 from ganstream.trainers import joint_encoding as joint
-from ganstream.trainers.column_values import (argmax_rows, arrow_string_column, levels, nearest, restore_dtype,
+from ganstream.trainers.column_values import (argmax_rows, arrow_string_column, levels, nearest, numeric_block,
+                                              numeric_values, restore_dtype,
                                               strings_from_codes, values_from_normal_scores)
 from ganstream.trainers.errors import DataError
 from ganstream.trainers.mode_encoding import choose_encoding, decode_modes, encode_modes, fit_modes, heaviest_mode, mode_count
@@ -95,7 +96,7 @@ class TableEncoder:
                 self.numeric_params[spec.name] = {**self._fit_encoding("quantile", None, whitened[spec.name]),
                                                   "encoding": "joint"}
             elif not self.as_category(spec):
-                values = df[spec.name].to_numpy(dtype=np.float64, na_value=np.nan)
+                values = numeric_values(df[spec.name], spec)
                 values = values[~np.isnan(values)]
                 self.numeric_params[spec.name] = self._fit_numeric(spec, values)
         self.spans = self._layout()
@@ -107,12 +108,12 @@ class TableEncoder:
         coordinates of the complete rows (what its quantile encoding is fitted on), or {} without a block."""
         self.joint, self.joint_evidence = None, None
         specs = [s for s in self.schema.columns if not self.as_category(s)
-                 and joint.eligible(df[s.name].to_numpy(dtype=np.float64, na_value=np.nan))]
+                 and joint.eligible(numeric_values(df[s.name], s))]
         if len(specs) < 2:
             return {}
-        values = df[[s.name for s in specs]].to_numpy(dtype=np.float64, na_value=np.nan)
+        values = numeric_block(df, specs)
         self.joint, self.joint_evidence = joint.fit_joint([s.name for s in specs], values,
-                                                          [s.kind == "integer" for s in specs], seed=self.seed)
+                                                          [s.is_integral for s in specs], seed=self.seed)
         if self.joint is None:
             return {}
         complete = values[~np.isnan(values).any(axis=1)]
@@ -121,7 +122,7 @@ class TableEncoder:
 
     def _fit_numeric(self, spec: ColumnSpec, values: np.ndarray) -> dict:
         if self.numeric == "auto":
-            choice, evidence, mixture = choose_encoding(values, integer=spec.kind == "integer", seed=self.seed)
+            choice, evidence, mixture = choose_encoding(values, integer=spec.is_integral, seed=self.seed)
             params = self._fit_encoding(choice, spec, values, mixture)
             return {**params, "encoding": choice, "auto": evidence}
         return self._fit_encoding(self.numeric, spec, values)
@@ -192,7 +193,7 @@ class TableEncoder:
         out = np.zeros((n, self.output_dim), dtype=np.float32)
         whitened = {}
         if self.joint is not None:
-            block = df[self.joint["columns"]].to_numpy(dtype=np.float64, na_value=np.nan)
+            block = numeric_block(df, [self.schema[c] for c in self.joint["columns"]])
             mode, u = joint.encode(self.joint, block, rng)
             whitened = dict(zip(self.joint["columns"], u.T))
         for span in self.spans:
@@ -207,7 +208,7 @@ class TableEncoder:
             if span.role == "value" and self.column_encoding(spec.name) == "mode":
                 self._encode_modes(spec, col, miss, out, rng)
             elif span.role == "value":
-                values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+                values = numeric_values(col, spec)
                 if spec.name in whitened:  # kept under a hole too: the block's other columns decode through it
                     values = whitened[spec.name]
                 enc = self._encode_numeric(spec, values, rng)
@@ -249,7 +250,7 @@ class TableEncoder:
         p = self.numeric_params[spec.name]
         spans = {s.role: s for s in self.column_spans(spec.name)}
         value, mode_span = spans["value"], spans["mode"]
-        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = numeric_values(col, spec)
         hole = np.isnan(values)
         offset, mode = encode_modes(p, np.where(hole, p["means"][heaviest_mode(p)], values), rng)
         offset[hole], mode[hole] = 0.0, heaviest_mode(p)
@@ -339,7 +340,7 @@ class TableEncoder:
             x = values_from_normal_scores(z, np.asarray(p["quantiles"]))
             if "support" in p:
                 return nearest(np.asarray(p["support"]), x)
-        if spec.kind == "integer":
+        if spec.is_integral:
             x = np.round(x)
         return x
 
@@ -348,7 +349,7 @@ class TableEncoder:
         p = self.numeric_params[spec.name]
         if "support" in p:
             return nearest(np.asarray(p["support"]), x)
-        return np.round(x) if spec.kind == "integer" else x
+        return np.round(x) if spec.is_integral else x
 
     # --------------------------------------------------------- persistence
     def _require_fit(self):

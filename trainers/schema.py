@@ -8,10 +8,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from ganstream.trainers import datetimes
 from ganstream.trainers.column_checks import check_unique_names
-from ganstream.trainers.errors import DataError
+from ganstream.trainers.column_rules import unlearnable_reason
+from ganstream.trainers.errors import ConfigError, DataError
 
-KINDS = ("numeric", "integer", "categorical", "boolean")
+KINDS = ("numeric", "integer", "categorical", "boolean", "datetime")
 MAX_CATEGORIES = 5000
 SMALL_INTEGER_LEVELS = 20  # integer columns with at most this many distinct values also record their levels
 
@@ -24,6 +26,7 @@ class ColumnSpec:
     missing_rate: float = 0.0
     categories: list | None = None  # categorical/boolean (and small integer): observed values, most frequent first
     frequencies: list[float] | None = None  # share of each category among observed values
+    time: dict | None = None  # datetime: unit, time zone and text layout (trainers/datetimes.py)
 
     @property
     def has_missing(self) -> bool:
@@ -38,6 +41,18 @@ class ColumnSpec:
         """An integer column with few levels (e.g. education-num): encoders may treat it as categorical."""
         return self.kind == "integer" and self.categories is not None
 
+    @property
+    def is_integral(self) -> bool:
+        """Decoded values are whole numbers: integers, and datetimes (whole counts of their unit)."""
+        return self.kind in ("integer", "datetime")
+
+    @property
+    def label(self) -> str:
+        """The kind as `train` shows it: a date column says date, not datetime."""
+        if self.kind == "datetime":
+            return "date" if self.time["unit"] == "D" else "datetime"
+        return self.kind
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -49,6 +64,7 @@ class ColumnSpec:
 @dataclass
 class TableSchema:
     columns: list[ColumnSpec] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)  # column -> why it is not learned (column_rules.py)
 
     @property
     def names(self) -> list[str]:
@@ -61,11 +77,18 @@ class TableSchema:
         raise KeyError(name)
 
     def to_json(self) -> dict:
-        return {"columns": [c.to_json() for c in self.columns]}
+        return {"columns": [c.to_json() for c in self.columns], "dropped": dict(self.dropped)}
 
     @classmethod
     def from_json(cls, d: dict) -> "TableSchema":
-        return cls([ColumnSpec.from_json(c) for c in d["columns"]])
+        return cls([ColumnSpec.from_json(c) for c in d["columns"]], dict(d.get("dropped", {})))
+
+    def describe(self) -> list[str]:
+        """One line per column: name, kind, missing rate; then the dropped columns and why."""
+        width = max([len(n) for n in [*self.names, *self.dropped]] + [6])
+        lines = [f"  {c.name:<{width}}  {c.label:<11}  {c.missing_rate:6.1%} missing" for c in self.columns]
+        lines += [f"  {name:<{width}}  dropped: {why}" for name, why in self.dropped.items()]
+        return lines
 
 
 def _python_value(v):
@@ -79,14 +102,20 @@ def _python_value(v):
     return v
 
 
-def infer_column(name: str, s: pd.Series) -> ColumnSpec:
+def infer_column(name: str, s: pd.Series, categorical: bool = False) -> ColumnSpec:
+    """The spec of one column. categorical=True: a category whatever its values look like (dates included)."""
     missing = s.isna().to_numpy()
     n_missing = int(missing.sum())
     if n_missing == len(s):
         raise DataError(f"column '{name}' is entirely missing: drop it or provide values")
     dtype = str(s.dtype)
     observed = s[~missing]
-    if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and observed.map(type).eq(bool).all()):
+    time = None if categorical else datetimes.detect(s)
+    if time is not None:
+        return ColumnSpec(name=name, kind="datetime", dtype=dtype, missing_rate=n_missing / len(s), time=time)
+    if categorical:
+        kind = "categorical"
+    elif pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and observed.map(type).eq(bool).all()):
         kind = "boolean"
     elif pd.api.types.is_numeric_dtype(s.dtype):
         values = observed.to_numpy(dtype=np.float64)
@@ -109,12 +138,32 @@ def infer_column(name: str, s: pd.Series) -> ColumnSpec:
     return spec
 
 
-def infer_schema(df: pd.DataFrame) -> TableSchema:
-    """Infer and validate a schema; raises DataError for tables a GAN cannot learn from."""
+def infer_schema(df: pd.DataFrame, categorical: tuple[str, ...] | list[str] = ()) -> TableSchema:
+    """Infer and validate a schema; raises DataError for tables a GAN cannot learn from. Identifier and
+    free-text columns are left out (`schema.dropped` says why), except those named in `categorical`."""
     if len(df) == 0 or df.shape[1] == 0:
         raise DataError("table is empty")
     check_unique_names(df.columns, "table")
-    return TableSchema([infer_column(str(c), df[c]) for c in df.columns])
+    check_named_columns(categorical, [str(c) for c in df.columns])
+    specs, dropped = [], {}
+    for c in df.columns:
+        name, forced = str(c), str(c) in categorical
+        reason = None if forced or datetimes.detect(df[c]) is not None else unlearnable_reason(name, df[c])
+        if reason is not None:
+            dropped[name] = reason
+        else:
+            specs.append(infer_column(name, df[c], categorical=forced))
+    if not specs:
+        raise DataError(f"no column is left to learn from: {', '.join(f'{n} ({w})' for n, w in dropped.items())}; "
+                        f"keep one with --categorical COL")
+    return TableSchema(specs, dropped)
+
+
+def check_named_columns(names, columns: list[str], option: str = "--categorical") -> None:
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise ConfigError(f"{option}: no column named {', '.join(repr(n) for n in unknown)} "
+                          f"(columns: {', '.join(columns)})")
 
 
 def check_compatible(schema: TableSchema, df: pd.DataFrame, what: str = "table") -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -84,6 +85,14 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return p
 
 
+def arrow_table(df: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
+    """`pa.Table.from_pandas` without the index. pyarrow reads a zoned timestamp column through `Series.values`,
+    which pandas 3.1 deprecates with a warning on every write: the values are right, the warning is theirs."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray that drops timezone")
+        return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+
+
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write atomically (temp file + rename) so a reader or a crash never sees a partial file."""
     p = check_output_path(path)
@@ -94,7 +103,7 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
         if p.suffix.lower() == ".csv":
             df.to_csv(tmp, index=False)
         else:
-            pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+            pq.write_table(arrow_table(df), tmp)
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):

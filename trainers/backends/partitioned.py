@@ -37,7 +37,10 @@ import pyarrow.parquet as pq
 
 from ganstream.trainers.column_checks import check_parquet_schema, check_unique_names
 from ganstream.trainers.errors import DataError
-from ganstream.trainers.schema import MAX_CATEGORIES, SMALL_INTEGER_LEVELS, TableSchema, _python_value, infer_column
+from ganstream.trainers.column_rules import unlearnable_reason
+from ganstream.trainers.datetimes import detect as detect_time
+from ganstream.trainers.schema import (MAX_CATEGORIES, SMALL_INTEGER_LEVELS, TableSchema, _python_value,
+                                       check_named_columns, infer_column)
 from ganstream.trainers.table_io import normalize_missing, read_table
 
 SAMPLE_ROWS = 50_000  # rows the encoder's quantiles and the hole-filling imputer are fitted on
@@ -344,17 +347,24 @@ def gather_stats(src: PartitionedSource, ds, missing_tokens: Iterable[str], seed
     return stats
 
 
-def schema_from_stats(stats: TableStats) -> TableSchema:
+def schema_from_stats(stats: TableStats, categorical: tuple[str, ...] = ()) -> TableSchema:
     """The schema `infer_schema` would give on the whole table: kinds and dtypes from the sample, missing
-    rates and categories (with frequencies) exact from the merged counts."""
-    specs = []
+    rates and categories (with frequencies) exact from the merged counts. Identifiers and free text are found
+    on the sample (a uniform one, so "nearly unique per row" is judged on rows drawn from all of DATA)."""
+    specs, dropped = [], {}
+    check_named_columns(categorical, list(stats.sample.columns))
     for c in stats.sample.columns:
         if stats.nulls[c] == stats.rows:
             raise DataError(f"column '{c}' is entirely missing: drop it or provide values")
         s = stats.sample[c]
         if s.isna().all():  # rarely-observed column: infer its kind from the values the counts saw
             s = pd.Series(list(stats.counts[c] or {}), dtype=object) if stats.counts.get(c) else s.astype(float).fillna(0.0)
-        spec = infer_column(c, s)
+        forced = c in categorical
+        reason = None if forced or detect_time(s) is not None else unlearnable_reason(c, s)
+        if reason is not None:
+            dropped[c] = reason
+            continue
+        spec = infer_column(c, s, categorical=forced)
         spec.missing_rate = stats.nulls[c] / stats.rows
         if spec.kind == "integer" and not stats.integral.get(c, True):  # fractions outside the sample
             spec.kind, spec.categories, spec.frequencies = "numeric", None, None
@@ -371,7 +381,10 @@ def schema_from_stats(stats: TableStats) -> TableSchema:
         elif spec.kind == "integer":
             spec.categories = spec.frequencies = None
         specs.append(spec)
-    return TableSchema(specs)
+    if not specs:
+        raise DataError(f"no column is left to learn from: {', '.join(f'{n} ({w})' for n, w in dropped.items())}; "
+                        f"keep one with --categorical COL")
+    return TableSchema(specs, dropped)
 
 
 def _int_keys(counts: dict) -> dict:

@@ -62,7 +62,7 @@ def prepare_model(model: TabularGAN, src: PartitionedSource, ds, missing_tokens,
     cfg = model.config.validate()
     stats = gather_stats(src, ds, missing_tokens, cfg.seed)
     # the imputer and the encoder (numeric modes: a mixture fit) learn from the bounded sample
-    model.prepare(stats.sample, schema=schema_from_stats(stats), rows=stats.rows, workers=workers, info=info,
+    model.prepare(stats.sample, schema=schema_from_stats(stats, cfg.categorical), rows=stats.rows, workers=workers, info=info,
                   progress=progress)
     model.sampler = global_sampler(model.encoder, stats.rows, model.condition_spans())
     return stats.sample
@@ -73,7 +73,7 @@ def worker_config(model: TabularGAN, src: PartitionedSource, missing_tokens, opt
     imputer = model.imputer.state() if model.imputer is not None else None
     return {"config": model.config.to_json(), "encoder": model.encoder.to_json(),
             "probs": [model.sampler.freq[j, :w].tolist() for j, w in enumerate(model.sampler.widths)],
-            "rows": src.rows, "imputer": imputer, "columns": src.columns, "partition_keys": src.partition_keys,
+            "rows": src.rows, "imputer": imputer, "holes": model.holes.to_json() if model.holes else None, "columns": src.columns, "partition_keys": src.partition_keys,
             "tokens": list(missing_tokens), "fit_id": fit_id, "pid_dir": opts.pid_dir, "run": opts.run_name,
             "max_steps": opts.max_steps_per_epoch, "queue": progress_queue,
             "cache_rows": shard_cache_rows(src.rows, opts.workers, model.encoder.output_dim, opts.cache_mb)}

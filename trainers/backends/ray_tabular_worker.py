@@ -26,7 +26,8 @@ from ganstream.trainers.backends.ray_cluster import private_memory_mb, report_ep
 from ganstream.trainers.encoding import TableEncoder
 from ganstream.trainers.runtime import epoch_rng, seed_everything
 from ganstream.trainers.tabular.conditioning import ConditionSampler
-from ganstream.trainers.tabular.model import TARGET_CLASSIFIER, TabularGAN, TabularGANConfig, hot_deck
+from ganstream.trainers.tabular.missingness import hot_deck
+from ganstream.trainers.tabular.model import TARGET_CLASSIFIER, TabularGAN, TabularGANConfig
 
 READ_BATCHES = 8  # steps' worth of rows per read batch: condition pools come from one read batch
 
@@ -213,6 +214,7 @@ class ShardCache:
 
 def _rebuild(config: dict) -> TabularGAN:
     from ganstream.trainers.tabular.imputer import TabularImputer
+    from ganstream.trainers.tabular.missingness import HolePatterns
 
     model = TabularGAN(TabularGANConfig.from_json(config["config"]))
     model.encoder = TableEncoder.from_json(config["encoder"])
@@ -220,6 +222,8 @@ def _rebuild(config: dict) -> TabularGAN:
     _exact_log_frequencies(model.sampler, config["rows"])
     if config["imputer"] is not None:
         model.imputer = TabularImputer.from_state(*config["imputer"])
+    if config.get("holes"):
+        model.holes = HolePatterns.from_json(config["holes"])
     seed_everything(model.config.seed)  # same initial weights on every rank
     model._build_networks()
     return model

@@ -91,6 +91,9 @@ class TabularGANConfig:
         frequency_weight (10.0): generator term matching the category frequencies under each condition
             (0 = off).
         frequency_spans ("mode"): spans that term covers: numeric modes ("mode") or also categories ("all").
+        categorical (()): columns to learn as categories whatever they look like. By default identifier-like
+            columns (nearly unique per row) and free text are not learned (they could only be sampled as copies
+            of training values) and dates are learned as numbers (trainers/column_rules.py, datetimes.py).
     Missing values
         fill_missing ("imputer"): how holes are filled before GAN training: a GAIN-style imputer ("imputer") or
             a random observed value of the column ("hotdeck"). The generator learns where holes are either way.
@@ -128,6 +131,7 @@ class TabularGANConfig:
     condition_on_modes: bool = True
     frequency_weight: float = 10.0
     frequency_spans: FrequencySpans = FrequencySpans.MODE
+    categorical: tuple[str, ...] = ()
     # missing values
     fill_missing: FillMissing = FillMissing.IMPUTER
     imputer_epochs: int = 0
@@ -171,8 +175,9 @@ class TabularGANConfig:
     @classmethod
     def from_json(cls, d: dict) -> "TabularGANConfig":
         d = {**LEGACY_CONFIG, **d}  # a model saved before an option existed was trained without it
-        for k in ("generator_hidden", "discriminator_hidden"):
-            d[k] = tuple(d[k])
+        for k in ("generator_hidden", "discriminator_hidden", "categorical"):
+            if k in d:
+                d[k] = tuple(d[k])
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -190,4 +195,8 @@ class TabularGANConfig:
             options["generator_hidden"] = tuple(options["generator_hidden"])
         if "discriminator_hidden" in options:
             options["discriminator_hidden"] = tuple(options["discriminator_hidden"])
+        if isinstance(options.get("categorical"), str):
+            options["categorical"] = (options["categorical"],)
+        if "categorical" in options:
+            options["categorical"] = tuple(str(c) for c in (options["categorical"] or ()))
         return cls(**options).validate()

@@ -32,6 +32,7 @@ from ganstream.trainers.persistence import load_network, read_meta, save_model_d
 from ganstream.trainers.progress import ProgressFn, staged
 from ganstream.trainers.runtime import derive_seed, epoch_rng, seed_everything
 from ganstream.trainers.schema import infer_schema
+from ganstream.trainers.tabular.missingness import HolePatterns, hot_deck, impose, indicator_slots
 from ganstream.trainers.tabular.conditioning import ConditionSampler
 from ganstream.trainers.tabular import schedule
 from ganstream.trainers.tabular.schedule import InfoFn
@@ -72,6 +73,7 @@ class TabularGAN(GenerativeModel):
         self.generator: Generator | None = None
         self.discriminator: Discriminator | None = None
         self.imputer = None
+        self.holes: HolePatterns | None = None  # the training rows' hole patterns (tabular/missingness.py)
         self.history: list[dict] = []
         self.training: dict = {}
 
@@ -105,13 +107,16 @@ class TabularGAN(GenerativeModel):
         table in-process, or the Ray backend's bounded sample (`schema` from its statistics pass, `rows` the
         full row count)."""
         cfg = self.config
-        schema = schema or infer_schema(table)
+        schema = schema or infer_schema(table, categorical=cfg.categorical)
+        if info is not None:
+            info("columns:\n" + "\n".join(schema.describe()))
         self._check_target(schema)
         self.adapt_batch_size(rows or len(table), info, workers)
         self.resolve_epochs(rows or len(table), info, workers)
         seed_everything(cfg.seed)
         self._fit_imputer(table, schema, progress)
         self.encoder = self.new_encoder().fit(table, schema)
+        self.holes = HolePatterns.learn(table, [c.name for c in schema.columns if c.has_missing])
         seed_everything(cfg.seed)  # the same initial weights on every backend and every Ray worker
         self._build_networks()
 
@@ -164,6 +169,8 @@ class TabularGAN(GenerativeModel):
         t = self.config.target
         if t is None:
             return
+        if t in schema.dropped:
+            raise ConfigError(f"--target column '{t}' is not learned: {schema.dropped[t]}; keep it with --categorical {t}")
         if t not in schema.names:
             raise ConfigError(f"--target column '{t}' is not in the table (columns: {', '.join(schema.names)})")
         if not (schema[t].is_discrete or schema[t].is_small_integer):
@@ -324,6 +331,8 @@ class TabularGAN(GenerativeModel):
         gen = torch.Generator().manual_seed(int(seed))
         rng = np.random.default_rng(seed)
         self.generator.eval()
+        holes_rng = np.random.default_rng([int(seed), 1]) if self.holes is not None and missing == "keep" else None
+        slots = indicator_slots(self.encoder, self.holes.columns) if holes_rng is not None else None
         encoded = np.empty((n, self.encoder.output_dim), dtype=np.float32)  # chunks land in place: no concatenate
         with torch.inference_mode():
             for start in range(0, n, chunk_size):
@@ -332,6 +341,8 @@ class TabularGAN(GenerativeModel):
                 z = torch.randn(m, self.config.noise_dim, generator=gen)
                 raw = self.generator(z, torch.from_numpy(cond))
                 block = discretize(raw, self.encoder.spans, gen).numpy()
+                if holes_rng is not None:
+                    block = impose(block, raw.numpy(), self.holes, slots, holes_rng)
                 encoded[start:start + m] = self.sampler.pin(block, cond) if pin_conditions and not fixed else block
         out = self.encoder.inverse_transform(encoded, missing=missing)
         if fixed:
@@ -374,6 +385,8 @@ class TabularGAN(GenerativeModel):
         meta = {"kind": self.kind, "config": self.config.to_json(), "encoder": self.encoder.to_json(),
                 "condition_probs": [self.sampler.freq[j, :w].tolist() for j, w in enumerate(self.sampler.widths)],
                 "training": self.training, "history": self.history}
+        if self.holes is not None:
+            meta["hole_patterns"] = self.holes.to_json()
         if self.imputer is not None:
             imeta, inets = self.imputer.state()
             meta["imputer"] = imeta
@@ -390,6 +403,8 @@ class TabularGAN(GenerativeModel):
             self._build_networks()
             self.generator.load_state_dict(load_network(path, "generator"))
             self.discriminator.load_state_dict(load_network(path, "discriminator"))
+            if "hole_patterns" in meta:  # older models: holes as the generator draws them
+                self.holes = HolePatterns.from_json(meta["hole_patterns"])
             if "imputer" in meta:
                 from ganstream.trainers.tabular.imputer import TabularImputer
                 nets = {k.split(".", 1)[1]: load_network(path, k) for k in meta["networks"] if k.startswith("imputer.")}
@@ -407,19 +422,6 @@ def _updates_done(opt: torch.optim.Optimizer) -> int:
     the lazy penalty's schedule (an attribute on the model would restart at 0)."""
     state = opt.state.get(opt.param_groups[0]["params"][0])
     return int(state["step"]) if state else 0
-
-
-def hot_deck(table: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Fill each hole with a random observed value of the same column (keeps marginals, ignores the row)."""
-    out = table.copy()
-    for col in table.columns[table.isna().any()]:
-        s = table[col]
-        miss = s.isna().to_numpy()
-        donors = s[~miss].to_numpy()
-        filled = s.to_numpy(copy=True).astype(object) if s.dtype == object else s.to_numpy(copy=True)
-        filled[miss] = donors[rng.integers(0, len(donors), size=int(miss.sum()))]
-        out[col] = pd.Series(filled, index=s.index).astype(s.dtype)
-    return out
 
 
 TabularGAN.__doc__ += "\n" + "\n".join(line[4:] if line.startswith("    ") else line
