@@ -3,8 +3,9 @@ k steps for every series of a history table, from a time-series model (trainers/
 
 Everything is checked before anything is written: the model must be a time-series one, the output path
 valid, the history readable and laid out like the training data (same feature/id/time/static columns, no
-unknown column, time increasing, at least one observed value per series). Output: long format with
-`series_id`, `draw`, `step` (continuing the history's steps), then the features in original units."""
+unknown column, time increasing, at least one observed value per series). Output: long format with the
+training table's id column, `draw`, its time column continuing each history's time grid (`series_id` and `step`,
+continuing the history's steps, for a model trained without them), then the features in original units."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ def run(args) -> int:
     history = read_table(args.history, args.missing_token)
     t0 = time.perf_counter()
     futures = model.extend(history, horizon=args.horizon, draws=args.draws, seed=args.seed)
-    write_table(futures, args.out)
     n_series = futures["series_id"].nunique()
+    write_table(model.user_frame(futures, history), args.out)
     console(args).info(f"wrote {args.draws} x {args.horizon}-step continuations of {n_series} series to {args.out} "
                        f"({time.perf_counter() - t0:.2f}s)")
     return 0

@@ -14,8 +14,8 @@ from ganstream.trainers.errors import ConfigError
 def add_parser(sub) -> None:
     s = sub.add_parser("sample", help="write N synthetic rows (or sequences) from MODEL",
                        description="Generate synthetic rows. Same MODEL, --rows and --seed give the same rows. "
-                       "A time-series MODEL writes N sequences of its --seq-len steps in long format "
-                       "(series_id, step, features).")
+                       "A time-series MODEL writes N sequences of its --seq-len steps (or --steps) in long format: the "
+                       "training table's id and time columns (series_id and step without them), then the features.")
     s.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     s.add_argument("--tracking-uri", metavar="URI", help=TRACKING_HELP)
     s.add_argument("--rows", type=positive_int("--rows"), required=True, help="number of rows (sequences) to generate")
@@ -43,7 +43,7 @@ def run(args) -> int:
         if args.missing is not None:
             raise ConfigError("--missing applies to tabular models only: a time-series model's sequences have no holes")
         steps = args.steps or model.config.seq_len
-        frame = model.sample(args.rows, seed=args.seed, length=steps)
+        frame = model.user_frame(model.sample(args.rows, seed=args.seed, length=steps))
         write_table(frame, args.out)
         console(args).info(f"wrote {args.rows:,} sequences x {steps} steps ({len(frame):,} rows) to "
                            f"{args.out} ({time.perf_counter() - t0:.2f}s)")

@@ -136,6 +136,7 @@ def test_impute_bad_data(case, tmp_path, capsys):
     (["--rows", "5", "--condition", "income=rich"], "not a known category"),
     (["--rows", "5", "--condition", "age=30"], "conditions need a categorical"),
     (["--rows", "5", "--condition", "income"], "column=value"),
+    (["--rows", "5", "--steps", "4"], "--steps applies to time-series models only"),
 ])
 def test_sample_bad_options(model_dir, tmp_path, capsys, args, message):
     out = tmp_path / "out.csv"

@@ -32,7 +32,8 @@ def test_train_sample_extend_end_to_end(ts_dir, data_csv, tmp_path, capsys):
     code, _, _ = run(["sample", ts_dir, "--rows", 5, "--seed", 1, "--out", tmp_path / "s.parquet"], capsys)
     assert code == 0
     s = pd.read_parquet(tmp_path / "s.parquet")
-    assert list(s.columns) == ["series_id", "step", "f0", "f1", "f2", "group"] and len(s) == 5 * 6
+    assert list(s.columns) == ["id", "t", "f0", "f1", "f2", "group"] and len(s) == 5 * 6  # the user's names
+    assert s["id"].str.startswith("synthetic-").all() and s["t"].tolist()[:6] == list(range(6))
 
     real = pd.read_csv(data_csv)
     real[real["id"].isin(["s1", "s2"])].to_csv(tmp_path / "hist.csv", index=False)
@@ -40,8 +41,35 @@ def test_train_sample_extend_end_to_end(ts_dir, data_csv, tmp_path, capsys):
                         "--seed", 2, "--out", tmp_path / "e.csv"], capsys)
     assert code == 0, err
     e = pd.read_csv(tmp_path / "e.csv")
-    assert list(e.columns) == ["series_id", "draw", "step", "f0", "f1", "f2"] and len(e) == 2 * 3 * 4
-    assert set(e["series_id"]) == {"s1", "s2"} and sorted(e["step"].unique()) == [16, 17, 18, 19]
+    assert list(e.columns) == ["id", "draw", "t", "f0", "f1", "f2"] and len(e) == 2 * 3 * 4
+    assert set(e["id"]) == {"s1", "s2"} and sorted(e["t"].unique()) == [16, 17, 18, 19]
+
+
+def test_dates_and_integer_ids_continue_on_their_grid(tmp_path, capsys):
+    """Weekly ISO dates and integer store ids: samples and continuations keep both, on the weekly grid."""
+    frame = sines(n_series=12, length=20, seed=5).drop(columns="group")
+    frame["id"] = frame["id"].str[1:].astype(int) + 100
+    frame["t"] = (pd.Timestamp("2025-01-06") + pd.to_timedelta(frame["t"] * 7, unit="D")).dt.strftime("%Y-%m-%d")
+    frame.to_csv(tmp_path / "weekly.csv", index=False)
+    code, _, err = run(["train", tmp_path / "weekly.csv", "--kind", "timeseries", "--seq-len", 6, "--id-col", "id",
+                        "--time-col", "t", "--epochs", 1, "--out", tmp_path / "m"], capsys)
+    assert code == 0, err
+    code, _, err = run(["sample", tmp_path / "m", "--rows", 3, "--steps", 10, "--out", tmp_path / "s.csv"], capsys)
+    assert code == 0, err
+    s = pd.read_csv(tmp_path / "s.csv")
+    assert len(s) == 3 * 10 and s["id"].tolist()[:1] == [0] and s["t"].iloc[0] == "2025-01-06"
+    assert (pd.to_datetime(s["t"]).diff().dt.days.iloc[1:10] == 7).all()
+    hist = frame[frame["id"] == 103].iloc[:15]
+    hist.to_csv(tmp_path / "h.csv", index=False)
+    code, _, err = run(["extend", tmp_path / "m", "--history", tmp_path / "h.csv", "--horizon", 3, "--draws", 2,
+                        "--out", tmp_path / "e.csv"], capsys)
+    assert code == 0, err
+    e = pd.read_csv(tmp_path / "e.csv")
+    last = pd.Timestamp(hist["t"].iloc[-1])
+    assert set(e["id"]) == {103}
+    assert sorted(e["t"].unique()) == [(last + pd.Timedelta(days=7 * k)).strftime("%Y-%m-%d") for k in (1, 2, 3)]
+    code, _, err = run(["sample", tmp_path / "m", "--rows", 3, "--missing", "fill", "--out", tmp_path / "x.csv"], capsys)
+    assert code == 2 and "--missing applies to tabular models only" in err and not (tmp_path / "x.csv").exists()
 
 
 def test_same_seed_same_files(ts_dir, data_csv, tmp_path, capsys):

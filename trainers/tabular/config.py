@@ -80,6 +80,9 @@ class TabularGANConfig:
         noise_dim (128): size of z.
         generator_hidden ((256, 256)), discriminator_hidden ((256, 256)): layer widths.
         generator_block ("concat"): residual blocks that concatenate (CTGAN-like) or "add" (lighter).
+        generator_average (0.0): samples come from an exponential moving average of the generator's weights
+            with this decay per step (0 = the last weights). Why: the game's last state oscillates around its
+            equilibrium, and an average of the recent states sits nearer to it (Yazici et al., ICLR 2019).
     Encoding and conditioning
         numeric_encoding ("auto"): numeric columns through a per-column quantile transform ("quantile"), a
             Gaussian-mixture mode one-hot plus offset ("mode"), or per column, mode where the values form
@@ -125,6 +128,7 @@ class TabularGANConfig:
     generator_hidden: tuple[int, ...] = (256, 256)
     discriminator_hidden: tuple[int, ...] = (256, 256)
     generator_block: GeneratorBlock = GeneratorBlock.CONCAT
+    generator_average: float = 0.0
     # encoding and conditioning
     numeric_encoding: NumericEncoding = NumericEncoding.AUTO
     joint_modes: bool = True
@@ -158,6 +162,7 @@ class TabularGANConfig:
             (self.imputer_epochs >= 0, f"--imputer-epochs must be >= 0 (got {self.imputer_epochs})"),
             (self.discriminator_steps >= 1, f"discriminator_steps must be >= 1 (got {self.discriminator_steps})"),
             (self.noise_dim >= 1, f"noise_dim must be >= 1 (got {self.noise_dim})"),
+            (0.0 <= self.generator_average < 1.0, f"generator_average must be in [0, 1) (got {self.generator_average})"),
         ]
         for ok, message in checks:
             if not ok:

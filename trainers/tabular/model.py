@@ -191,6 +191,11 @@ class TabularGAN(GenerativeModel):
     def _build_networks(self) -> None:
         cfg, d, c = self.config, self.encoder.output_dim, ConditionSampler.width(self.condition_spans())
         self.generator = Generator(cfg.noise_dim, c, d, cfg.generator_hidden, cfg.generator_block)
+        self.average = None
+        if cfg.generator_average > 0:  # the weights samples come from (config: generator_average)
+            self.average = Generator(cfg.noise_dim, c, d, cfg.generator_hidden, cfg.generator_block)
+            self.average.load_state_dict(self.generator.state_dict())
+            self.average.requires_grad_(False).eval()
         critic = DualDiscriminator if cfg.loss == "dual" else Discriminator  # dual: D1 and D2 in one module
         self.discriminator = critic(d + c, cfg.discriminator_hidden, cfg.pac)
 
@@ -310,6 +315,11 @@ class TabularGAN(GenerativeModel):
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        if self.average is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.average.parameters()), list(G.parameters()), 1.0 - cfg.generator_average)
+                for kept, live in zip(self.average.buffers(), G.buffers()):  # batch-norm statistics: the live ones
+                    kept.copy_(live)
         for p in frozen:
             p.requires_grad_(True)
         out.update(g_loss=loss_g.item(), cond_loss=loss_c.item())
@@ -339,7 +349,7 @@ class TabularGAN(GenerativeModel):
                 m = min(chunk_size, n - start)
                 cond = self.sampler.fixed(fixed[0], fixed[1], m) if fixed else self.sampler.sample_original(m, rng)
                 z = torch.randn(m, self.config.noise_dim, generator=gen)
-                raw = self.generator(z, torch.from_numpy(cond))
+                raw = (self.average if self.average is not None else self.generator)(z, torch.from_numpy(cond))
                 block = discretize(raw, self.encoder.spans, gen).numpy()
                 if holes_rng is not None:
                     block = impose(block, raw.numpy(), self.holes, slots, holes_rng)
@@ -382,6 +392,8 @@ class TabularGAN(GenerativeModel):
     def save(self, path: str | os.PathLike) -> None:
         self._require_fitted()
         networks = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
+        if self.average is not None:
+            networks["generator_average"] = self.average.state_dict()
         meta = {"kind": self.kind, "config": self.config.to_json(), "encoder": self.encoder.to_json(),
                 "condition_probs": [self.sampler.freq[j, :w].tolist() for j, w in enumerate(self.sampler.widths)],
                 "training": self.training, "history": self.history}
@@ -403,6 +415,8 @@ class TabularGAN(GenerativeModel):
             self._build_networks()
             self.generator.load_state_dict(load_network(path, "generator"))
             self.discriminator.load_state_dict(load_network(path, "discriminator"))
+            if self.average is not None:
+                self.average.load_state_dict(load_network(path, "generator_average"))
             if "hole_patterns" in meta:  # older models: holes as the generator draws them
                 self.holes = HolePatterns.from_json(meta["hole_patterns"])
             if "imputer" in meta:

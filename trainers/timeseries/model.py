@@ -110,6 +110,7 @@ from ganstream.trainers.timeseries.config import LEGACY_CONFIG, TimeSeriesGANCon
 from ganstream.trainers.timeseries.generator import ARGenerator
 from ganstream.trainers.timeseries.calibration import apply_horizon_gains, choose_continuation
 from ganstream.trainers.timeseries.critic import ConvCritic
+from ganstream.trainers.timeseries.timegrid import TimeGrid, user_columns
 from ganstream.trainers.timeseries.data import FeatureScaler, SeriesLayout, StaticEncoder, WindowBank, infer_layout, parse_series
 from ganstream.trainers.timeseries.holdout import CHECK_WINDOWS, HeldOutCheck, holdout_split
 from ganstream.trainers.timeseries.start import StartCopula
@@ -133,6 +134,7 @@ class TimeSeriesGAN(GenerativeModel):
         base = config.to_json() if config is not None else {}
         self.config = TimeSeriesGANConfig.from_options(**{**base, **params})
         self.layout: SeriesLayout | None = None
+        self.time_grid: TimeGrid | None = None  # the id and time columns of the training table (timegrid.py)
         self.scaler: FeatureScaler | None = None
         self.static: StaticEncoder | None = None
         self.generator: ARGenerator | None = None
@@ -169,6 +171,7 @@ class TimeSeriesGAN(GenerativeModel):
         seed_everything(cfg.seed)
         self.layout = infer_layout(table, cfg.id_col, cfg.time_col, cfg.static_cols)
         data = parse_series(table, self.layout, what="training data")
+        self.time_grid = TimeGrid.learn(table, self.layout)
         L = cfg.seq_len
         long_enough = data.lengths >= L
         if not long_enough.any():
@@ -572,6 +575,21 @@ class TimeSeriesGAN(GenerativeModel):
                                          "draw": np.tile(np.repeat(np.arange(draws), horizon), n),
                                          "step": step.reshape(-1)})
 
+    def user_frame(self, frame: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+        """`sample`'s or `extend`'s frame with the training table's id and time columns (names, types, time
+        grid; timeseries/timegrid.py) instead of series_id and step. `history`: what `extend` continued."""
+        lay, grid = self.layout, self.time_grid
+        if grid is None or (lay.id_col is None and lay.time_col is None):
+            return frame
+        starts = None
+        if history is not None and lay.time_col is not None:
+            t = grid.numbers(history[lay.time_col])
+            key = history[lay.id_col] if lay.id_col else pd.Series(0, index=history.index)
+            starts = pd.Series(t, index=history.index).groupby(key.to_numpy()).min().to_dict()
+        elif history is not None:
+            starts = {}
+        return user_columns(frame, lay, grid, starts)
+
     def _long_frame(self, values: np.ndarray, index_cols: dict) -> pd.DataFrame:
         flat = values.reshape(-1, values.shape[-1])
         return pd.DataFrame({**index_cols, **{c: flat[:, j] for j, c in enumerate(self.layout.features)}})
@@ -587,7 +605,8 @@ class TimeSeriesGAN(GenerativeModel):
         self._require_fitted()
         meta = {"kind": self.kind, "config": self.config.to_json(), "layout": self.layout.to_json(),
                 "scaler": self.scaler.to_json(), "static": self.static.to_json(),
-                "training": self.training, "history": self.history, "continuation": self.continuation}
+                "training": self.training, "history": self.history, "continuation": self.continuation,
+                **({"time_grid": self.time_grid.to_json()} if self.time_grid else {})}
         plain = lambda net: getattr(net, "module", net)  # noqa: E731 (a DDP wrapper prefixes every weight name)
         return meta, {"generator": plain(self.generator).state_dict(), "critic": plain(self.critic).state_dict()}
 
@@ -615,6 +634,7 @@ class TimeSeriesGAN(GenerativeModel):
                              f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
         self.training, self.history = meta.get("training", {}), meta.get("history", [])
         self.continuation = meta.get("continuation")  # absent in models saved before: extend as trained
+        self.time_grid = TimeGrid.from_json(meta["time_grid"]) if "time_grid" in meta else None
         self.generator.eval(); self.critic.eval()
         return self
 
