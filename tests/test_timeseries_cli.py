@@ -139,3 +139,16 @@ def test_bad_sample_and_extend_input_is_refused(ts_dir, data_csv, tmp_path, caps
         run(["extend", ts_dir, "--history", data_csv, "--horizon", 0, "--out", tmp_path / "o.csv"], capsys)
     assert exit_info.value.code == 2 and "--horizon must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_evaluate_a_time_series_model(ts_dir, data_csv, capsys):
+    """TimeGAN's two scores, the continuation band's coverage and the default gate's verdicts, as JSON and text."""
+    import json
+    code, out, err = run(["evaluate", ts_dir, "--real", data_csv, "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert 0 <= report["discriminative_score"] <= 0.5 and report["predictive_score"] > 0
+    assert 0 <= report["continuation_coverage80"] <= 1 and report["continuation_cuts"] == 200  # 10 cuts in each of 20 series
+    assert {c["key"] for c in report["verdicts"]["checks"]} >= {"discriminative_score", "predictive_ratio"}
+    code, out, err = run(["evaluate", ts_dir, "--real", data_csv], capsys)
+    assert code == 0 and "continuation coverage" in out and "default gate" in out
