@@ -71,3 +71,15 @@ def test_holes_learned_from_a_table_keep_only_frequent_patterns():
     holes = HolePatterns.learn(table, ["a", "b"], max_patterns=3)
     assert len(holes.patterns) == 3 and np.isclose(holes.freqs.sum(), 1.0)
     assert HolePatterns.from_json(holes.to_json()).patterns.tolist() == holes.patterns.tolist()
+
+
+def test_few_level_integers_with_holes_are_filled_with_levels_that_occurred():
+    """A few-level integer column is a category to the GAN: the hole-filling imputer must give it one of its
+    levels (rounding to the nearest whole number gave 7 for levels 0/10/20, and the fit stopped)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    table = pd.DataFrame({"x": x, "level": np.select([x < -0.4, x < 0.4], [0, 10], 20)})
+    table["level"] = table["level"].mask(rng.random(400) < 0.2)
+    gan = TabularGAN(epochs=1, batch_size=100, imputer_epochs=2).fit(table)
+    filled = gan.impute(table, draws=3, seed=0)
+    assert all(set(f["level"].unique()) <= {0, 10, 20} for f in filled)

@@ -336,6 +336,8 @@ class TableEncoder:
         p = self.numeric_params[spec.name]
         if self.column_encoding(spec.name) == "minmax":
             x = p["min"] + np.clip(z, 0.0, 1.0) * ((p["max"] - p["min"]) or 1.0)
+            if spec.is_small_integer:  # a few-level integer (a category to the GAN): only levels that occurred
+                return nearest(np.sort(np.asarray(spec.categories, dtype=np.float64)), x)
         else:
             x = values_from_normal_scores(z, np.asarray(p["quantiles"]))
             if "support" in p:
