@@ -244,7 +244,8 @@ def encode_batch(model: TabularGAN, df: pd.DataFrame, rng: np.random.Generator) 
     if holes.any() and model.imputer is None:
         completed = hot_deck(df, rng)
     elif holes.any():  # the imputer fills row by row: run it on the rows with holes only (a few % usually)
-        filled = model.imputer.transform(df.loc[holes].reset_index(drop=True), draws=1, seed=int(rng.integers(2**31)))[0]
+        filled = model.imputer.transform(df.loc[holes].reset_index(drop=True), draws=1, seed=int(rng.integers(2**31)),
+                                         calibrated=False)[0]
         completed = df.copy()
         for col in df.columns[mask.any().to_numpy()]:
             values = completed[col].to_numpy(dtype=object if completed[col].dtype != np.float64 else np.float64, copy=True)

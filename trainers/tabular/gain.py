@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganstream.trainers.errors import ConfigError, DataError, ModelError
+from ganstream.trainers.tabular.imputer_calibration import fit_calibration, widen
 from ganstream.trainers.progress import ProgressFn
 
 
@@ -85,6 +86,7 @@ class GainConfig:
     lr: float = 3e-3
     lr_final: float = 0.03  # cosine decay to lr * lr_final
     weight_decay: float = 0.0
+    calibrate: bool = True  # widen multiple-imputation draws to calibrated coverage (imputer_calibration.py)
     seed: int = 0
 
     def validate(self) -> "GainConfig":
@@ -335,6 +337,7 @@ class GainImputer:
         self.history: list[dict] = []
         self.rows = 0  # training rows (decides whether the neighbour read-out is used)
         self._bank_f: torch.Tensor | None = None  # bank with holes = column means (cached)
+        self.calibration: dict | None = None  # the draws' added spread (imputer_calibration.py)
 
     @property
     def generator(self) -> Generator | None:
@@ -409,6 +412,7 @@ class GainImputer:
                 self._train(G_k, D_k, self._member_seed(k), k, data, obs_u, bank_rows, progress, shared_pools)
         for net in self.generators + self.discriminators:
             net.eval()
+        self.calibration = fit_calibration(self, X, cfg.seed) if cfg.calibrate else None
         return self
 
     def _folds_and_pools(self, r, folds, gen, data, obs_u, bank_rows, shared: dict):
@@ -509,10 +513,12 @@ class GainImputer:
     # -------------------------------------------------------- transform
     @torch.no_grad()
     def transform(self, X: np.ndarray, draws: int = 1, seed: int = 0, categorical: str = "sample",
-                  chunk: int = 4096, average_members: bool = False) -> np.ndarray:
+                  chunk: int = 4096, average_members: bool = False, calibrated: bool = True) -> np.ndarray:
         """(draws, n, d) completed matrices. Each draw fills the holes with fresh noise; softmax spans
         hold a sampled one-hot category (categorical='sample') or the probabilities ('probs'). Observed
-        cells are copied from X, so they come back exactly. Same seed -> identical output."""
+        cells are copied from X, so they come back exactly. Same seed -> identical output. Numeric holes
+        get the calibrated spread (imputer_calibration.py) unless `calibrated` is False or members are
+        averaged (a point estimate)."""
         self._require_fitted()
         if draws < 1:
             raise ConfigError(f"draws must be >= 1 (got {draws})")
@@ -537,7 +543,10 @@ class GainImputer:
                 if categorical == "sample" and lay.spans:
                     fill = lay.sample_spans(fill, gen)
                 out[k, lo:lo + chunk] = fill.numpy()
-        return np.where(m_np[None], X[None], out)
+        out = np.where(m_np[None], X[None], out)
+        if calibrated and self.calibration and not average_members:
+            out = widen(out, m_np, self.calibration, seed)
+        return out
 
     def impute_mean(self, X: np.ndarray, draws: int = 5, seed: int = 0) -> np.ndarray:
         """(n, d) point estimate: the mean of `draws` imputations, each averaged over all ensemble members;
@@ -553,7 +562,8 @@ class GainImputer:
         """JSON-able meta and tensors (for trainers.persistence; no pickle)."""
         self._require_fitted()
         meta = {"config": self.config.to_json(), "dim": self.layout.dim, "rows": self.rows,
-                "softmax_spans": [list(s) for s in self.layout.spans], "history": self.history}
+                "softmax_spans": [list(s) for s in self.layout.spans], "history": self.history,
+                "calibration": self.calibration}
         nets = {}
         for k, (G, D) in enumerate(zip(self.generators, self.discriminators)):
             suffix = f".{k}" if k else ""  # member 0 keeps the single-model names
@@ -581,6 +591,7 @@ class GainImputer:
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise ModelError(f"imputer state does not match its metadata ({type(e).__name__}: {e})") from None
         self.history = meta.get("history", [])
+        self.calibration = meta.get("calibration")  # absent in imputers saved before: draws as trained
         for net in self.generators + self.discriminators:
             net.eval()
         return self

@@ -75,12 +75,13 @@ class TabularImputer:
                 out[name] = col.where(col.notna(), decoded[name].array)
         return out
 
-    def transform(self, df: pd.DataFrame, draws: int = 1, seed: int = 0) -> list[pd.DataFrame]:
+    def transform(self, df: pd.DataFrame, draws: int = 1, seed: int = 0, calibrated: bool = True) -> list[pd.DataFrame]:
         """K completed copies of `df`. Each draw fills the holes with fresh generator noise and samples
-        categories from the generator's softmax, so draws differ where (and only where) df has holes.
+        categories from the generator's softmax, so draws differ where (and only where) df has holes; numeric
+        holes get the calibrated spread (tabular/imputer_calibration.py) unless `calibrated` is False.
         Same seed -> identical tables."""
         X = self._encode(df)
-        mats = self.core.transform(X, draws=draws, seed=seed, categorical="sample")
+        mats = self.core.transform(X, draws=draws, seed=seed, categorical="sample", calibrated=calibrated)
         return [self._merge(df, m) for m in mats]
 
     def impute_mean(self, df: pd.DataFrame, draws: int = 10, seed: int = 0) -> pd.DataFrame:

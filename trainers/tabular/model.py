@@ -147,7 +147,8 @@ class TabularGAN(GenerativeModel):
             return table
         if self.imputer is None:
             return hot_deck(table, np.random.default_rng(derive_seed(self.config.seed, "hot-deck")))
-        return self.imputer.transform(table, draws=1, seed=self.config.seed)[0]
+        # the draw the generator has always trained on; the calibrated spread serves `impute`'s draws
+        return self.imputer.transform(table, draws=1, seed=self.config.seed, calibrated=False)[0]
 
     def _adopt(self, other: "TabularGAN") -> None:
         """Take every fitted part of `other` (a checkpoint's model) but keep this object."""
