@@ -139,8 +139,9 @@ def test_small_tables_train_with_default_options_and_say_so(adult_small):
     for rows in (10, 37, 200):
         m = TabularGAN(epochs=2).fit(adult_small.iloc[:rows], info=notes.append)  # holes included: imputer runs
         assert m.config.batch_size == (rows // 10) * 10 and len(m.sample(25, seed=1)) == 25
-    assert [n for n in notes if not n.startswith("columns:")] == [
+    assert [n for n in notes if n.startswith("batch size")] == [
         f"batch size 500 -> {(r // 10) * 10}: the table has {r:,} rows" for r in (10, 37, 200)]
+    assert "hole-filling imputer: 2 passes over the rows (min(epochs, 40))" in notes
 
 
 @pytest.mark.parametrize("rows, workers, epochs", [(70, 1, 2000), (1_200, 1, 1000), (1_200, 2, 2000), (3_000, 1, 334),

@@ -114,6 +114,9 @@ class TabularGAN(GenerativeModel):
         self.adapt_batch_size(rows or len(table), info, workers)
         self.resolve_epochs(rows or len(table), info, workers)
         seed_everything(cfg.seed)
+        if info is not None and cfg.fill_missing == "imputer" and any(c.has_missing for c in schema.columns):
+            rule = "--imputer-epochs" if cfg.imputer_epochs else f"min(epochs, {schedule.FILL_IMPUTER_MAX_EPOCHS})"
+            info(f"hole-filling imputer: {self.imputer_epochs()} passes over the rows ({rule})")
         self._fit_imputer(table, schema, progress)
         self.encoder = self.new_encoder().fit(table, schema)
         self.holes = HolePatterns.learn(table, [c.name for c in schema.columns if c.has_missing])
