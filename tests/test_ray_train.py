@@ -338,3 +338,50 @@ def test_bad_object_store_requests_exit_2(hive, tmp_path, capsys, args, message)
     if "--ray-address" in args:
         assert err.count("\n") == 1, err
     assert not (tmp_path / "m").exists() and not (tmp_path / "m.checkpoints").exists()
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """pid -> command of every process below `root` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    names = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+            try:
+                names[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+            except OSError:
+                names[int(entry.name)] = ""
+    out, todo = {}, [root]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            out[pid] = names[pid]
+            todo.append(pid)
+    return out
+
+
+def test_a_killed_job_leaves_no_ray_process_behind(hive, tmp_path):
+    """SIGKILL on a job running its own local Ray cluster: every process it started (GCS, raylet, Ray's agents,
+    workers) is gone within seconds (trainers/backends/reaper.py), not 61 s later."""
+    cli = Path(sys.executable).with_name("ganstream")
+    job = subprocess.Popen([str(cli), "--quiet", "train", str(hive), *RAY_FIT_ARGS, "--epochs", "200",
+                            "--out", str(tmp_path / "m")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**os.environ, "GANSTREAM_RAY_KEEP": "0"})
+    try:
+        deadline = time.monotonic() + 120
+        while not any("raylet" in n for n in _descendants(job.pid).values()):
+            assert job.poll() is None and time.monotonic() < deadline, "the job did not start its Ray cluster"
+            time.sleep(0.5)
+        time.sleep(3)  # the agents start after the raylet
+        started = _descendants(job.pid)
+        assert any("Agent" in n for n in started.values()), started
+    finally:
+        job.kill()
+        job.wait()
+    deadline = time.monotonic() + 15
+    while (alive := [p for p in started if Path(f"/proc/{p}").exists()]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not alive, {p: started[p] for p in alive}

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ganstream.trainers.backends.reaper import start_reaper, stop_reaper
 from ganstream.trainers.errors import ConfigError, GanstreamError, InfrastructureError, disk_full
 from ganstream.trainers.progress import ProgressFn
 
@@ -43,6 +44,7 @@ def ray_cluster(address: str | None = None, store_mb: float | None = None) -> It
         yield
         return
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    reaper = None if address else start_reaper()  # a local cluster's processes must not outlive a killed job
     try:
         if address:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -59,6 +61,7 @@ def ray_cluster(address: str | None = None, store_mb: float | None = None) -> It
         if "socket" in first.lower() and not address:
             hint = (f"; Ray's socket paths must stay under 108 bytes: set RAY_TMPDIR (or TMPDIR) to a short directory "
                     f"such as /tmp/ray (now {os.environ.get('RAY_TMPDIR') or os.environ.get('TMPDIR') or '/tmp'})")
+        stop_reaper(reaper)
         raise DistributedFitError(f"cannot start or join {where} ({first}){hint}") from None
     _quiet_ray_data()
     try:
@@ -66,6 +69,7 @@ def ray_cluster(address: str | None = None, store_mb: float | None = None) -> It
     finally:
         if os.environ.get("GANSTREAM_RAY_KEEP") != "1":
             ray.shutdown()
+            stop_reaper(reaper)  # (a kept cluster keeps its watcher until this process ends)
 
 
 def _local_train_settings() -> None:

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganstream.trainers.errors import ConfigError, DataError, ModelError
-from ganstream.trainers.tabular.imputer_calibration import fit_calibration, widen
+from ganstream.trainers.tabular.imputer_calibration import fit_calibration, held_out_rows, widen
 from ganstream.trainers.progress import ProgressFn
 
 
@@ -381,6 +381,7 @@ class GainImputer:
     def fit(self, X: np.ndarray, softmax_spans=(), progress: ProgressFn | None = None) -> "GainImputer":
         cfg = self.config.validate()
         X = _check_matrix(X)
+        X, X_calibration = held_out_rows(X, cfg.seed) if cfg.calibrate else (X, None)
         self._build(X.shape[1], len(X), list(softmax_spans))
         lay, G = self.layout, self.generator
         observed = lay.unit_observed(X)
@@ -412,7 +413,7 @@ class GainImputer:
                 self._train(G_k, D_k, self._member_seed(k), k, data, obs_u, bank_rows, progress, shared_pools)
         for net in self.generators + self.discriminators:
             net.eval()
-        self.calibration = fit_calibration(self, X, cfg.seed) if cfg.calibrate else None
+        self.calibration = fit_calibration(self, X_calibration, cfg.seed) if X_calibration is not None else None
         return self
 
     def _folds_and_pools(self, r, folds, gen, data, obs_u, bank_rows, shared: dict):

@@ -6,15 +6,17 @@ scikit-learn's breast-cancer table with 20% of cells removed: the 5-95% range of
 in 29% of the cells (MICE with posterior sampling: 81%). Inference over such draws (Rubin's rules) would be
 overconfident.
 
-The cure is a calibration at the end of `fit`, on the training rows themselves: hide one more observed numeric
-cell in each of up to MAX_ROWS rows (so those rows have about as many holes as real ones), impute them `DRAWS`
-times, and per numeric column measure the residuals between
-the truth and the draws' mean. Each later draw then gets added noise drawn from that column's residual
-distribution (centred, so the draws' mean, the point estimate, does not move), scaled by the smallest factor
-that makes the central LEVEL range of the draws cover the hidden truth in LEVEL of the cells (bisection).
-Columns already covered get no noise. `impute_mean` (the point estimate) is never widened. The calibration
-assumes the real holes behave like randomly hidden cells (MCAR); where holes depend on the values, coverage
-can differ.
+The cure is a calibration at the end of `fit`, on rows the imputer never trained on: HOLD_OUT of the rows (at
+least MIN_ROWS, at most MAX_ROWS) are set aside before training; afterwards, in each of ROUNDS rounds, HIDE of their observed numeric
+cells are hidden and imputed DRAWS times, and per numeric column the residuals between the truth and the draws' mean are
+measured. (Calibrating on training rows does not work: the networks have seen those values, and on the
+breast-cancer table the residuals came out so small that the calibrated draws covered 55% instead of 90%.)
+Each later draw gets added noise drawn from its column's residual distribution (centred, so the draws' mean,
+the point estimate, does not move), scaled by the smallest factor that makes the central LEVEL range of the
+draws cover the hidden truth in LEVEL of the cells (bisection). Columns already covered get no noise.
+`impute_mean` (the point estimate) is never widened. Tables with fewer than 3 x MIN_ROWS rows keep every row
+for training and are not calibrated. The calibration assumes the real holes behave like randomly hidden cells
+(MCAR); where holes depend on the values, coverage can differ.
 """
 
 from __future__ import annotations
@@ -23,8 +25,23 @@ import numpy as np
 
 LEVEL = 0.9
 DRAWS = 20
+HIDE = 0.2
+ROUNDS = 5
+HOLD_OUT = 0.15
+MIN_ROWS = 40
 MAX_ROWS = 2000
 QUANTILES = np.linspace(0.0, 1.0, 101)
+
+
+def held_out_rows(X: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(rows to train on, rows to calibrate on), split by a seeded permutation; all rows and None when the table
+    is too small to spare MIN_ROWS."""
+    n = len(X)
+    if n < 3 * MIN_ROWS:
+        return X, None
+    k = int(np.clip(round(HOLD_OUT * n), MIN_ROWS, MAX_ROWS))
+    order = np.random.default_rng([seed, 4]).permutation(n)
+    return X[np.sort(order[k:])], X[np.sort(order[:k])]
 
 
 def numeric_units(layout) -> list[int]:
@@ -39,29 +56,27 @@ def _coverage(draws: np.ndarray, truth: np.ndarray, level: float) -> float:
 
 
 def fit_calibration(imputer, X: np.ndarray, seed: int) -> dict | None:
-    """Per numeric column: the residual quantiles and the noise scale that calibrates the draws (see above)."""
+    """Per numeric column: the residual quantiles and the noise scale that calibrates the draws (see above), from
+    the held-out rows `X`."""
     units = numeric_units(imputer.layout)
     if not units:
         return None
     rng = np.random.default_rng([seed, 2])
-    rows = np.sort(rng.permutation(len(X))[:MAX_ROWS])
-    truth_matrix = X[rows]
-    candidates = ~np.isnan(truth_matrix)
-    candidates[:, [j for j in range(X.shape[1]) if j not in units]] = False
-    # one more hidden cell per row, so that the rows calibrated on have about the holes real rows have
-    weights = candidates / np.maximum(candidates.sum(axis=1, keepdims=True), 1)
-    pick = (rng.random((len(rows), 1)) < np.cumsum(weights, axis=1)).argmax(axis=1)
-    hidden = np.zeros_like(candidates)
-    has = candidates.any(axis=1)
-    hidden[np.flatnonzero(has), pick[has]] = True
-    holed = np.where(hidden, np.nan, truth_matrix)
-    draws = imputer.transform(holed, draws=DRAWS, seed=seed + 1, calibrated=False)
+    truths: dict[int, list] = {j: [] for j in units}
+    imputed: dict[int, list] = {j: [] for j in units}
+    for r in range(ROUNDS):  # fresh holes each round: more cells, each row still about as holed as a real one
+        hidden = ~np.isnan(X) & (rng.random(X.shape) < HIDE)
+        hidden[:, [j for j in range(X.shape[1]) if j not in units]] = False
+        draws = imputer.transform(np.where(hidden, np.nan, X), draws=DRAWS, seed=seed + 1 + r, calibrated=False)
+        for j in units:
+            truths[j].append(X[hidden[:, j], j])
+            imputed[j].append(draws[:, hidden[:, j], j])
     columns, scales, quantiles = [], [], []
     for j in units:
-        cells = hidden[:, j]
-        if cells.sum() < 20:  # too few cells to calibrate on: left as the generator draws it
+        truth = np.concatenate(truths[j]).astype(np.float64)
+        if truth.size < 20:  # too few cells to calibrate on: left as the generator draws it
             continue
-        truth, d = truth_matrix[cells, j].astype(np.float64), draws[:, cells, j].astype(np.float64)
+        d = np.concatenate(imputed[j], axis=1).astype(np.float64)
         residual = truth - d.mean(axis=0)
         q = np.quantile(residual - residual.mean(), QUANTILES)
         noise = np.interp(rng.random(d.shape), QUANTILES, q)
