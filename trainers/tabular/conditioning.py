@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganstream.trainers.encoding import Span
+from ganstream.trainers.errors import ConfigError
 
 
 class ConditionSampler:
@@ -110,3 +111,26 @@ class ConditionSampler:
             if s.column == column and s.role == role:
                 return j
         raise KeyError(column)
+
+
+def resolve_condition(encoder, sampler, condition: dict) -> tuple[int, int, str]:
+    """Map {column: value} to (span index, category index, column); values given as text (from the CLI)
+    match a category by its text, also ignoring surrounding whitespace when that is unambiguous."""
+    if len(condition) != 1:
+        raise ConfigError(f"give exactly one condition column (got {len(condition)})")
+    (col, value), = condition.items()
+    schema = encoder.schema
+    if col not in schema.names:
+        raise ConfigError(f"unknown condition column '{col}' (columns: {', '.join(schema.names)})")
+    spec = schema[col]
+    if not encoder.as_category(spec):
+        raise ConfigError(f"condition column '{col}' is {spec.kind} with many levels; conditions need a "
+                          f"categorical, boolean or few-level integer column")
+    cats = spec.categories
+    idx = [i for i, c in enumerate(cats) if c == value or str(c) == str(value)]
+    if not idx:
+        idx = [i for i, c in enumerate(cats) if str(c).strip().lower() == str(value).strip().lower()]
+    if len(idx) != 1:
+        shown = ", ".join(repr(str(c).strip()) for c in cats[:10]) + (" ..." if len(cats) > 10 else "")
+        raise ConfigError(f"value {value!r} is not a known category of '{col}' (known: {shown})")
+    return sampler.span_index(col), idx[0], col

@@ -33,7 +33,7 @@ from ganstream.trainers.progress import ProgressFn, staged
 from ganstream.trainers.runtime import derive_seed, epoch_rng, seed_everything
 from ganstream.trainers.schema import infer_schema
 from ganstream.trainers.tabular.missingness import HolePatterns, hot_deck, impose, indicator_slots
-from ganstream.trainers.tabular.conditioning import ConditionSampler
+from ganstream.trainers.tabular.conditioning import ConditionSampler, resolve_condition
 from ganstream.trainers.tabular import schedule
 from ganstream.trainers.tabular.schedule import InfoFn
 from ganstream.trainers.tabular.config import LEGACY_CONFIG, Loss, TabularGANConfig  # noqa: F401
@@ -365,26 +365,7 @@ class TabularGAN(GenerativeModel):
         return out
 
     def _resolve_condition(self, condition: dict) -> tuple[int, int, str]:
-        """Map {column: value} to (span index, category index, column); values given as text (from the CLI)
-        match a category by its text, also ignoring surrounding whitespace when that is unambiguous."""
-        if len(condition) != 1:
-            raise ConfigError(f"give exactly one condition column (got {len(condition)})")
-        (col, value), = condition.items()
-        schema = self.encoder.schema
-        if col not in schema.names:
-            raise ConfigError(f"unknown condition column '{col}' (columns: {', '.join(schema.names)})")
-        spec = schema[col]
-        if not self.encoder.as_category(spec):
-            raise ConfigError(f"condition column '{col}' is {spec.kind} with many levels; conditions need a "
-                              f"categorical, boolean or few-level integer column")
-        cats = spec.categories
-        idx = [i for i, c in enumerate(cats) if c == value or str(c) == str(value)]
-        if not idx:
-            idx = [i for i, c in enumerate(cats) if str(c).strip().lower() == str(value).strip().lower()]
-        if len(idx) != 1:
-            shown = ", ".join(repr(str(c).strip()) for c in cats[:10]) + (" ..." if len(cats) > 10 else "")
-            raise ConfigError(f"value {value!r} is not a known category of '{col}' (known: {shown})")
-        return self.sampler.span_index(col), idx[0], col
+        return resolve_condition(self.encoder, self.sampler, condition)
 
     def impute(self, table: pd.DataFrame, draws: int = 1, seed: int = 0) -> list[pd.DataFrame]:
         if self.imputer is None:
