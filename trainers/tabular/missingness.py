@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
 
-MAX_PATTERNS = 256
+MAX_PATTERNS = 1024
 
 
 @dataclass
@@ -67,20 +66,22 @@ class HolePatterns:
         their rows first; the commonest takes the rest. A few passes over patterns, never over rows."""
         m = len(p_missing)
         p = np.clip(p_missing, 1e-6, 1.0 - 1e-6)
-        log_miss, log_obs = np.log(p), np.log1p(-p)
-        loglik = log_obs.sum(axis=1, keepdims=True) + (log_miss - log_obs) @ self.patterns.T.astype(np.float64)
-        post = loglik + np.log(self.freqs)
-        post -= logsumexp(post, axis=1, keepdims=True)
-        post += rng.uniform(0.0, 1e-9, post.shape)  # seeded tie-breaking
+        log_miss, log_obs = np.log(p).astype(np.float32), np.log1p(-p).astype(np.float32)
+        loglik = log_obs.sum(axis=1, keepdims=True) + (log_miss - log_obs) @ self.patterns.T.astype(np.float32)
+        post = loglik + np.log(self.freqs).astype(np.float32)
+        post -= post.max(axis=1, keepdims=True)
+        post -= np.log(np.exp(post).sum(axis=1, keepdims=True))  # log posterior of each pattern, per row
         quotas = self.quotas(m, rng)
+        post = np.ascontiguousarray(post.T)  # one pattern's scores contiguous: read once per pattern
         chosen = np.full(m, -1, dtype=np.int64)
+        free = np.ones(m, dtype=bool)
         for k in np.argsort(quotas, kind="stable"):
             q = int(quotas[k])
             if q == 0:
                 continue
-            free = np.flatnonzero(chosen < 0)
-            take = free if q >= len(free) else free[np.argpartition(-post[free, k], q - 1)[:q]]
-            chosen[take] = k
+            score = np.where(free, post[k], -np.inf)
+            take = np.argpartition(-score, q - 1)[:q] if q < m else np.arange(m)
+            chosen[take], free[take] = k, False
         return self.patterns[chosen]
 
 
