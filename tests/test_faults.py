@@ -188,3 +188,18 @@ def test_a_job_maps_the_same_faults_to_the_same_exit_codes(tmp_path, small_csv, 
     job = _job(tmp_path, {"path": str(small_csv), "missing_tokens": ["?"]}, streams=[{"sink": str(full_disk / "out"), "rows": 300_000}])
     code, _, err = run(["run", job], capsys)
     assert code == 4 and "no space left on the device" in _one_line(err), err
+
+
+def test_a_failed_fit_keeps_only_checkpoints_resume_can_use(checkpointed, tmp_path):
+    """Ray Train's own copy into storage is not atomic (a full disk left 0-byte files): after a failed fit the
+    damaged checkpoints are removed and the good ones stay for --resume."""
+    import shutil
+    from ganstream.trainers.backends.checkpoint import check_checkpoint, checkpoints_in, remove_damaged
+    d, last = checkpointed
+    run_dir = tmp_path / "run"
+    shutil.copytree(last, run_dir / "checkpoint_000001")
+    shutil.copytree(last, run_dir / "checkpoint_000002")
+    (run_dir / "checkpoint_000002" / "model" / "generator.safetensors").write_bytes(b"")
+    assert remove_damaged(run_dir) == [run_dir / "checkpoint_000002"]
+    assert checkpoints_in(run_dir) == [run_dir / "checkpoint_000001"]
+    check_checkpoint(run_dir / "checkpoint_000001")

@@ -99,6 +99,20 @@ def checkpoints_in(run_dir: Path) -> list[Path]:
     return sorted(p for p in run_dir.iterdir() if p.is_dir() and p.name.startswith("checkpoint_"))
 
 
+def remove_damaged(run_dir: Path) -> list[Path]:
+    """Remove the checkpoints of `run_dir` that `check_checkpoint` refuses. Why: Ray Train copies a checkpoint
+    into storage itself, not atomically, and a fit that failed during the copy (a full disk) left 0-byte files;
+    after a failed fit only checkpoints that `--resume` can use should remain."""
+    removed = []
+    for path in checkpoints_in(run_dir):
+        try:
+            check_checkpoint(path)
+        except ModelError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def check_checkpoint(path: Path) -> None:
     """Refuse, in one line, a checkpoint that cannot be resumed from: a file missing, empty or unreadable (a
     full disk during Ray Train's copy left 0-byte files). Reads the JSON files and every safetensors header, not

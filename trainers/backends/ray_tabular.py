@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ganstream.trainers.backends.checkpoint import MODEL_DIR, default_storage, prepare_storage
+from ganstream.trainers.backends.checkpoint import MODEL_DIR, default_storage, prepare_storage, remove_damaged
 from ganstream.trainers.backends.options import FitOptions
 from ganstream.trainers.backends.partitioned import (PartitionedSource, gather_stats, read_dataset, read_whole,
                                                      schema_from_stats, source_bytes)
@@ -195,8 +195,13 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
 
 def _run(jobs, missing_tokens, per_cpu: float, storage: Path, progress: ProgressFn | None) -> list[TabularGAN]:
     """Run one TorchTrainer per job concurrently and load each fitted model from its last checkpoint."""
-    results = run_trainers(lambda queue: [_trainer(m, src, ds, missing_tokens, o, per_cpu, storage, queue)
-                                          for m, src, ds, o in jobs], progress, multi=len(jobs) > 1)
+    try:
+        results = run_trainers(lambda queue: [_trainer(m, src, ds, missing_tokens, o, per_cpu, storage, queue)
+                                              for m, src, ds, o in jobs], progress, multi=len(jobs) > 1)
+    except BaseException:  # a failed fit keeps only checkpoints --resume can use (Ray Train's copy is not atomic)
+        for job in jobs:
+            remove_damaged(storage / job[3].run_name)
+        raise
     fitted = []
     for r in results:
         with r.checkpoint.as_directory() as d:

@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 
 from ganstream.trainers.backends.checkpoint import (MODEL_DIR, default_storage, prepare_storage, read_checkpoint,
-                                                    restore_optimizers, write_checkpoint)
+                                                    remove_damaged, restore_optimizers, write_checkpoint)
 from ganstream.trainers.backends.options import FitOptions
 from ganstream.trainers.backends.ray_address import check_ray_address
 from ganstream.trainers.backends.ray_cluster import (cpus_per_worker, object_store_mb, ray_cluster, report_epoch,
@@ -148,8 +148,13 @@ def _finish(prepared: TimeSeriesGAN, fitted: TimeSeriesGAN, info) -> None:
              f"kept the start")
 
 def _run(jobs, per_cpu: float, storage: Path, progress: ProgressFn | None) -> list[TimeSeriesGAN]:
-    results = run_trainers(lambda queue: [_trainer(m, bank, o, per_cpu, storage, queue) for m, bank, o in jobs],
-                           progress, multi=len(jobs) > 1)
+    try:
+        results = run_trainers(lambda queue: [_trainer(m, bank, o, per_cpu, storage, queue) for m, bank, o in jobs],
+                               progress, multi=len(jobs) > 1)
+    except BaseException:  # a failed fit keeps only checkpoints --resume can use (Ray Train's copy is not atomic)
+        for job in jobs:
+            remove_damaged(storage / job[2].run_name)
+        raise
     fitted = []
     for r in results:
         with r.checkpoint.as_directory() as d:
