@@ -102,15 +102,19 @@ def _python_value(v):
     return v
 
 
-def infer_column(name: str, s: pd.Series, categorical: bool = False) -> ColumnSpec:
-    """The spec of one column. categorical=True: a category whatever its values look like (dates included)."""
+_DETECT = object()
+
+
+def infer_column(name: str, s: pd.Series, categorical: bool = False, time=_DETECT) -> ColumnSpec:
+    """The spec of one column. categorical=True: a category whatever its values look like (dates included).
+    `time`: the column's datetimes.detect result when the caller has it already."""
     missing = s.isna().to_numpy()
     n_missing = int(missing.sum())
     if n_missing == len(s):
         raise DataError(f"column '{name}' is entirely missing: drop it or provide values")
     dtype = str(s.dtype)
     observed = s[~missing]
-    time = None if categorical else datetimes.detect(s)
+    time = None if categorical else (datetimes.detect(s) if time is _DETECT else time)
     if time is not None:
         return ColumnSpec(name=name, kind="datetime", dtype=dtype, missing_rate=n_missing / len(s), time=time)
     if categorical:
@@ -148,11 +152,12 @@ def infer_schema(df: pd.DataFrame, categorical: tuple[str, ...] | list[str] = ()
     specs, dropped = [], {}
     for c in df.columns:
         name, forced = str(c), str(c) in categorical
-        reason = None if forced or datetimes.detect(df[c]) is not None else unlearnable_reason(name, df[c])
+        time = None if forced else datetimes.detect(df[c])
+        reason = None if forced or time is not None else unlearnable_reason(name, df[c])
         if reason is not None:
             dropped[name] = reason
         else:
-            specs.append(infer_column(name, df[c], categorical=forced))
+            specs.append(infer_column(name, df[c], categorical=forced, time=time))
     if not specs:
         raise DataError(f"no column is left to learn from: {', '.join(f'{n} ({w})' for n, w in dropped.items())}; "
                         f"keep one with --categorical COL")

@@ -360,11 +360,12 @@ def schema_from_stats(stats: TableStats, categorical: tuple[str, ...] = ()) -> T
         if s.isna().all():  # rarely-observed column: infer its kind from the values the counts saw
             s = pd.Series(list(stats.counts[c] or {}), dtype=object) if stats.counts.get(c) else s.astype(float).fillna(0.0)
         forced = c in categorical
-        reason = None if forced or detect_time(s) is not None else unlearnable_reason(c, s)
+        time = None if forced else detect_time(s)
+        reason = None if forced or time is not None else unlearnable_reason(c, s)
         if reason is not None:
             dropped[c] = reason
             continue
-        spec = infer_column(c, s, categorical=forced)
+        spec = infer_column(c, s, categorical=forced, time=time)
         spec.missing_rate = stats.nulls[c] / stats.rows
         if spec.kind == "integer" and not stats.integral.get(c, True):  # fractions outside the sample
             spec.kind, spec.categories, spec.frequencies = "numeric", None, None
