@@ -10,7 +10,9 @@ The watcher is a small separate process in its own session (so that a process-gr
 take it along before it has done its work). Every POLL_S it records the job's descendants that appeared after it
 was started, leaving out whatever the job had started before (pid and start time, so that a reused pid is
 never hit). It exits when told to (the job ended
-normally) or, when its parent is gone, SIGKILLs every recorded process still alive and exits.
+normally) or, when its parent is gone, ends what it recorded. A cluster keeps starting processes after its job is
+gone (a raylet starts workers), some after the last poll: so the watcher first freezes (SIGSTOP) what it
+recorded, takes in the children of frozen processes until no new one appears, and only then SIGKILLs them all.
 """
 
 from __future__ import annotations
@@ -32,14 +34,14 @@ def stat(pid):
         return int(fields[1]), fields[19]  # ppid, start time
     except (OSError, IndexError, ValueError):
         return None
-def descendants(root):
+def descendants(*roots):
     children = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
             s = stat(int(name))
             if s:
                 children.setdefault(s[0], []).append((int(name), s[1]))
-    out, todo = {}, [root]
+    out, todo = {}, list(roots)
     while todo:
         for pid, start in children.get(todo.pop(), []):
             if pid not in out and pid not in before and pid != me:  # never into what the job had before
@@ -50,9 +52,24 @@ seen, me = {}, os.getpid()
 while os.getppid() == parent:
     seen.update(descendants(parent))
     time.sleep(%(poll)s)
-for pid, start in seen.items():
+def alive(pid, start):
     s = stat(pid)
-    if s and s[1] == start:
+    return s is not None and s[1] == start
+frozen = {}
+while True:
+    for pid, start in list(seen.items()):
+        if pid not in frozen and alive(pid, start):
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                pass
+            frozen[pid] = start
+    known = set(frozen)
+    seen.update(descendants(*known))
+    if set(seen) <= known:
+        break
+for pid, start in seen.items():
+    if alive(pid, start):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
