@@ -27,7 +27,7 @@ with open(sys.argv[1], "a") as out:
         out.write(f"{child.pid}\\n"); out.flush()
         time.sleep(0.05)
 ''', sys.argv[1]])
-print(spawner.pid, flush=True)
+print(spawner.pid, reaper.pid, flush=True)
 time.sleep(300)
 """
 
@@ -41,10 +41,11 @@ def _running(pid: int) -> bool:
 
 
 def test_processes_started_after_the_last_poll_and_after_the_kill_are_ended_too(tmp_path):
+    """... and the watcher itself exits once it has done its work."""
     pids_file = tmp_path / "pids"
     job = subprocess.Popen([sys.executable, "-c", _JOB, str(pids_file)], stdout=subprocess.PIPE, text=True)
     try:
-        spawner = int(job.stdout.readline())
+        spawner, reaper = map(int, job.stdout.readline().split())
         time.sleep(1.3)  # several polls, and the kill lands between two of them
     finally:
         job.send_signal(signal.SIGKILL)
@@ -52,7 +53,7 @@ def test_processes_started_after_the_last_poll_and_after_the_kill_are_ended_too(
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         started = [spawner, *map(int, pids_file.read_text().split())]
-        alive = [p for p in started if _running(p)]
+        alive = [p for p in [*started, reaper] if _running(p)]
         if not alive:
             break
         time.sleep(0.2)

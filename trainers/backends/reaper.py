@@ -55,19 +55,16 @@ while os.getppid() == parent:
 def alive(pid, start):
     s = stat(pid)
     return s is not None and s[1] == start
-frozen = {}
-while True:
+frozen = set()  # recorded pids already stopped, or found gone
+while not set(seen) <= frozen:
     for pid, start in list(seen.items()):
         if pid not in frozen and alive(pid, start):
             try:
                 os.kill(pid, signal.SIGSTOP)
             except OSError:
                 pass
-            frozen[pid] = start
-    known = set(frozen)
-    seen.update(descendants(*known))
-    if set(seen) <= known:
-        break
+        frozen.add(pid)
+    seen.update(descendants(*frozen))
 for pid, start in seen.items():
     if alive(pid, start):
         try:
