@@ -14,17 +14,21 @@ import pytest
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the watcher reads /proc")
 
-# The "job": starts its watcher, then a spawner that starts a sleeping child every 50 ms and writes each pid down.
+# The "job": starts its watcher, then a spawner that starts a sleeping child (and a short-lived one) every 50 ms
+# and writes the sleeping ones' pids down.
 _JOB = r"""
 import subprocess, sys, time
 from ganstream.trainers.backends.reaper import start_reaper
 reaper = start_reaper()
 spawner = subprocess.Popen([sys.executable, "-c", '''
 import subprocess, sys, time
+brief = []
 with open(sys.argv[1], "a") as out:
     while True:
         child = subprocess.Popen(["sleep", "300"], stdout=subprocess.DEVNULL)
         out.write(f"{child.pid}\\n"); out.flush()
+        brief.append(subprocess.Popen(["sleep", "0.2"]))  # the watcher records some of these, gone at the end
+        brief = [p for p in brief if p.poll() is None]
         time.sleep(0.05)
 ''', sys.argv[1]])
 print(spawner.pid, reaper.pid, flush=True)
