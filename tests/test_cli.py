@@ -174,3 +174,23 @@ def test_train_refuses_to_overwrite_a_non_model_directory(small_csv, tmp_path, c
 def test_evaluate_unknown_target(model_dir, small_csv, capsys):
     code, _, err = run(["evaluate", model_dir, "--real", small_csv, "--missing-token", "?", "--target", "salary"], capsys)
     assert code == 2 and "--target column 'salary'" in err
+
+
+def test_epoch_lines_are_compact_by_default_full_with_verbose_and_absent_with_quiet(small_csv, tmp_path, capsys):
+    """Progress goes to stderr: by default one short line per reported epoch (epoch, losses, rows/s, eta);
+    --verbose adds every figure of the epoch's record; --quiet prints no progress and no schema at all."""
+    args = ["train", str(small_csv), "--missing-token", "?", "--epochs", "2", "--imputer-epochs", "2",
+            "--batch-size", "100"]
+    lines = {}
+    for mode in ("default", "verbose", "quiet"):
+        flag = {"default": [], "verbose": ["--verbose"], "quiet": ["--quiet"]}[mode]
+        assert main([*flag, *args, "--out", str(tmp_path / mode)]) == 0
+        out, err = capsys.readouterr()
+        lines[mode] = [line for line in err.splitlines() if line.startswith("[train] epoch")]
+        if mode == "quiet":
+            assert err == "" and lines[mode] == []
+    assert lines["default"] and lines["verbose"]
+    for line in lines["default"]:
+        assert len(line) <= 110 and all(k in line for k in ("d_loss", "g_loss", "rows/s", "eta")), line
+    compact_figures = len(lines["default"][-1].split())
+    assert all(len(line.split()) > compact_figures + 4 for line in lines["verbose"]), lines["verbose"][-1]
