@@ -31,6 +31,11 @@ $(STAMP): pyproject.toml
 	else $(BIN)/pip install -q torch==2.13.0 $(QUIET_PIP); fi
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	$(BIN)/pip check
+	@# The production-stack tests run a real PostgreSQL (tests/prod_stack.py): Debian's server package, where missing.
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "note: PostgreSQL server binaries missing (apt-get install postgresql): the production-stack tests will be skipped"; fi; \
+	fi
 	touch $(STAMP)
 
 # The main job on embedded defaults: fit the tabular GAN on UCI Adult (with its '?' holes), sample,
