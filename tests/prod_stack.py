@@ -110,8 +110,9 @@ class S3Server:
             self.proc.wait(timeout=20)
 
 
-def start_s3(directory: Path) -> S3Server:
-    port = free_port()
+def start_s3(directory: Path, port: int | None = None) -> S3Server:
+    """A moto S3 server with the bucket (moto keeps objects in memory: a restarted server starts empty)."""
+    port = port or free_port()
     with open(directory / "moto.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -130,14 +131,14 @@ def start_s3(directory: Path) -> S3Server:
     return server
 
 
-def start_tracking(directory: Path, pg: Postgres, s3: S3Server) -> MlflowServer:
-    port, log = free_port(), directory / "mlflow.log"
+def start_tracking(directory: Path, pg: Postgres, s3: S3Server, port: int | None = None) -> MlflowServer:
+    port, log = port or free_port(), directory / "mlflow.log"
     env = {**os.environ, **S3_ENV, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
            "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("MLFLOW_TRACKING_URI", None)
     cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", pg.url,
            "--artifacts-destination", f"s3://{BUCKET}", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with open(log, "wb") as out:
+    with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=directory,
                                 start_new_session=True)
     return wait_healthy(MlflowServer(f"http://127.0.0.1:{port}", pg.url, proc, log), timeout=180)
@@ -145,9 +146,20 @@ def start_tracking(directory: Path, pg: Postgres, s3: S3Server) -> MlflowServer:
 
 @dataclass
 class Stack:
+    directory: Path
     pg: Postgres
     s3: S3Server
     tracking: MlflowServer
+
+    def restart_tracking(self) -> None:
+        """A new tracking server on the same port (after a test killed it)."""
+        self.tracking.stop()
+        self.tracking = start_tracking(self.directory, self.pg, self.s3, int(self.tracking.uri.rsplit(":", 1)[1]))
+
+    def restart_s3(self) -> None:
+        """A new, empty S3 server on the same port, with the bucket."""
+        self.s3.stop()
+        self.s3 = start_s3(self.directory, int(self.s3.endpoint.rsplit(":", 1)[1]))
 
     def stop(self) -> None:
         self.tracking.stop()
@@ -161,7 +173,7 @@ def start_stack(directory: Path) -> Stack:
     try:
         s3 = start_s3(directory)
         try:
-            return Stack(pg, s3, start_tracking(directory, pg, s3))
+            return Stack(directory, pg, s3, start_tracking(directory, pg, s3))
         except BaseException:
             s3.stop()
             raise

@@ -34,7 +34,7 @@ def stack(tmp_path_factory, small_csv):
             code = main(["--quiet", "train", str(small_csv), *FAST, "--out", str(d / "model"), "--register", NAME,
                          "--tracking-uri", running.tracking.uri, *LOOSE])
         assert code == 0, running.tracking.log.read_text()[-3000:]
-        yield SimpleNamespace(dir=d, pg=running.pg, s3=running.s3, uri=running.tracking.uri)
+        yield SimpleNamespace(dir=d, stack=running, pg=running.pg, uri=running.tracking.uri)
     finally:
         running.stop()
 
@@ -50,7 +50,7 @@ def test_the_version_and_its_alias_are_rows_in_postgresql_and_its_files_objects_
     assert at.pg.query("SELECT name, version, status FROM model_versions") == [(NAME, 1, "READY")]
     assert at.pg.query("SELECT name, alias, version FROM registered_model_aliases") == [(NAME, "champion", 1)]
     assert at.pg.query("SELECT status FROM runs") == [("FINISHED",)]
-    keys = at.s3.keys()
+    keys = at.stack.s3.keys()
     assert any(k.endswith("/model.json") for k in keys), keys
     assert any(k.endswith(".safetensors") for k in keys), keys
     assert any(k.endswith("/MLmodel") for k in keys), keys
@@ -137,5 +137,106 @@ def test_postgresql_stopped_during_a_registration_leaves_no_version_and_a_clean_
     ((champion,),) = at.pg.query(f"SELECT version FROM registered_model_aliases WHERE name='{name}'")
     assert (champion,) not in at.pg.query(f"SELECT version FROM model_version_tags WHERE name='{name}' "
                                            "AND key='ganstream.incomplete'")
+    code, _, err = run(["sample", f"models:/{name}@champion", "--rows", 10, "--out", tmp_path / "s.csv"], capsys)
+    assert code == 0, err
+
+
+def test_an_unbounded_stream_follows_the_alias_and_outlives_a_killed_tracking_server(at, small_csv, tmp_path,
+                                                                                   capsys):
+    """A second version is registered; the stream starts on version 1, the alias moves to 2 after three windows
+    (hot swap: version 2's files come from the bucket through the server), then the tracking server is killed
+    (SIGKILL) and, 6 s later, started again on the same port. Windows keep coming with version 2 throughout,
+    and the stream says once that the registry does not answer and once that it answers again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from mlflow import MlflowClient
+    code, _, err = run(["train", small_csv, *FAST, "--seed", 1, "--out", tmp_path / "m2", "--register", NAME,
+                        "--tracking-uri", at.uri, *LOOSE], capsys)
+    assert code == 0, err
+    client = MlflowClient(at.uri, at.uri)
+    client.set_registered_model_alias(NAME, "champion", "1")
+    rate, duration, window, check_s, down_s = 200, 24, 2, 1, 6
+    sink = tmp_path / "live"
+    env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "GANSTREAM_CACHE_DIR": str(tmp_path / "c"),
+           "MLFLOW_HTTP_REQUEST_TIMEOUT": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ganstream.pipeline.cli", "stream", f"models:/{NAME}@champion",
+                             "--tracking-uri", at.uri, "--sink", str(sink), "--rate", str(rate), "--duration",
+                             str(duration), "--window-s", str(window), "--swap-check-s", str(check_s)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    seen, moved_at, killed_at, back_at = {}, None, None, None
+
+    def poll():
+        for f in sorted(sink.glob("window-*.parquet")) if sink.is_dir() else []:
+            if f.name not in seen:
+                meta = pq.read_table(f).schema.metadata
+                seen[f.name] = dict(at=time.time(), version=meta[b"ganstream.model_version"].decode())
+    try:
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and time.monotonic() < deadline:
+            poll()
+            if moved_at is None and len(seen) >= 3:
+                client.set_registered_model_alias(NAME, "champion", "2")
+                moved_at = time.time()
+            if killed_at is None and any(w["version"] == "2" for w in seen.values()):
+                os.killpg(at.stack.tracking.proc.pid, signal.SIGKILL)
+                at.stack.tracking.proc.wait()
+                killed_at = time.time()
+            if back_at is None and killed_at is not None and time.time() - killed_at >= down_s:
+                at.stack.restart_tracking()
+                back_at = time.time()
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        if at.stack.tracking.proc.poll() is not None:
+            at.stack.restart_tracking()
+    stderr = proc.stderr.read().decode()
+    assert proc.returncode == 0, stderr[-3000:]
+    poll()
+    order = [w["version"] for w in sorted(seen.values(), key=lambda w: w["at"])]
+    assert len(order) == duration // window and order[0] == "1" and order[-1] == "2" and order == sorted(order)
+    assert killed_at is not None and back_at is not None
+    during = [w for w in seen.values() if killed_at + 1.0 <= w["at"] <= back_at]
+    assert len(during) >= 2 and all(w["version"] == "2" for w in during), (killed_at, back_at, seen)
+    assert "moved from version 1 to 2" in stderr
+    assert stderr.count("the registry does not answer") == 1 and stderr.count("the registry answers again") == 1, \
+        stderr[-3000:]
+
+
+def test_the_s3_server_stopped_during_an_artifact_upload_registers_nothing_and_a_retry_is_clean(at, small_csv,
+                                                                                             tmp_path, monkeypatch,
+                                                                                             capsys):
+    """The S3 server stops the moment the fit's first artifact lands in the bucket, so the model's own files
+    cannot be uploaded: one line, exit 4, no version without the incomplete tag, no alias. With a new S3
+    server (moto keeps objects in memory: it comes back empty, which is why this test runs last), the same
+    command registers a complete champion that samples."""
+    import time
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    name = "s3-stopped"
+    before = set(at.stack.s3.keys())
+    watcher, hit = _when(lambda: bool(set(at.stack.s3.keys()) - before), at.stack.s3.stop)
+    args = ["train", small_csv, *FAST, "--register", name, "--tracking-uri", at.uri, *LOOSE]
+    t0 = time.monotonic()
+    try:
+        code, _, err = run([*args, "--out", tmp_path / "m1"], capsys)
+        elapsed = time.monotonic() - t0
+    finally:
+        watcher.join(timeout=30)
+        at.stack.restart_s3()
+    assert hit.is_set() and code == 4, (code, err)
+    assert len(err.strip().splitlines()) == 1 and err.startswith("ganstream train: error: "), err
+    print(f"S3 stopped mid-upload: {err.strip()[:300]} ({elapsed:.0f}s)")
+    assert elapsed < 120, elapsed
+    versions = at.pg.query(f"SELECT version FROM model_versions WHERE name='{name}'")
+    tagged = at.pg.query(f"SELECT version FROM model_version_tags WHERE name='{name}' AND key='ganstream.incomplete'")
+    assert sorted(versions) == sorted(tagged), (versions, tagged)
+    assert at.pg.query(f"SELECT count(*) FROM registered_model_aliases WHERE name='{name}'") == [(0,)]
+    code, _, err = run([*args, "--out", tmp_path / "m2"], capsys)
+    assert code == 0, err
     code, _, err = run(["sample", f"models:/{name}@champion", "--rows", 10, "--out", tmp_path / "s.csv"], capsys)
     assert code == 0, err
