@@ -81,6 +81,27 @@ def test_a_bounded_stream_from_the_registry(at, tmp_path, capsys):
     assert table.num_rows == 900 and set(table.column("model_version").to_pylist()) == {"1"}
 
 
+
+def test_a_job_run_twice_on_the_stack_fits_once(at, small_csv, tmp_path, monkeypatch, capsys):
+    """`ganstream run job.yaml` with the stack as its tracking URI: the first run fits, registers through the
+    gate and streams; the second finds the data unchanged, skips the fit and streams the same version."""
+    import yaml
+    monkeypatch.chdir(tmp_path)
+    pd.read_csv(small_csv).iloc[:600].to_csv(tmp_path / "data.csv", index=False)
+    spec = {"name": "stack-job", "data": {"path": "data.csv", "missing_tokens": ["?"]},
+            "model": {"kind": "tabular", "imputer_epochs": 1}, "fit": {"epochs": 1, "batch_size": 100, "seed": 0},
+            "gate": {"detection_auc": "<= 1", "marginal_mean_distance": "<= 1"},
+            "registry": {"name": "stack-job", "alias": "champion"}, "tracking": {"uri": at.uri},
+            "state_dir": "state", "streams": [{"sink": "out/v{version}", "rows": 60, "seed": 1}]}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
+    code, out, err = run(["run", "job.yaml"], capsys)
+    assert code == 0 and "alias 'champion' -> 1" in out, err
+    code, out, err = run(["run", "job.yaml"], capsys)
+    assert code == 0 and "skipping the fit" in out, err
+    assert at.pg.query("SELECT version FROM model_versions WHERE name='stack-job'") == [(1,)]
+    assert sum(len(pd.read_parquet(f)) for f in (tmp_path / "out" / "v1").glob("*.parquet")) == 60
+
+
 # ------------------------------------------------------------------------------------------ faults
 def _when(condition, action, timeout: float = 180.0):
     """Run `action` (once) the moment `condition()` holds, from a thread: the fault lands mid-command."""
@@ -145,12 +166,14 @@ def test_an_unbounded_stream_follows_the_alias_and_outlives_a_killed_tracking_se
                                                                                    capsys):
     """A second version is registered; the stream starts on version 1, the alias moves to 2 after three windows
     (hot swap: version 2's files come from the bucket through the server), then the tracking server is killed
-    (SIGKILL) and, 6 s later, started again on the same port. Windows keep coming with version 2 throughout,
-    and the stream says once that the registry does not answer and once that it answers again."""
+    (SIGKILL) and, 6 s later, started again on the same port (in the background: a start takes 10-20 s here).
+    Windows keep coming with version 2 throughout, and the stream says once that the registry does not answer
+    and once that it answers again."""
     import os
     import signal
     import subprocess
     import sys
+    import threading
     import time
     from mlflow import MlflowClient
     code, _, err = run(["train", small_csv, *FAST, "--seed", 1, "--out", tmp_path / "m2", "--register", NAME,
@@ -158,7 +181,7 @@ def test_an_unbounded_stream_follows_the_alias_and_outlives_a_killed_tracking_se
     assert code == 0, err
     client = MlflowClient(at.uri, at.uri)
     client.set_registered_model_alias(NAME, "champion", "1")
-    rate, duration, window, check_s, down_s = 200, 24, 2, 1, 6
+    rate, duration, window, check_s, down_s = 100, 44, 2, 1, 6
     sink = tmp_path / "live"
     env = {**os.environ, "GANSTREAM_THREADS": "1", "OMP_NUM_THREADS": "1", "GANSTREAM_CACHE_DIR": str(tmp_path / "c"),
            "MLFLOW_HTTP_REQUEST_TIMEOUT": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
@@ -167,7 +190,9 @@ def test_an_unbounded_stream_follows_the_alias_and_outlives_a_killed_tracking_se
                              "--tracking-uri", at.uri, "--sink", str(sink), "--rate", str(rate), "--duration",
                              str(duration), "--window-s", str(window), "--swap-check-s", str(check_s)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    seen, moved_at, killed_at, back_at = {}, None, None, None
+    seen, moved_at, killed_at, back = {}, None, None, {}
+    restarter = threading.Thread(target=lambda: (at.stack.restart_tracking(), back.setdefault("at", time.time())),
+                                 daemon=True)
 
     def poll():
         for f in sorted(sink.glob("window-*.parquet")) if sink.is_dir() else []:
@@ -185,14 +210,15 @@ def test_an_unbounded_stream_follows_the_alias_and_outlives_a_killed_tracking_se
                 os.killpg(at.stack.tracking.proc.pid, signal.SIGKILL)
                 at.stack.tracking.proc.wait()
                 killed_at = time.time()
-            if back_at is None and killed_at is not None and time.time() - killed_at >= down_s:
-                at.stack.restart_tracking()
-                back_at = time.time()
+            if not restarter.is_alive() and not back and killed_at is not None and time.time() - killed_at >= down_s:
+                restarter.start()
             time.sleep(0.05)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        if restarter.is_alive():
+            restarter.join(timeout=120)
         if at.stack.tracking.proc.poll() is not None:
             at.stack.restart_tracking()
     stderr = proc.stderr.read().decode()
@@ -200,9 +226,9 @@ def test_an_unbounded_stream_follows_the_alias_and_outlives_a_killed_tracking_se
     poll()
     order = [w["version"] for w in sorted(seen.values(), key=lambda w: w["at"])]
     assert len(order) == duration // window and order[0] == "1" and order[-1] == "2" and order == sorted(order)
-    assert killed_at is not None and back_at is not None
-    during = [w for w in seen.values() if killed_at + 1.0 <= w["at"] <= back_at]
-    assert len(during) >= 2 and all(w["version"] == "2" for w in during), (killed_at, back_at, seen)
+    assert killed_at is not None and "at" in back
+    during = [w for w in seen.values() if killed_at + 1.0 <= w["at"] <= back["at"]]
+    assert len(during) >= 2 and all(w["version"] == "2" for w in during), (killed_at, back, seen)
     assert "moved from version 1 to 2" in stderr
     assert stderr.count("the registry does not answer") == 1 and stderr.count("the registry answers again") == 1, \
         stderr[-3000:]
