@@ -8,6 +8,7 @@ DistributedFitError: an InfrastructureError, exit 4, one line."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -126,14 +127,22 @@ def cpus_per_worker(total_workers: int, wait_s: float | None = None, read_cpus: 
         time.sleep(0.5)
 
 
-def run_trainers(build, progress: ProgressFn | None, multi: bool = False) -> list:
+def run_trainers(build, progress: ProgressFn | None, multi: bool = False, note=None) -> list:
     """Run the TorchTrainers `build(queue)` returns concurrently (threads: `fit()` blocks), relaying rank 0's
     per-epoch metrics (put on `queue` by the workers) to the console progress line while they run; with
-    `multi`, each line is tagged with its run's partition. Returns the trainers' results; a failure in any
-    is raised (a user error keeps its type and message, see `_explain`). Shared by tabular and time-series fits."""
+    `multi`, each line is tagged with its run's partition. Where the workers run (`announce_placement`) goes to
+    `note` as one line once all have started, and again after a restart: on a multi-node cluster that is what
+    a user checks first. Returns the trainers'
+    results; a failure in any is raised (a user error keeps its type and message, see `_explain`). Shared by
+    tabular and time-series fits."""
     from ray.util.queue import Empty, Queue
 
-    queue = Queue(actor_options={"num_cpus": 0})
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    # The queue lives on this process's node: on a multi-node cluster, the node a worker dies with must not
+    # take the progress relay along (measured: a killed second node's raylet ended the fit with a traceback).
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+    queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
     trainers = build(queue)
     results: list = [None] * len(trainers)
     errors: list = [None] * len(trainers)
@@ -147,10 +156,25 @@ def run_trainers(build, progress: ProgressFn | None, multi: bool = False) -> lis
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(trainers))]
     for t in threads:
         t.start()
+    placements: dict = {}
+    announced = 0
     while any(t.is_alive() for t in threads):
         try:
             metrics = queue.get(timeout=0.5)
         except Empty:
+            continue
+        except Exception:  # the relay is lost (its node went away): the fits go on, their lines do not
+            for t in threads:
+                t.join()
+            break
+        if "placement" in metrics:  # Ray Train restarts a whole worker group: every worker announces again
+            placements[(metrics.get("run"), metrics["placement"])] = metrics["node"]
+            announced += 1
+            if note and announced % (len(trainers) * metrics["world"]) == 0:
+                per_node = Counter(placements.values())
+                again = " (restarted after a failure)" if announced > len(trainers) * metrics["world"] else ""
+                note(f"Ray Train: {len(placements)} worker(s) on {len(per_node)} node(s){again}: "
+                     + ", ".join(f"{n} on node {node[:8]}" for node, n in sorted(per_node.items())))
             continue
         if progress:
             run_name = metrics.pop("run", None)
@@ -191,6 +215,18 @@ def _explain(e: BaseException) -> BaseException:
     # Ray's own first line ("Training failed due to worker errors:") names no cause: add a worker's last line
     causes = [ln.strip() for w in worker_errors for ln in str(w).strip().splitlines()[-1:] if ln.strip()]
     return DistributedFitError(f"distributed fit failed: {first}{' ' + causes[0][:300] if causes else ''}")
+
+
+def announce_placement(rank: int, world: int, config: dict) -> None:
+    """A worker says which node it runs on (see `run_trainers`); best effort, like the progress queue."""
+    import ray
+    if config.get("queue") is None:
+        return
+    try:
+        config["queue"].put_nowait({"placement": rank, "world": world, "run": config.get("run"),
+                                    "node": ray.get_runtime_context().get_node_id()})
+    except Exception:
+        pass
 
 
 def report_epoch(rank: int, metrics: dict, config: dict, checkpoint) -> None:

@@ -100,7 +100,8 @@ def _trainer(model, src, ds, missing_tokens, opts: FitOptions, per_cpu: float, s
     return TorchTrainer(
         _train_worker,
         train_loop_config=worker_config(model, src, missing_tokens, opts, fit_id, queue),
-        scaling_config=ScalingConfig(num_workers=opts.workers, use_gpu=False, resources_per_worker={"CPU": per_cpu}),
+        scaling_config=ScalingConfig(num_workers=opts.workers, use_gpu=False, resources_per_worker={"CPU": per_cpu},
+                                     placement_strategy="SPREAD"),  # one worker per node where there are several
         run_config=RunConfig(name=opts.run_name, storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=opts.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
@@ -149,7 +150,7 @@ def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: FitOptions | No
              f"{max(1, len(src.files))} file(s), object store {object_store_mb():,.0f} MB, "
              f"checkpoints in {storage / opts.run_name}")
         sample = prepare_model(model, src, ds, missing_tokens, opts.workers, progress, info)
-        fitted = _run([(model, src, ds, opts)], missing_tokens, per_cpu, storage, progress)[0]
+        fitted = _run([(model, src, ds, opts)], missing_tokens, per_cpu, storage, progress, info)[0]
     fitted.training.update(seconds=time.perf_counter() - t0, workers=opts.workers, backend="ray")
     fitted.stats_sample = sample
     return fitted
@@ -185,7 +186,7 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
             samples.append(prepare_model(m, sub, ds, missing_tokens, opts.workers, staged(progress, f"{column}={v}"),
                                          info))
             jobs.append((m, sub, ds, jobs_opts[v]))
-        fitted = _run(jobs, missing_tokens, per_cpu, storage, progress)
+        fitted = _run(jobs, missing_tokens, per_cpu, storage, progress, info)
     seconds = time.perf_counter() - t0
     for m, sample in zip(fitted, samples):
         m.training.update(seconds=seconds, workers=opts.workers, backend="ray")
@@ -193,11 +194,11 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
     return dict(zip(values, fitted))
 
 
-def _run(jobs, missing_tokens, per_cpu: float, storage: Path, progress: ProgressFn | None) -> list[TabularGAN]:
+def _run(jobs, missing_tokens, per_cpu: float, storage: Path, progress: ProgressFn | None, info=None) -> list[TabularGAN]:
     """Run one TorchTrainer per job concurrently and load each fitted model from its last checkpoint."""
     try:
         results = run_trainers(lambda queue: [_trainer(m, src, ds, missing_tokens, o, per_cpu, storage, queue)
-                                              for m, src, ds, o in jobs], progress, multi=len(jobs) > 1)
+                                              for m, src, ds, o in jobs], progress, multi=len(jobs) > 1, note=info)
     except BaseException:  # a failed fit keeps only checkpoints --resume can use (Ray Train's copy is not atomic)
         for job in jobs:
             remove_damaged(storage / job[3].run_name)

@@ -22,7 +22,7 @@ import torch
 
 from ganstream.trainers.backends.checkpoint import MODEL_DIR, Resumed, write_checkpoint
 from ganstream.trainers.backends.partitioned import to_frame
-from ganstream.trainers.backends.ray_cluster import private_memory_mb, report_epoch, shared_memory_mb
+from ganstream.trainers.backends.ray_cluster import announce_placement, private_memory_mb, report_epoch, shared_memory_mb
 from ganstream.trainers.encoding import TableEncoder
 from ganstream.trainers.runtime import epoch_rng, seed_everything
 from ganstream.trainers.tabular.conditioning import ConditionSampler
@@ -82,6 +82,7 @@ def _train_worker(config: dict) -> None:
     torch.set_num_threads(1)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    announce_placement(rank, world, config)
     state = {"epoch": 0, "restarts": 0, "fit_id": config["fit_id"]}
     checkpoint = ray.train.get_checkpoint()
     resumed = None

@@ -42,7 +42,7 @@ from ganstream.trainers.backends.checkpoint import (MODEL_DIR, default_storage, 
                                                     remove_damaged, restore_optimizers, write_checkpoint)
 from ganstream.trainers.backends.options import FitOptions
 from ganstream.trainers.backends.ray_address import check_ray_address
-from ganstream.trainers.backends.ray_cluster import (cpus_per_worker, object_store_mb, ray_cluster, report_epoch,
+from ganstream.trainers.backends.ray_cluster import (announce_placement, cpus_per_worker, object_store_mb, ray_cluster, report_epoch,
                                                      run_trainers)
 from ganstream.trainers.errors import ConfigError, DataError
 from ganstream.trainers.progress import ProgressFn
@@ -66,7 +66,7 @@ def fit_timeseries_on_ray(model: TimeSeriesGAN, table: pd.DataFrame, opts: FitOp
         info(f"Ray Train: {opts.workers} worker(s) x {per_cpu:g} CPU, {len(bank):,} windows of "
              f"{model.config.seq_len} steps, object store {object_store_mb():,.0f} MB, "
              f"checkpoints in {storage / opts.run_name}")
-        fitted = _run([(model, bank, opts)], per_cpu, storage, progress)[0]
+        fitted = _run([(model, bank, opts)], per_cpu, storage, progress, info)[0]
     _finish(model, fitted, info)
     fitted.training.update(seconds=time.perf_counter() - t0, workers=opts.workers, backend="ray")
     return fitted
@@ -111,7 +111,7 @@ def fit_timeseries_per_partition(model: TimeSeriesGAN, table: pd.DataFrame, colu
         per_cpu = cpus_per_worker(opts.workers * len(values), read_cpus=0.0)
         info(f"Ray Train: {len(values)} time-series models ({column}={', '.join(values)}), {opts.workers} "
              f"worker(s) each x {per_cpu:g} CPU, object store {object_store_mb():,.0f} MB, checkpoints in {storage}")
-        fitted = _run(jobs, per_cpu, storage, progress)
+        fitted = _run(jobs, per_cpu, storage, progress, info)
     for (prepared, _, _), m in zip(jobs, fitted):
         _finish(prepared, m, info)
     seconds = time.perf_counter() - t0
@@ -147,10 +147,10 @@ def _finish(prepared: TimeSeriesGAN, fitted: TimeSeriesGAN, info) -> None:
         info(f"keep-best check: the starting state scored {held['best_score']:.3f}, better than the trained one: "
              f"kept the start")
 
-def _run(jobs, per_cpu: float, storage: Path, progress: ProgressFn | None) -> list[TimeSeriesGAN]:
+def _run(jobs, per_cpu: float, storage: Path, progress: ProgressFn | None, info=None) -> list[TimeSeriesGAN]:
     try:
         results = run_trainers(lambda queue: [_trainer(m, bank, o, per_cpu, storage, queue) for m, bank, o in jobs],
-                               progress, multi=len(jobs) > 1)
+                               progress, multi=len(jobs) > 1, note=info)
     except BaseException:  # a failed fit keeps only checkpoints --resume can use (Ray Train's copy is not atomic)
         for job in jobs:
             remove_damaged(storage / job[2].run_name)
@@ -173,7 +173,8 @@ def _trainer(model: TimeSeriesGAN, bank: WindowBank, opts: FitOptions, per_cpu: 
               "pid_dir": opts.pid_dir, "run": opts.run_name, "queue": queue, "max_steps": opts.max_steps_per_epoch}
     return TorchTrainer(
         _train_worker, train_loop_config=config,
-        scaling_config=ScalingConfig(num_workers=opts.workers, use_gpu=False, resources_per_worker={"CPU": per_cpu}),
+        scaling_config=ScalingConfig(num_workers=opts.workers, use_gpu=False, resources_per_worker={"CPU": per_cpu},
+                                     placement_strategy="SPREAD"),  # one worker per node where there are several
         run_config=RunConfig(name=opts.run_name, storage_path=str(storage),
                              failure_config=FailureConfig(max_failures=opts.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)))
@@ -188,6 +189,7 @@ def _train_worker(config: dict) -> None:
     torch.set_num_threads(1)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    announce_placement(rank, world, config)
     planned = TimeSeriesGANConfig.from_json(config["meta"]["config"])
     state = {"epoch": 0, "restarts": 0, "fit_id": config["fit_id"], "adversarial": False, "calibrated": False,
              "cpu_s": 0.0}
