@@ -30,6 +30,8 @@ from pathlib import Path
 from mlflow_server import MlflowServer, free_port, wait_healthy
 
 BUCKET = "ganstream-artifacts"
+BACKEND_SCHEME = "postgresql+psycopg2"  # deploy/ uses the same (tests/test_manifests.py)
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
@@ -48,7 +50,7 @@ class Postgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg2://mlf@127.0.0.1:{self.port}/mlflow"
+        return f"{BACKEND_SCHEME}://mlf@127.0.0.1:{self.port}/mlflow"
 
     def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), *args],
@@ -133,8 +135,7 @@ def start_s3(directory: Path, port: int | None = None) -> S3Server:
 
 def start_tracking(directory: Path, pg: Postgres, s3: S3Server, port: int | None = None) -> MlflowServer:
     port, log = port or free_port(), directory / "mlflow.log"
-    env = {**os.environ, **S3_ENV, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {**os.environ, **S3_ENV, **SERVER_ENV, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint}
     env.pop("MLFLOW_TRACKING_URI", None)
     cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", pg.url,
            "--artifacts-destination", f"s3://{BUCKET}", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]

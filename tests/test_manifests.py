@@ -242,7 +242,7 @@ def test_compose_runs_mlflow_on_postgres_with_object_store_artifacts():
             else:
                 assert src in compose.get("volumes", {}), f"{name}: undeclared volume {src}"
     server = " ".join(services["mlflow"]["command"])
-    assert re.search(r"--backend-store-uri postgresql://\S+@postgres:5432/", server)
+    assert re.search(r"--backend-store-uri postgresql\+psycopg2://\S+@postgres:5432/", server)
     assert "--artifacts-destination s3://" in server and services["mlflow"]["environment"]["MLFLOW_S3_ENDPOINT_URL"]
     assert services["mlflow"]["image"].endswith(":v" + importlib.metadata.version("mlflow"))
     assert (REPO / services["job"]["build"]["dockerfile"]).is_file() or \
@@ -298,3 +298,43 @@ def test_the_build_context_leaves_the_venv_and_local_stores_out():
     text = (REPO / "deploy" / "Dockerfile").read_text()
     copied = {ln.split()[1].rstrip("/") for ln in text.splitlines() if ln.startswith("COPY ")}
     assert not copied & ignored, "the Dockerfile copies something the build context leaves out"
+
+
+def _mlflow_servers():
+    """(where, the server's shell command, its environment) in compose and in the k8s manifest."""
+    compose = docs(REPO / "deploy" / "compose.yml")[0]["services"]["mlflow"]
+    yield "compose.yml", " ".join(compose["command"]), dict(compose["environment"])
+    objects = docs(K8S / "mlflow.yaml")
+    secret = next(o for o in objects if o["kind"] == "Secret")["stringData"]
+    for o in objects:
+        for spec in pod_specs(o):
+            for c in spec["containers"]:
+                if c["image"].startswith("ghcr.io/mlflow/mlflow"):
+                    env = {**secret, **{e["name"]: e["value"] for e in c.get("env", []) if "value" in e}}
+                    command = " ".join(c["args"]).replace('"$MLFLOW_BACKEND_STORE_URI"', secret[
+                        "MLFLOW_BACKEND_STORE_URI"]).replace('"$MLFLOW_ARTIFACTS_DESTINATION"',
+                                                              secret["MLFLOW_ARTIFACTS_DESTINATION"])
+                    yield "k8s/mlflow.yaml", command, env
+
+
+def test_the_tracking_servers_run_as_the_production_stack_tests_ran_them():
+    """deploy/ matches what tests/test_prod_stack.py ran for real: the same driver scheme (MLflow's plain
+    postgresql:// needs psycopg 3, which neither installs), the same psycopg2-binary and boto3 versions, the same
+    server settings and flags, and PostgreSQL of the major version the tests ran."""
+    from prod_stack import BACKEND_SCHEME, SERVER_ENV, postgres_bin
+    servers = list(_mlflow_servers())
+    assert len(servers) == 2
+    for where, command, env in servers:
+        assert re.search(rf"--backend-store-uri {re.escape(BACKEND_SCHEME)}://\S+:5432/mlflow", command), where
+        assert "--artifacts-destination s3://" in command and "--host 0.0.0.0" in command, where
+        for package in ("psycopg2-binary", "boto3"):
+            assert f"{package}=={importlib.metadata.version(package)}" in command, (where, package)
+        assert {k: env.get(k) for k in SERVER_ENV} == SERVER_ENV, where
+        assert "MLFLOW_S3_ENDPOINT_URL" in env, where
+    binaries = postgres_bin()
+    if binaries is not None:
+        major = binaries.parent.name
+        compose = docs(REPO / "deploy" / "compose.yml")[0]["services"]["postgres"]["image"]
+        k8s = [c["image"] for o in docs(K8S / "mlflow.yaml") for s in pod_specs(o) for c in s["containers"]
+               if c["image"].startswith("postgres:")]
+        assert compose == f"postgres:{major}" and k8s == [f"postgres:{major}"], (major, compose, k8s)
