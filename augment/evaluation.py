@@ -95,8 +95,11 @@ def evaluate(model, real: pd.DataFrame, target: str | None = None, holdout: pd.D
         check_compatible(schema, holdout, what="holdout table")
     hold = holdout[schema.names].reset_index(drop=True) if holdout is not None else None
     numbers = datetimes_as_numbers(sample, schema)
-    data = quality_report(numbers, synthetic, target=target, holdout=None if hold is None else
-                          datetimes_as_numbers(hold, schema), seed=seed)
+    hold_numbers = None if hold is None else datetimes_as_numbers(hold, schema)
+    data = quality_report(numbers, synthetic, target=target, holdout=hold_numbers, seed=seed)
+    if hold_numbers is not None:  # rows the model never saw: the membership-inference audit can run
+        from ganstream.augment.membership import membership_figures
+        data["privacy"].update(membership_figures(numbers, hold_numbers, synthetic, seed=seed))
     data["verdicts"] = default_verdicts("tabular", data, target)
     if lift:
         from ganstream.augment.lift import Recipe, lift as measure_lift

@@ -30,6 +30,11 @@ and --holdout DATA, real rows the fit never saw):
 * lift_auc >= 0                  downstream ROC AUC of real + class-balancing synthetic rows minus real only,
                                  mean of 3 learners (augment/lift.py)
 
+and, for data that is published or shared (augment/membership.py; needs --holdout DATA):
+
+* membership_auc <= 0.6          AUC of the stronger of two membership-inference attacks that hold only the
+                                 synthetic rows (0.5: no signal about who was a training row)
+
 Time-series fits (`--kind timeseries`) are gated on `augment.ts_report` figures instead (TimeGAN protocol at
 a tracking budget). Defaults, chosen to refuse broken or barely-trained fits (a 1-epoch fit on sines or
 stocks scores a discriminative score near 0.5: the classifier separates real from synthetic every time):
@@ -49,7 +54,8 @@ from ganstream.trainers.errors import EXIT_GATE, ConfigError, GanstreamError
 
 KEYS = ("detection_auc", "marginal_mean_distance", "association_distance", "utility_ratio", "dcr_ratio",
         "exact_copies", "exact_copy_rate", "category_coverage", "rare_category_ratio", "mode_coverage",
-        "mode_reverse_kl", "discriminative_score", "predictive_score", "predictive_ratio", "lift_auc")
+        "mode_reverse_kl", "discriminative_score", "predictive_score", "predictive_ratio", "lift_auc",
+        "membership_auc")
 
 DEFAULTS: dict[str, tuple[str, float]] = {
     "detection_auc": ("<=", 0.99),
@@ -131,7 +137,8 @@ def spec_from_value(key: str, value) -> str:
 def parse_gates(specs: list[str] | None, target: str | None = None,
                 kind: str = "tabular", holdout: bool = False) -> dict[str, tuple[str, float]]:
     """Defaults of the model kind updated by gate specs (`parse_gate`). Raises ConfigError on a malformed spec,
-    an unknown key, utility_ratio without a target, or lift_auc without a target and a holdout table."""
+    an unknown key, utility_ratio without a target, lift_auc without a target and a holdout table, or
+    membership_auc without a holdout table."""
     gates = dict(TIMESERIES_DEFAULTS if kind == "timeseries" else DEFAULTS)
     for spec in specs or []:
         key, rule = parse_gate(spec)
@@ -143,6 +150,9 @@ def parse_gates(specs: list[str] | None, target: str | None = None,
         if key == "lift_auc" and (target is None or not holdout):
             raise ConfigError("--gate lift_auc needs --target and --holdout DATA (real rows the fit never saw: the "
                               "downstream models are scored on them)")
+        if key == "membership_auc" and not holdout:
+            raise ConfigError("--gate membership_auc needs --holdout DATA (real rows the fit never saw: the attack must "
+                              "tell training rows from them)")
         gates[key] = rule
     return gates
 
@@ -163,6 +173,7 @@ def figures(report: dict) -> dict[str, float | None]:
         **{k: coverage.get(k) for k in ("category_coverage", "rare_category_ratio", "mode_coverage", "mode_reverse_kl")},
         **{k: report.get(k) for k in ("discriminative_score", "predictive_score", "predictive_ratio")},
         "lift_auc": (report.get("lift") or {}).get("lift_auc"),
+        "membership_auc": privacy.get("membership_auc"),
     }
 
 
