@@ -8,6 +8,7 @@ DistributedFitError: an InfrastructureError, exit 4, one line."""
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 import tempfile
 import threading
@@ -65,6 +66,7 @@ def ray_cluster(address: str | None = None, store_mb: float | None = None) -> It
         stop_reaper(reaper)
         raise DistributedFitError(f"cannot start or join {where} ({first}){hint}") from None
     _quiet_ray_data()
+    _relay_cluster_messages()
     try:
         yield
     finally:
@@ -81,6 +83,27 @@ def _local_train_settings() -> None:
     of a local cluster is preempted: no watcher actor for it."""
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
     os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+
+
+def _relay_cluster_messages() -> None:
+    """Ray prints the cluster's messages to this driver (a node marked dead, the raylet's log tail) on stdout,
+    which is where ganstream's results go: one line each on stderr instead, prefixed "ray:". The worker-pool
+    warning about fractional CPUs is dropped: fractional CPUs per worker are this backend's choice
+    (`cpus_per_worker`). Ray is pinned (pyproject.toml); the hook is only replaced where it exists."""
+    import ray._private.worker as ray_worker
+    if getattr(ray_worker.print_to_stdstream, "ganstream", False) or not hasattr(ray_worker, "print_to_stdstream"):
+        return
+    original = ray_worker.print_to_stdstream
+
+    def relay(data, ignore_prefix):
+        if data.get("pid") != "raylet":
+            return original(data, ignore_prefix)
+        first = next((ln.strip() for text in data.get("lines", []) for ln in str(text).splitlines() if ln.strip()), "")
+        if first and "PYTHON worker processes have been started" not in first:
+            print(f"ray: {first[:300]}", file=sys.stderr, flush=True)
+
+    relay.ganstream = True
+    ray_worker.print_to_stdstream = relay
 
 
 def _quiet_ray_data() -> None:
