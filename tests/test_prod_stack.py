@@ -129,37 +129,12 @@ def _when(condition, action, timeout: float = 180.0):
 
 def test_postgresql_stopped_during_a_registration_leaves_no_version_and_a_clean_retry(at, small_csv, tmp_path,
                                                                                    monkeypatch, capsys):
-    """PostgreSQL stops (fast shutdown) the moment the registered model's row is committed: one line, exit 4
-    (infrastructure: a scheduler retries). Whether the version's row landed before the database went down is a
-    race; if it did, it carries the ganstream.incomplete tag it was created with and no alias points to it. With
-    PostgreSQL back, the same command registers a complete champion."""
-    import time
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    """PostgreSQL stops (fast shutdown) the moment the registered model's row is committed. Whether the version's
+    row landed before the database went down is a race; if it did, it carries the ganstream.incomplete tag it was
+    created with and no alias points to it."""
     name = "pg-stopped"
-    watcher, hit = _when(lambda: at.pg.query(f"SELECT count(*) FROM registered_models WHERE name='{name}'")[0][0] > 0,
-                         at.pg.stop)
-    args = ["train", small_csv, *FAST, "--register", name, "--tracking-uri", at.uri, *LOOSE]
-    t0 = time.monotonic()
-    try:
-        code, _, err = run([*args, "--out", tmp_path / "m1"], capsys)
-        elapsed = time.monotonic() - t0
-    finally:
-        watcher.join(timeout=30)
-        at.pg.start()
-    assert hit.is_set() and code == 4, (code, err)
-    assert len(err.strip().splitlines()) == 1 and err.startswith("ganstream train: error: "), err
-    assert elapsed < 120, elapsed
-    versions = at.pg.query(f"SELECT version FROM model_versions WHERE name='{name}'")
-    tagged = at.pg.query(f"SELECT version FROM model_version_tags WHERE name='{name}' AND key='ganstream.incomplete'")
-    assert sorted(versions) == sorted(tagged), (versions, tagged)  # none, or only incomplete ones
-    assert at.pg.query(f"SELECT count(*) FROM registered_model_aliases WHERE name='{name}'") == [(0,)]
-    code, _, err = run([*args, "--out", tmp_path / "m2"], capsys)
-    assert code == 0, err
-    ((champion,),) = at.pg.query(f"SELECT version FROM registered_model_aliases WHERE name='{name}'")
-    assert (champion,) not in at.pg.query(f"SELECT version FROM model_version_tags WHERE name='{name}' "
-                                           "AND key='ganstream.incomplete'")
-    code, _, err = run(["sample", f"models:/{name}@champion", "--rows", 10, "--out", tmp_path / "s.csv"], capsys)
-    assert code == 0, err
+    _register_under_fault(at, small_csv, tmp_path, monkeypatch, capsys, name, at.pg.stop, at.pg.start,
+                          lambda: at.pg.query(f"SELECT count(*) FROM registered_models WHERE name='{name}'")[0][0] > 0)
 
 
 def test_an_unbounded_stream_follows_the_alias_and_outlives_a_killed_tracking_server(at, small_csv, tmp_path,
@@ -238,14 +213,20 @@ def test_the_s3_server_stopped_during_an_artifact_upload_registers_nothing_and_a
                                                                                              tmp_path, monkeypatch,
                                                                                              capsys):
     """The S3 server stops the moment the fit's first artifact lands in the bucket, so the model's own files
-    cannot be uploaded: one line, exit 4, no version without the incomplete tag, no alias. With a new S3
-    server (moto keeps objects in memory: it comes back empty, which is why this test runs last), the same
+    cannot be uploaded. The new S3 server comes back empty (moto keeps objects in memory), which is why this test
+    runs last."""
+    before = set(at.stack.s3.keys())
+    _register_under_fault(at, small_csv, tmp_path, monkeypatch, capsys, "s3-stopped", lambda: at.stack.s3.stop(),
+                          at.stack.restart_s3, lambda: bool(set(at.stack.s3.keys()) - before))
+
+
+def _register_under_fault(at, small_csv, tmp_path, monkeypatch, capsys, name, fault, recover, when):
+    """`train --register NAME` with `fault()` striking the moment `when()` holds: one line, exit 4 (infrastructure:
+    a scheduler retries), at most versions tagged ganstream.incomplete and no alias; after `recover()`, the same
     command registers a complete champion that samples."""
     import time
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    name = "s3-stopped"
-    before = set(at.stack.s3.keys())
-    watcher, hit = _when(lambda: bool(set(at.stack.s3.keys()) - before), at.stack.s3.stop)
+    watcher, hit = _when(when, fault)
     args = ["train", small_csv, *FAST, "--register", name, "--tracking-uri", at.uri, *LOOSE]
     t0 = time.monotonic()
     try:
@@ -253,16 +234,17 @@ def test_the_s3_server_stopped_during_an_artifact_upload_registers_nothing_and_a
         elapsed = time.monotonic() - t0
     finally:
         watcher.join(timeout=30)
-        at.stack.restart_s3()
+        recover()
     assert hit.is_set() and code == 4, (code, err)
     assert len(err.strip().splitlines()) == 1 and err.startswith("ganstream train: error: "), err
-    print(f"S3 stopped mid-upload: {err.strip()[:300]} ({elapsed:.0f}s)")
     assert elapsed < 120, elapsed
+    incomplete = f"SELECT version FROM model_version_tags WHERE name='{name}' AND key='ganstream.incomplete'"
     versions = at.pg.query(f"SELECT version FROM model_versions WHERE name='{name}'")
-    tagged = at.pg.query(f"SELECT version FROM model_version_tags WHERE name='{name}' AND key='ganstream.incomplete'")
-    assert sorted(versions) == sorted(tagged), (versions, tagged)
+    assert sorted(versions) == sorted(at.pg.query(incomplete)), versions  # none, or only incomplete ones
     assert at.pg.query(f"SELECT count(*) FROM registered_model_aliases WHERE name='{name}'") == [(0,)]
     code, _, err = run([*args, "--out", tmp_path / "m2"], capsys)
     assert code == 0, err
+    ((champion,),) = at.pg.query(f"SELECT version FROM registered_model_aliases WHERE name='{name}'")
+    assert (champion,) not in at.pg.query(incomplete)
     code, _, err = run(["sample", f"models:/{name}@champion", "--rows", 10, "--out", tmp_path / "s.csv"], capsys)
     assert code == 0, err
