@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganstream.trainers.errors import ConfigError, DataError, ModelError
-from ganstream.trainers.tabular.imputer_calibration import fit_calibration, held_out_rows, widen
+from ganstream.trainers.tabular.imputer_calibration import fit_calibration, held_out_rows, trains_twice, widen
 from ganstream.trainers.progress import ProgressFn
 
 
@@ -87,6 +87,7 @@ class GainConfig:
     lr_final: float = 0.03  # cosine decay to lr * lr_final
     weight_decay: float = 0.0
     calibrate: bool = True  # widen multiple-imputation draws to calibrated coverage (imputer_calibration.py)
+    refit_small: bool = True  # below min_rows rows: train again on every row after calibrating (see fit)
     seed: int = 0
 
     def validate(self) -> "GainConfig":
@@ -379,9 +380,22 @@ class GainImputer:
 
     # -------------------------------------------------------------- fit
     def fit(self, X: np.ndarray, softmax_spans=(), progress: ProgressFn | None = None) -> "GainImputer":
+        """Train on X (NaN = missing). With `calibrate`, the networks first train without a held-out share of
+        the rows and the draws' spread is calibrated on it; on a table below `min_rows` rows (`refit_small`)
+        they then train again on every row: there a 15% smaller training set measurably raised the RMSE of the
+        point estimate (breast cancer, benchmarks/RESULTS.md), and the spread calibrated for the smaller fit
+        stays on the safe side for the larger one."""
         cfg = self.config.validate()
         X = _check_matrix(X)
-        X, X_calibration = held_out_rows(X, cfg.seed) if cfg.calibrate else (X, None)
+        fit_rows, X_calibration = held_out_rows(X, cfg.seed) if cfg.calibrate else (X, None)
+        self._fit_networks(fit_rows, softmax_spans, progress)
+        self.calibration = fit_calibration(self, X_calibration, cfg.seed) if X_calibration is not None else None
+        if X_calibration is not None and trains_twice(len(X), cfg.calibrate, cfg.refit_small, cfg.min_rows):
+            self._fit_networks(X, softmax_spans, progress)
+        return self
+
+    def _fit_networks(self, X: np.ndarray, softmax_spans, progress: ProgressFn | None) -> None:
+        cfg = self.config
         self._build(X.shape[1], len(X), list(softmax_spans))
         lay, G = self.layout, self.generator
         observed = lay.unit_observed(X)
@@ -413,8 +427,6 @@ class GainImputer:
                 self._train(G_k, D_k, self._member_seed(k), k, data, obs_u, bank_rows, progress, shared_pools)
         for net in self.generators + self.discriminators:
             net.eval()
-        self.calibration = fit_calibration(self, X_calibration, cfg.seed) if X_calibration is not None else None
-        return self
 
     def _folds_and_pools(self, r, folds, gen, data, obs_u, bank_rows, shared: dict):
         """Split each row's observed cells into folds. Fold f's candidates are chosen from the other folds

@@ -44,6 +44,12 @@ def held_out_rows(X: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray | No
     return X[np.sort(order[k:])], X[np.sort(order[:k])]
 
 
+def trains_twice(rows: int, calibrate: bool, refit_small: bool, min_rows: int) -> bool:
+    """Whether a GainImputer fit on `rows` rows trains its networks twice (GainImputer.fit): once without the
+    calibration rows, then on all rows, for tables that can spare calibration rows but are below `min_rows`."""
+    return calibrate and refit_small and 3 * MIN_ROWS <= rows < min_rows
+
+
 def numeric_units(layout) -> list[int]:
     """Encoded columns that are numbers (not part of a category's one-hot span)."""
     in_span = {j for start, stop in layout.spans for j in range(start, stop)}

@@ -35,6 +35,8 @@ from ganstream.trainers.schema import infer_schema
 from ganstream.trainers.tabular.missingness import HolePatterns, hot_deck, impose, indicator_slots
 from ganstream.trainers.tabular.conditioning import ConditionSampler, resolve_condition
 from ganstream.trainers.tabular import schedule
+from ganstream.trainers.tabular.gain import GainConfig
+from ganstream.trainers.tabular.imputer_calibration import trains_twice
 from ganstream.trainers.tabular.schedule import InfoFn
 from ganstream.trainers.tabular.config import LEGACY_CONFIG, Loss, TabularGANConfig  # noqa: F401
 from ganstream.trainers.tabular.losses import discriminator_loss, generator_loss, gradient_penalty, interpolates
@@ -116,7 +118,9 @@ class TabularGAN(GenerativeModel):
         seed_everything(cfg.seed)
         if info is not None and cfg.fill_missing == "imputer" and any(c.has_missing for c in schema.columns):
             rule = "--imputer-epochs" if cfg.imputer_epochs else f"min(epochs, {schedule.FILL_IMPUTER_MAX_EPOCHS})"
-            info(f"hole-filling imputer: {self.imputer_epochs()} passes over the rows ({rule})")
+            twice = trains_twice(rows or len(table), True, True, GainConfig.min_rows)
+            info(f"hole-filling imputer: {self.imputer_epochs()} passes over the rows ({rule})"
+                 + (", twice: without the rows it calibrates its draws on, then on all rows" if twice else ""))
         self._fit_imputer(table, schema, progress)
         self.encoder = self.new_encoder().fit(table, schema)
         self.holes = HolePatterns.learn(table, [c.name for c in schema.columns if c.has_missing])
