@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import Counter
 import tempfile
 import threading
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -155,9 +155,8 @@ def run_trainers(build, progress: ProgressFn | None, multi: bool = False, note=N
     per-epoch metrics (put on `queue` by the workers) to the console progress line while they run; with
     `multi`, each line is tagged with its run's partition. Where the workers run (`announce_placement`) goes to
     `note` as one line once all have started, and again after a restart: on a multi-node cluster that is what
-    a user checks first. Returns the trainers'
-    results; a failure in any is raised (a user error keeps its type and message, see `_explain`). Shared by
-    tabular and time-series fits."""
+    a user checks first. Returns the trainers' results; a failure in any is raised (a user error keeps its type
+    and message, see `_explain`). Shared by tabular and time-series fits."""
     from ray.util.queue import Empty, Queue
 
     import ray
