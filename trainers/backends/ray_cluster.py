@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,7 +128,6 @@ def cpus_per_worker(total_workers: int, wait_s: float | None = None, read_cpus: 
     cluster is too small for every worker to get MIN_WORKER_CPUS (Ray would otherwise wait forever for
     resources); when it is big enough but busy (tasks of an earlier job still finishing, another fit), waits
     up to `wait_s` ($GANSTREAM_RAY_WAIT_S, default 30) for CPUs to free, then fails with the same message."""
-    import time
 
     import ray
     need = read_cpus + MIN_WORKER_CPUS * total_workers
@@ -148,6 +148,9 @@ def cpus_per_worker(total_workers: int, wait_s: float | None = None, read_cpus: 
             raise DistributedFitError(f"{wanted}, but only {available:g} of {total:g} are free (busy): retry later "
                                       f"or lower --workers")
         time.sleep(0.5)
+
+
+RELAY_RETRIES = 40  # consecutive failed reads of the progress queue (0.5 s apart) before the relay gives up
 
 
 def run_trainers(build, progress: ProgressFn | None, multi: bool = False, note=None) -> list:
@@ -179,14 +182,19 @@ def run_trainers(build, progress: ProgressFn | None, multi: bool = False, note=N
     for t in threads:
         t.start()
     placements: dict = {}
-    announced = 0
+    announced = failures = 0
     while any(t.is_alive() for t in threads):
         try:
             metrics = queue.get(timeout=0.5)
+            failures = 0
         except Empty:
             continue
-        except Exception:  # the relay is lost (its node went away): the fits go on, their lines do not
-            for t in threads:
+        except Exception:  # a node went away: the queue's actor may be briefly unavailable, or gone for good
+            failures += 1
+            if failures < RELAY_RETRIES:
+                time.sleep(0.5)
+                continue
+            for t in threads:  # gone: the fits go on, their lines do not
                 t.join()
             break
         if "placement" in metrics:  # Ray Train restarts a whole worker group: every worker announces again
