@@ -100,6 +100,9 @@ def evaluate(model, real: pd.DataFrame, target: str | None = None, holdout: pd.D
     if hold_numbers is not None:  # rows the model never saw: the membership-inference audit can run
         from ganstream.augment.membership import membership_figures
         data["privacy"].update(membership_figures(numbers, hold_numbers, synthetic, seed=seed))
+    if getattr(model, "privacy", None) is not None:  # a DP fit: the accountant's figures (trainers/tabular/dp_*)
+        plan = model.privacy
+        data["privacy"].update(dp_epsilon=plan.spent(), dp_delta=plan.delta, dp_accountant=plan.accountant)
     data["verdicts"] = default_verdicts("tabular", data, target)
     if lift:
         from ganstream.augment.lift import Recipe, lift as measure_lift

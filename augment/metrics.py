@@ -485,6 +485,9 @@ def format_report(report: dict) -> str:
         rows.append(("privacy DCR synth / holdout", f"{_fmt(p['dcr_synthetic_median'])} / "
                      f"{_fmt(p['dcr_holdout_median'])}  ratio {_fmt(p['dcr_ratio'])}  (holdout {p.get('holdout', '?')})"))
         rows.append(("exact copies of real rows", f"{p['exact_copies']}  ({100 * p['exact_copy_rate']:.2f}%)"))
+        if p.get("dp_epsilon") is not None:
+            rows.append(("differential privacy", f"epsilon {p['dp_epsilon']:.3g}, delta {p['dp_delta']:.2g} "
+                         f"({p['dp_accountant'].upper()} accountant; column statistics are outside it)"))
         if p.get("membership_auc") is not None:
             rows.append(("membership attack AUC", f"{_fmt(p['membership_auc'])}  (0.5 = the samples reveal nothing about "
                          f"who was in the training rows; distance {_fmt(p['membership_auc_distance'])}, density ratio "

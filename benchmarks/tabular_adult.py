@@ -53,6 +53,9 @@ def parse_args():
     p.add_argument("--sample-rows", type=int, default=200_000, help="rows to time sampling on (default 200k)")
     p.add_argument("--skip-ctgan", action="store_true", help="only measure ganstream")
     p.add_argument("--json-out", default=None, help="write all figures as JSON here")
+    p.add_argument("--without-hole-patterns", action="store_true",
+                   help="A/B: sample ganstream's rows with the generator's own missing indicators instead of the "
+                        "training rows' stored hole patterns (the behaviour of models saved before them)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a TabularGAN config override for ganstream, e.g. --set gp_every=4 --set "
                         "generator_hidden=192,192 (repeatable; for A/B runs of a design change)")
@@ -70,6 +73,12 @@ def overrides(args) -> dict:
         if key not in types:
             raise SystemExit(f"--set {item}: unknown TabularGAN config key {key!r}")
         default = types[key]
+        if default is None:  # optional numbers (dp_epsilon, dp_delta) and names (target)
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+            continue
         if isinstance(default, bool):
             if value.lower() not in ("true", "false"):
                 raise SystemExit(f"--set {item}: {key} takes true or false")
@@ -146,6 +155,8 @@ def run_ours(train, args, seed):
     model = TabularGAN(epochs=args.epochs, batch_size=args.batch_size, seed=seed, **overrides(args)).fit(
         train, progress=ConsoleProgress("ganstream", min_interval_s=30))
     fit_s, fit_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    if args.without_hole_patterns:
+        model.holes = None
     epoch_s = sum(h["epoch_s"] for h in model.history) / len(model.history)
     epoch_cpu_s = sum(h["epoch_cpu_s"] for h in model.history) / len(model.history)
     model.sample(10_000, seed=seed)  # warm-up

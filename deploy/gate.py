@@ -34,6 +34,8 @@ and, for data that is published or shared (augment/membership.py; needs --holdou
 
 * membership_auc <= 0.6          AUC of the stronger of two membership-inference attacks that hold only the
                                  synthetic rows (0.5: no signal about who was a training row)
+* dp_epsilon <= 3                the privacy accountant's epsilon of a differentially private fit
+                                 (`train --dp-epsilon`); a fit without DP has no bound and fails it
 
 Time-series fits (`--kind timeseries`) are gated on `augment.ts_report` figures instead (TimeGAN protocol at
 a tracking budget). Defaults, chosen to refuse broken or barely-trained fits (a 1-epoch fit on sines or
@@ -55,7 +57,8 @@ from ganstream.trainers.errors import EXIT_GATE, ConfigError, GanstreamError
 KEYS = ("detection_auc", "marginal_mean_distance", "association_distance", "utility_ratio", "dcr_ratio",
         "exact_copies", "exact_copy_rate", "category_coverage", "rare_category_ratio", "mode_coverage",
         "mode_reverse_kl", "discriminative_score", "predictive_score", "predictive_ratio", "lift_auc",
-        "membership_auc")
+        "membership_auc", "dp_epsilon")
+UNBOUNDED_WHEN_MISSING = ("dp_epsilon",)  # no figure means no guarantee: the check fails instead of being skipped
 
 DEFAULTS: dict[str, tuple[str, float]] = {
     "detection_auc": ("<=", 0.99),
@@ -174,6 +177,7 @@ def figures(report: dict) -> dict[str, float | None]:
         **{k: report.get(k) for k in ("discriminative_score", "predictive_score", "predictive_ratio")},
         "lift_auc": (report.get("lift") or {}).get("lift_auc"),
         "membership_auc": privacy.get("membership_auc"),
+        "dp_epsilon": privacy.get("dp_epsilon"),
     }
 
 
@@ -181,6 +185,8 @@ def evaluate(figs: dict[str, float | None], gates: dict[str, tuple[str, float]])
     checks = []
     for key, (op, threshold) in gates.items():
         value = figs.get(key)
+        if value is None and key in UNBOUNDED_WHEN_MISSING:
+            value = float("inf")
         ok = None if value is None else bool(_OPS[op](float(value), threshold))
         checks.append({"key": key, "op": op, "threshold": threshold,
                        "value": None if value is None else float(value), "passed": ok})

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ganstream.pipeline.argtypes import number_at_least, positive_int
+from ganstream.pipeline.argtypes import number_at_least, positive_float, positive_int
 from ganstream.pipeline.cli_common import TRACKING_HELP, console
 from ganstream.trainers.backends.options import MATERIALIZE_MB, MIN_OBJECT_STORE_MB
 from ganstream.trainers.errors import ConfigError
 
 # Options only one model kind understands: given with the other kind they are an error (dest -> flag).
 TABULAR_ONLY = {"loss": "--loss", "pac": "--pac", "target": "--target", "imputer_epochs": "--imputer-epochs",
-                "numeric_encoding": "--numeric-encoding", "categorical": "--categorical"}
+                "numeric_encoding": "--numeric-encoding", "categorical": "--categorical",
+                "dp_epsilon": "--dp-epsilon", "dp_delta": "--dp-delta"}
 TIMESERIES_ONLY = {"seq_len": "--seq-len", "id_col": "--id-col", "time_col": "--time-col", "static_col": "--static-col"}
 SHARED = ("epochs", "batch_size", "seed")
 
@@ -57,6 +58,13 @@ def add_parser(sub) -> None:
                      help="learn COL as a category (repeatable). By default a column that is nearly unique per row "
                           "(an id) or free text is not learned, since it could only be sampled as copies of training "
                           "values; and dates and timestamps are learned as numbers. `train` lists each column's kind")
+    dp = t.add_argument_group("differential privacy (tabular)")
+    dp.add_argument("--dp-epsilon", type=positive_float("--dp-epsilon"), metavar="EPS",
+                    help="train with DP-SGD (per-row clipping and Gaussian noise) to this epsilon; the accountant's "
+                         "epsilon and delta go into model.json and the MLflow run, and train prints what the guarantee "
+                         "covers and what it does not (column statistics; docs/privacy.md)")
+    dp.add_argument("--dp-delta", type=positive_float("--dp-delta"), metavar="D",
+                    help="delta of the guarantee (default: 1e-5, or 0.1/rows when smaller); must be below 1/rows")
     ts = t.add_argument_group("time-series model (--kind timeseries)")
     ts.add_argument("--seq-len", type=positive_int("--seq-len"), metavar="L",
                     help="window length the model learns (required with --kind timeseries; shorter series are skipped)")

@@ -205,6 +205,11 @@ def _track_one(request: TrainRequest, model, session, gates, console: Console, m
                   rows=str(model.training.get("rows", model.training.get("windows"))),
                   columns=str(model.training.get("columns", model.training.get("features"))),
                   backend=str(model.training.get("backend", "")))
+    if getattr(model, "privacy", None) is not None:  # what the accountant says, next to what was asked
+        plan = model.privacy
+        params.update({"privacy.epsilon_spent": f"{plan.spent():.6g}", "privacy.delta": f"{plan.delta:.6g}",
+                       "privacy.accountant": plan.accountant, "privacy.noise_multiplier": f"{plan.noise_multiplier:.6g}",
+                       "privacy.sample_rate": f"{plan.sample_rate:.6g}", "privacy.steps": str(plan.steps_done)})
     suffix = f"-{tags['partition.column']}={tags['partition.value']}" if tags else ""
     record = FitRecord(run_name=f"train-{stem}{suffix}", params=params, history=model.history, report=report.data,
                        figures=figures, plots=report.plots, lineage=lineage_tags(request.data, cfg.seed),

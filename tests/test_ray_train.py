@@ -385,3 +385,19 @@ def test_a_killed_job_leaves_no_ray_process_behind(hive, tmp_path):
     while (alive := [p for p in started if Path(f"/proc/{p}").exists()]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not alive, {p: started[p] for p in alive}
+
+
+def test_dp_fit_on_two_workers_accounts_per_read_batch(hive, tmp_path):
+    """`dp_epsilon` on Ray: two workers (the critic outside DDP, its noised gradients averaged by dp_training, each
+    worker drawing half the noise variance), every step drawing from one read batch. The plan's sampling rate is
+    batch / read-batch rows, and the accountant's epsilon stays within the request."""
+    from ganstream.trainers.backends.ray_tabular_worker import READ_BATCHES
+    opts = FitOptions(backend="ray", workers=2, checkpoint_dir=str(tmp_path / "ckpt"), worker_cache_mb=0)
+    model = fit_on_ray(TabularGAN(**SMALL, epochs=2, dp_epsilon=3.0, target="c"), hive, opts=opts)
+    plan = model.privacy
+    rows = model.training["rows"]
+    assert plan.sample_rate == pytest.approx(min(1.0, 200 / min(rows, 200 * READ_BATCHES)))
+    assert plan.epochs_done == 2 and plan.spent() <= 3.0
+    assert model.holes is None and model.imputer is None
+    rows_out = model.sample(500, seed=0)
+    assert len(rows_out) == 500 and rows_out.notna().any().all()

@@ -50,7 +50,7 @@ from ganstream.trainers.backends.partitioned import (PartitionedSource, gather_s
                                                      schema_from_stats, source_bytes)
 from ganstream.trainers.backends.ray_address import check_ray_address
 from ganstream.trainers.backends.ray_cluster import cpus_per_worker, object_store_mb, ray_cluster, run_trainers
-from ganstream.trainers.backends.ray_tabular_worker import _train_worker, global_sampler
+from ganstream.trainers.backends.ray_tabular_worker import READ_BATCHES, _train_worker, global_sampler
 from ganstream.trainers.progress import ProgressFn, staged
 from ganstream.trainers.tabular.model import TabularGAN, TabularGANConfig
 
@@ -65,6 +65,11 @@ def prepare_model(model: TabularGAN, src: PartitionedSource, ds, missing_tokens,
     model.prepare(stats.sample, schema=schema_from_stats(stats, cfg.categorical), rows=stats.rows, workers=workers, info=info,
                   progress=progress)
     model.sampler = global_sampler(model.encoder, stats.rows, model.condition_spans())
+    if cfg.dp_epsilon is not None and model.privacy is None:  # a worker's steps draw from one read batch at a time
+        from ganstream.trainers.tabular import dp_training as dp
+        model.privacy = dp.plan_fit(cfg, stats.rows, draw_rows=cfg.batch_size * READ_BATCHES)
+        model.sampler = dp.noisy_sampler(model.sampler, model.condition_spans(), stats.rows, model.privacy,
+                                         dp.secret_rng())
     return stats.sample
 
 
@@ -76,6 +81,7 @@ def worker_config(model: TabularGAN, src: PartitionedSource, missing_tokens, opt
             "rows": src.rows, "imputer": imputer, "holes": model.holes.to_json() if model.holes else None, "columns": src.columns, "partition_keys": src.partition_keys,
             "tokens": list(missing_tokens), "fit_id": fit_id, "pid_dir": opts.pid_dir, "run": opts.run_name,
             "max_steps": opts.max_steps_per_epoch, "queue": progress_queue,
+            "privacy": model.privacy.to_json() if model.privacy else None, "dp_fill": model.dp_fill,
             "cache_rows": shard_cache_rows(src.rows, opts.workers, model.encoder.output_dim, opts.cache_mb)}
 
 

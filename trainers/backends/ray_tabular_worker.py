@@ -107,14 +107,19 @@ def _train_worker(config: dict) -> None:
             f.write(f"{os.getpid()} {state['epoch']}\n")
     plain = (model.generator, model.discriminator, aux)
     model.generator = ray.train.torch.prepare_model(model.generator)
-    model.discriminator = ray.train.torch.prepare_model(model.discriminator)
-    if aux:
-        aux = (ray.train.torch.prepare_model(aux[0]), *aux[1:])
+    if model.privacy is None:
+        model.discriminator = ray.train.torch.prepare_model(model.discriminator)
+        if aux:
+            aux = (ray.train.torch.prepare_model(aux[0]), *aux[1:])
+    else:  # DP: the noised critic gradients are averaged by dp_training itself (the same seed gave the same weights)
+        model.dp_workers, model.dp_fill = world, config["dp_fill"]
     shard = ray.train.get_dataset_shard("train")
     read_rows = cfg.batch_size * READ_BATCHES
     cache = ShardCache(config["cache_rows"]) if config["cache_rows"] and cfg.epochs - state["epoch"] > 1 else None
     reported = 0.0  # seconds the previous epoch's checkpoint + report took (outside epoch_s)
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        if model.privacy is not None and model.privacy.spent_out:  # DP: the planned epochs are the budget
+            break
         rng = epoch_rng(cfg.seed, rank, epoch)
         t0, cpu0 = time.perf_counter(), time.process_time()
         memory = {"peak_private": private_memory_mb()}
@@ -124,8 +129,12 @@ def _train_worker(config: dict) -> None:
             batches = cache.epoch()  # the whole shard, in memory: no read pipeline to restart
         else:
             batches = _streamed_batches(shard, model, sampler, config, rng, read_rows, timer, cache)
+        if model.privacy is not None:  # every step draws from one read batch's rows (the plan's sampling rate)
+            batches = _read_batch_chunks(batches, read_rows)
         sums, steps, rows = model.run_epoch(_watch_memory(batches, memory), rng, optimizers, aux,
                                             max_steps=config.get("max_steps"))
+        if model.privacy is not None:
+            model.privacy.epochs_done += 1
         if cache is not None and not cache.ready:
             cache.seal(sampler, config["rows"])
         seconds = time.perf_counter() - t0
@@ -164,6 +173,14 @@ def _plain_networks(model: TabularGAN, plain, sampler):
         yield
     finally:
         model.generator, model.discriminator, model.sampler = wrapped
+
+
+def _read_batch_chunks(batches, read_rows: int):
+    """The batches cut to at most `read_rows` rows (the cached shard is one batch): a DP plan's sampling rate is
+    batch_size / read_rows, so no step may draw from more rows than that."""
+    for X, sampler in batches:
+        for start in range(0, len(X), read_rows):
+            yield X[start:start + read_rows], sampler
 
 
 def _streamed_batches(shard, model, sampler, config, rng, read_rows: int, timer: dict, cache):
@@ -225,6 +242,9 @@ def _rebuild(config: dict) -> TabularGAN:
         model.imputer = TabularImputer.from_state(*config["imputer"])
     if config.get("holes"):
         model.holes = HolePatterns.from_json(config["holes"])
+    if config.get("privacy"):
+        from ganstream.trainers.tabular.dp_accounting import DPPlan
+        model.privacy, model.dp_fill = DPPlan.from_json(config["privacy"]), config["dp_fill"]
     seed_everything(model.config.seed)  # same initial weights on every rank
     model._build_networks()
     return model
@@ -242,7 +262,10 @@ def encode_batch(model: TabularGAN, df: pd.DataFrame, rng: np.random.Generator) 
     mask = df.isna()
     holes = mask.to_numpy().any(axis=1)
     completed = df
-    if holes.any() and model.imputer is None:
+    if holes.any() and model.privacy is not None:
+        from ganstream.trainers.tabular.dp_training import central_fill
+        completed = central_fill(df, model.dp_fill)
+    elif holes.any() and model.imputer is None:
         completed = hot_deck(df, rng)
     elif holes.any():  # the imputer fills row by row: run it on the rows with holes only (a few % usually)
         filled = model.imputer.transform(df.loc[holes].reset_index(drop=True), draws=1, seed=int(rng.integers(2**31)),

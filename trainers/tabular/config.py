@@ -106,6 +106,13 @@ class TabularGANConfig:
         target (None): a categorical column downstream models will predict: an auxiliary classifier keeps
             P(target | other columns) of the samples close to the real one.
         target_weight (1.0): weight of that term.
+    Differential privacy (tabular/dp_training.py)
+        dp_epsilon (None): train with DP-SGD to this epsilon (None: no DP). The accountant's epsilon, delta and
+            method are saved in model.json ("privacy") and the MLflow run; `train` prints what the guarantee
+            covers and what it does not. Turns off packing (pac 1), the frequency-matching term, the stored hole
+            patterns and the hole-filling imputer, which read real rows outside the accounted steps.
+        dp_delta (None): delta of the guarantee; None: 1e-5, or 0.1 / rows when smaller. Must be below 1 / rows.
+        dp_clip (1.0): bound on each row's gradient norm (the critic and the target classifier together).
     """
 
     # training
@@ -142,6 +149,10 @@ class TabularGANConfig:
     # downstream target
     target: str | None = None
     target_weight: float = 1.0
+    # differential privacy
+    dp_epsilon: float | None = None
+    dp_delta: float | None = None
+    dp_clip: float = 1.0
 
     def validate(self) -> "TabularGANConfig":
         for name, enum in _ENUMS.items():
@@ -163,6 +174,13 @@ class TabularGANConfig:
             (self.discriminator_steps >= 1, f"discriminator_steps must be >= 1 (got {self.discriminator_steps})"),
             (self.noise_dim >= 1, f"noise_dim must be >= 1 (got {self.noise_dim})"),
             (0.0 <= self.generator_average < 1.0, f"generator_average must be in [0, 1) (got {self.generator_average})"),
+            (self.dp_epsilon is None or (self.dp_epsilon > 0 and self.dp_epsilon != float("inf")),
+             f"--dp-epsilon must be a positive number (got {self.dp_epsilon})"),
+            (self.dp_delta is None or 0 < self.dp_delta < 1, f"--dp-delta must be between 0 and 1 (got {self.dp_delta})"),
+            (self.dp_delta is None or self.dp_epsilon is not None, "--dp-delta needs --dp-epsilon"),
+            (self.dp_clip > 0, f"dp_clip must be > 0 (got {self.dp_clip})"),
+            (self.dp_epsilon is None or self.loss in (Loss.WGAN_GP, Loss.NON_SATURATING, Loss.MINIMAX),
+             f"--dp-epsilon trains the wgan-gp, non-saturating or minimax loss, not {self.loss}"),
         ]
         for ok, message in checks:
             if not ok:

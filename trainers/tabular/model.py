@@ -38,6 +38,8 @@ from ganstream.trainers.tabular import schedule
 from ganstream.trainers.tabular.gain import GainConfig
 from ganstream.trainers.tabular.imputer_calibration import trains_twice
 from ganstream.trainers.tabular.schedule import InfoFn
+from ganstream.trainers.tabular import dp_training as dp
+from ganstream.trainers.tabular.dp_accounting import DPPlan
 from ganstream.trainers.tabular.config import LEGACY_CONFIG, Loss, TabularGANConfig  # noqa: F401
 from ganstream.trainers.tabular.losses import discriminator_loss, generator_loss, gradient_penalty, interpolates
 from ganstream.trainers.tabular.networks import (Discriminator, DualDiscriminator, Generator, TargetClassifier,
@@ -76,6 +78,9 @@ class TabularGAN(GenerativeModel):
         self.discriminator: Discriminator | None = None
         self.imputer = None
         self.holes: HolePatterns | None = None  # the training rows' hole patterns (tabular/missingness.py)
+        self.privacy: DPPlan | None = None  # dp_epsilon: the budget, its noise and what was spent
+        self.dp_fill: dict | None = None  # dp_epsilon: each column's hole fill (dp_training.fill_values)
+        self.dp_workers = 1  # data-parallel workers sharing one DP step's noise (ray_tabular_worker.py)
         self.history: list[dict] = []
         self.training: dict = {}
 
@@ -95,8 +100,16 @@ class TabularGAN(GenerativeModel):
         completed = self._complete(table)
         X = self.encoder.transform(completed, missing_mask=table.isna(),
                                    rng=np.random.default_rng(derive_seed(cfg.seed, "encode")))
-        self.sampler = ConditionSampler.from_data(X, self.condition_spans())
-        self._train(torch.from_numpy(X), progress, checkpoints, resumed)
+        if cfg.dp_epsilon is None:
+            self.sampler = ConditionSampler.from_data(X, self.condition_spans())
+        elif resumed is None:  # a resumed DP fit keeps its noised frequencies and its plan
+            self.privacy = dp.plan_fit(cfg, len(X))
+            spans = self.condition_spans()
+            self.sampler = dp.noisy_sampler(ConditionSampler.from_data(X, spans), spans, len(X), self.privacy,
+                                            dp.secret_rng())
+        self._train(torch.from_numpy(X), progress, checkpoints, resumed, info)
+        if self.privacy is not None and info is not None:
+            info(dp.guarantee(self.privacy))
         self.training = {"rows": len(table), "columns": table.shape[1], "seconds": time.perf_counter() - t0,
                          "cpu_seconds": time.process_time() - cpu0, "epochs": self.config.epochs,
                          "final": self.history[-1] if self.history else {}}
@@ -113,17 +126,22 @@ class TabularGAN(GenerativeModel):
         if info is not None:
             info("columns:\n" + "\n".join(schema.describe()))
         self._check_target(schema)
+        if cfg.dp_epsilon is not None:
+            dp.prepare_config(cfg, rows or len(table), info)
         self.adapt_batch_size(rows or len(table), info, workers)
         self.resolve_epochs(rows or len(table), info, workers)
         seed_everything(cfg.seed)
-        if info is not None and cfg.fill_missing == "imputer" and any(c.has_missing for c in schema.columns):
+        if info is not None and cfg.fill_missing == "imputer" and cfg.dp_epsilon is None and any(c.has_missing for c in schema.columns):
             rule = "--imputer-epochs" if cfg.imputer_epochs else f"min(epochs, {schedule.FILL_IMPUTER_MAX_EPOCHS})"
             twice = trains_twice(rows or len(table), True, True, GainConfig.min_rows)
             info(f"hole-filling imputer: {self.imputer_epochs()} passes over the rows ({rule})"
                  + (", twice: without the rows it calibrates its draws on, then on all rows" if twice else ""))
         self._fit_imputer(table, schema, progress)
         self.encoder = self.new_encoder().fit(table, schema)
-        self.holes = HolePatterns.learn(table, [c.name for c in schema.columns if c.has_missing])
+        if cfg.dp_epsilon is None:  # DP: the generator's own (trained) indicators place the holes
+            self.holes = HolePatterns.learn(table, [c.name for c in schema.columns if c.has_missing])
+        else:
+            self.dp_fill = dp.fill_values(table)
         seed_everything(cfg.seed)  # the same initial weights on every backend and every Ray worker
         self._build_networks()
 
@@ -141,7 +159,7 @@ class TabularGAN(GenerativeModel):
 
     def _fit_imputer(self, table: pd.DataFrame, schema, progress: ProgressFn | None) -> None:
         self.imputer = None
-        if self.config.fill_missing == "hotdeck" or not table.isna().any().any():
+        if self.config.fill_missing == "hotdeck" or self.config.dp_epsilon is not None or not table.isna().any().any():
             return
         from ganstream.trainers.tabular.imputer import GainConfig, TabularImputer
         icfg = GainConfig(seed=self.config.seed, epochs=self.imputer_epochs(), pool=FILL_IMPUTER_POOL,
@@ -152,6 +170,8 @@ class TabularGAN(GenerativeModel):
         """`table` with its holes filled (the imputer, or hot deck), seeded by the config alone."""
         if not table.isna().any().any():
             return table
+        if self.config.dp_epsilon is not None:
+            return dp.central_fill(table, self.dp_fill)
         if self.imputer is None:
             return hot_deck(table, np.random.default_rng(derive_seed(self.config.seed, "hot-deck")))
         # the draw the generator has always trained on; the calibrated spread serves `impute`'s draws
@@ -223,7 +243,8 @@ class TabularGAN(GenerativeModel):
         optimizers = {"generator": opt_g, "discriminator": opt_d, **({"target": aux[1]} if aux else {})}
         return optimizers, aux
 
-    def _train(self, X: torch.Tensor, progress: ProgressFn | None, checkpoints=None, resumed=None) -> None:
+    def _train(self, X: torch.Tensor, progress: ProgressFn | None, checkpoints=None, resumed=None,
+               info: InfoFn | None = None) -> None:
         cfg = self.config
         optimizers, aux = self.training_parts()
         first = 1
@@ -231,8 +252,15 @@ class TabularGAN(GenerativeModel):
             first = resumed.restore(optimizers, {TARGET_CLASSIFIER: aux[0]} if aux else {}) + 1
         self.generator.train(); self.discriminator.train()
         for epoch in range(first, cfg.epochs + 1):
+            if self.privacy is not None and self.privacy.spent_out:  # DP: the planned epochs are the budget
+                if info is not None:
+                    info(f"privacy budget spent after epoch {epoch - 1}: the fit stops there (epsilon "
+                         f"{self.privacy.epsilon:g} was planned for {self.privacy.epochs} epochs)")
+                break
             t_epoch, cpu_epoch = time.perf_counter(), time.process_time()
             sums, steps, rows = self.run_epoch([(X, self.sampler)], epoch_rng(cfg.seed, 0, epoch), optimizers, aux)
+            if self.privacy is not None:
+                self.privacy.epochs_done += 1
             seconds = time.perf_counter() - t_epoch
             metrics = {"epoch": epoch, "epochs": cfg.epochs, **{k: v / max(steps, 1) for k, v in sums.items()},
                        "rows_per_s": steps * cfg.batch_size / seconds, "epoch_s": seconds,
@@ -257,12 +285,22 @@ class TabularGAN(GenerativeModel):
         for Xt, sampler in batches:
             self.sampler = sampler
             todo = len(Xt) // B if max_steps is None else min(len(Xt) // B, max_steps - steps)
+            if self.privacy is not None:
+                steps_of = self._dp_steps(Xt)
             for _ in range(todo):
-                for k, v in self.train_step(Xt, rng, opt_g, opt_d, aux).items():
+                step = (steps_of.step(opt_g, opt_d, aux) if self.privacy is not None
+                        else self.train_step(Xt, rng, opt_g, opt_d, aux))
+                for k, v in step.items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps += 1
             rows += len(Xt)
         return sums, steps, rows
+
+    def _dp_steps(self, X: torch.Tensor) -> "dp.DPSteps":
+        """The DP step runner for encoded rows X, kept while the same rows train (one per in-process fit)."""
+        if getattr(self, "_dp_runner", None) is None or self._dp_runner.X is not X:
+            self._dp_runner = dp.DPSteps(self, X, self.privacy, self.dp_workers)
+        return self._dp_runner
 
     def train_step(self, X: torch.Tensor, rng: np.random.Generator, opt_g, opt_d, aux=None) -> dict[str, float]:
         """One adversarial step on a batch of X: `discriminator_steps` critic updates, then one generator
@@ -373,7 +411,8 @@ class TabularGAN(GenerativeModel):
 
     def impute(self, table: pd.DataFrame, draws: int = 1, seed: int = 0) -> list[pd.DataFrame]:
         if self.imputer is None:
-            raise ModelError("this model has no imputer (its training data had no missing values); "
+            why = ("a DP fit trains none" if self.privacy is not None else "its training data had no missing values")
+            raise ModelError(f"this model has no imputer ({why}); "
                              "run `ganstream impute DATA` without --model to fit one on DATA")
         return self.imputer.transform(table, draws=draws, seed=seed)
 
@@ -388,6 +427,9 @@ class TabularGAN(GenerativeModel):
                 "training": self.training, "history": self.history}
         if self.holes is not None:
             meta["hole_patterns"] = self.holes.to_json()
+        if self.privacy is not None:
+            meta["privacy"] = {**self.privacy.to_json(), "covers": dp.GUARANTEE_COVERS,
+                               "not_covered": dp.GUARANTEE_EXCLUDES}
         if self.imputer is not None:
             imeta, inets = self.imputer.state()
             meta["imputer"] = imeta
@@ -408,6 +450,8 @@ class TabularGAN(GenerativeModel):
                 self.average.load_state_dict(load_network(path, "generator_average"))
             if "hole_patterns" in meta:  # older models: holes as the generator draws them
                 self.holes = HolePatterns.from_json(meta["hole_patterns"])
+            if "privacy" in meta:
+                self.privacy = DPPlan.from_json(meta["privacy"])
             if "imputer" in meta:
                 from ganstream.trainers.tabular.imputer import TabularImputer
                 nets = {k.split(".", 1)[1]: load_network(path, k) for k in meta["networks"] if k.startswith("imputer.")}
