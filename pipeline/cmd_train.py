@@ -104,7 +104,9 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
                         "sized to this machine and stop it afterwards. An address where no Ray cluster answers fails "
                         "within seconds (exit 4), before anything is written")
     g.add_argument("--checkpoint-dir", metavar="DIR",
-                   help="where checkpoints go (default: MODEL_DIR.checkpoints beside the model); both backends write them")
+                   help="where checkpoints go (default: MODEL_DIR.checkpoints beside the model); both backends write them. "
+                        "With Ray also s3://BUCKET/PREFIX (endpoint and keys from the AWS_* environment, e.g. "
+                        "AWS_ENDPOINT_URL for MinIO): the nodes then need no shared disk")
     g.add_argument("--keep-checkpoints", action="store_true",
                    help="leave the checkpoints after a successful fit, for a later --resume that extends it "
                    "(default: removed once the model is written)")
@@ -155,12 +157,19 @@ def model_config(args):
     return TabularGANConfig.from_options(**params)
 
 
+def _location(path: str | None) -> str | None:
+    """A local --checkpoint-dir made absolute (it must not move with Ray's working directory); s3:// kept."""
+    if path is None or path.startswith("s3://"):
+        return path
+    return str(Path(path).resolve())
+
+
 def train_request(args):
     """`train`'s options as a TrainRequest (pipeline/train.py)."""
     from ganstream.pipeline.train import Tracking, TrainRequest
     from ganstream.trainers.backends.options import FitOptions
     fit = FitOptions(backend=args.backend, workers=args.workers, ray_address=args.ray_address,
-                     checkpoint_dir=str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
+                     checkpoint_dir=_location(args.checkpoint_dir),
                      resume=args.resume, keep_checkpoints=args.keep_checkpoints, per_partition=args.per_partition,
                      worker_cache_mb=args.worker_cache_mb, object_store_mb=args.object_store_mb,
                      materialize_mb=args.materialize_mb)

@@ -282,7 +282,7 @@ def load_job(path: str | os.PathLike) -> JobSpec:
         if not Path(job.data.holdout).exists():
             raise ConfigError(f"{src}: data.holdout: no such file or directory: {job.data.holdout}")
     job.state_dir = absolute(job.state_dir) if job.state_dir else str(base / ".ganstream" / job.name)
-    if job.fit.checkpoint_dir:
+    if job.fit.checkpoint_dir and not job.fit.checkpoint_dir.startswith("s3://"):  # s3:// is Ray Train's storage
         job.fit.checkpoint_dir = absolute(job.fit.checkpoint_dir)
     for i, s in enumerate(job.streams):
         unknown = set(re.findall(r"{([^}]*)}", s.sink)) - set(SINK_PLACEHOLDERS)

@@ -32,6 +32,7 @@ from ray_checkpoints import interrupted_after
 from ray_data import RAY_FIT_ARGS, region_table
 from worker_kill import fit_with_a_killed_worker
 from mlflow_db import sqlite_uri
+from helpers import run
 
 pytestmark = [pytest.mark.xdist_group("ray"),  # one xdist worker runs every Ray test, on one shared cluster
               pytest.mark.usefixtures("ray_first_fit")]
@@ -401,3 +402,37 @@ def test_dp_fit_on_two_workers_accounts_per_read_batch(hive, tmp_path):
     assert model.holes is None and model.imputer is None
     rows_out = model.sample(500, seed=0)
     assert len(rows_out) == 500 and rows_out.notna().any().all()
+
+
+def test_checkpoints_on_s3_and_resume_from_there(hive, tmp_path, monkeypatch, capsys):
+    """--checkpoint-dir s3://... on a real S3 server (moto on 127.0.0.1, tests/prod_stack.py): Ray Train writes the
+    checkpoints to the bucket (no shared disk), --resume continues from the newest one there with a larger --epochs,
+    a successful fit without --keep-checkpoints removes its prefix, and --resume from an empty prefix is one line."""
+    from prod_stack import BUCKET, S3_ENV, start_s3
+    s3 = start_s3(tmp_path)
+    try:
+        for key, value in {**S3_ENV, "AWS_ENDPOINT_URL": s3.endpoint}.items():
+            monkeypatch.setenv(key, value)
+        uri = f"s3://{BUCKET}/fits"
+        base = ["train", hive, *CLI_SMALL, "--backend", "ray", "--worker-cache-mb", "0", "--checkpoint-dir", uri]
+        code, _, err = run([*base, "--epochs", "1", "--out", tmp_path / "m1", "--keep-checkpoints"], capsys)
+        assert code == 0, err
+        saved = [k for k in s3.keys() if k.startswith("fits/ganstream/checkpoint_")]
+        assert any(k.endswith("model/model.json") for k in saved) and any(k.endswith("state.json") for k in saved)
+        code, _, err = run([*base, "--epochs", "2", "--out", tmp_path / "m2", "--resume"], capsys)
+        assert code == 0, err
+        resumed = TabularGAN.load(tmp_path / "m2")
+        assert [h["epoch"] for h in resumed.history] == [1, 2]
+        assert resumed.history[0] == TabularGAN.load(tmp_path / "m1").history[0], "epoch 1 came from the bucket"
+        assert not [k for k in s3.keys() if k.startswith("fits/ganstream/")], "removed after the fit"
+        code, _, err = run([*base, "--epochs", "2", "--out", tmp_path / "m3", "--resume"], capsys)
+        assert code == 2 and "no checkpoints to resume from in s3://" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "m3").exists()
+    finally:
+        s3.stop()
+
+
+def test_s3_checkpoints_need_the_ray_backend(hive, tmp_path, capsys):
+    code, _, err = run(["train", hive, *CLI_SMALL, "--epochs", "1", "--checkpoint-dir", "s3://b/p",
+                        "--out", tmp_path / "m"], capsys)
+    assert code == 2 and "add --backend ray" in err and not (tmp_path / "m").exists()

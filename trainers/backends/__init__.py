@@ -63,7 +63,11 @@ def _fit(model, data, options: FitOptions, backend: Backend, out, missing_tokens
 
 
 def _storage(options: FitOptions, out) -> Path | None:
+    """The local checkpoint directory of a fit (None: none, or an s3:// one, which Ray Train and storage.py keep)."""
     from ganstream.trainers.backends.checkpoint import default_storage
+    from ganstream.trainers.backends.storage import is_remote
+    if is_remote(options.checkpoint_dir):
+        return None
     if options.checkpoint_dir:
         return Path(options.checkpoint_dir).resolve()
     return default_storage(out) if out is not None else None
@@ -87,6 +91,11 @@ def remove_checkpoints(options: FitOptions, out) -> None:
     fit, one per partition with --per-partition), and the checkpoint directory when nothing else is left in it.
     Kept with `options.keep_checkpoints`."""
     import shutil
+
+    from ganstream.trainers.backends.storage import S3Checkpoints, is_remote
+    if is_remote(options.checkpoint_dir) and not options.keep_checkpoints:
+        S3Checkpoints(options.checkpoint_dir).remove_runs(options.run_name)
+        return
     storage = _storage(options, out)
     if options.keep_checkpoints or storage is None or not storage.is_dir():
         return

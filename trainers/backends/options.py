@@ -33,7 +33,8 @@ class FitOptions:
     backend ("auto"): "local" (this process), "ray" (Ray Train) or "auto" (see the module docstring).
     workers (1): Ray Train workers (data-parallel, one torch thread each).
     ray_address (None): join this Ray cluster; None starts a local one for the fit and stops it after.
-    checkpoint_dir (None): where checkpoints go; None: MODEL_DIR.checkpoints beside the model.
+    checkpoint_dir (None): where checkpoints go; None: MODEL_DIR.checkpoints beside the model. On Ray also
+        s3://BUCKET/PREFIX (backends/storage.py).
     resume (False): continue the fit whose checkpoints are in checkpoint_dir.
     keep_checkpoints (False): leave this fit's checkpoints in place after it succeeded and its model was written
         (for a later --resume that extends it); by default they are removed then: they are only a way back into
@@ -85,6 +86,9 @@ class FitOptions:
                                            ("--worker-cache-mb", self.worker_cache_mb is not None)) if on]
             if given:
                 raise ConfigError(f"{', '.join(given)} need(s) the Ray backend; drop --backend local")
+        if str(self.checkpoint_dir or "").startswith("s3://") and self._runs_locally():
+            raise ConfigError("an s3:// --checkpoint-dir is Ray Train's storage: add --backend ray (the local "
+                              "backend writes its checkpoints to a directory)")
         if self.worker_cache_mb is not None and kind != "tabular":
             raise ConfigError("--worker-cache-mb applies to tabular fits (a time-series worker always keeps its "
                               "shard of the windows in memory)")
@@ -100,6 +104,11 @@ class FitOptions:
             if not MIN_OBJECT_STORE_MB <= mb < float("inf"):
                 raise ConfigError(f"--object-store-mb must be >= {MIN_OBJECT_STORE_MB:g} (Ray's minimum) (got {mb:g})")
         return self
+
+    def _runs_locally(self) -> bool:
+        return self.backend == Backend.LOCAL or (self.backend == Backend.AUTO and not (
+            self.workers > 1 or self.ray_address or self.per_partition or self.object_store_mb is not None
+            or self.worker_cache_mb is not None))
 
     def choose(self) -> tuple[Backend, str]:
         """(the backend this fit runs on, why), for the fit's first log line."""

@@ -44,7 +44,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ganstream.trainers.backends.checkpoint import MODEL_DIR, default_storage, prepare_storage, remove_damaged
+from ganstream.trainers.backends.checkpoint import MODEL_DIR
+from ganstream.trainers.backends.storage import RayCheckpoints, ray_checkpoints
 from ganstream.trainers.backends.options import FitOptions
 from ganstream.trainers.backends.partitioned import (PartitionedSource, gather_stats, read_dataset, read_whole,
                                                      schema_from_stats, source_bytes)
@@ -96,7 +97,7 @@ def shard_cache_rows(rows: int, workers: int, width: int, budget_mb: float) -> i
     return per_worker if budget_mb > 0 and per_worker * bytes_per_row <= budget_mb * 2**20 else 0
 
 
-def _trainer(model, src, ds, missing_tokens, opts: FitOptions, per_cpu: float, storage: Path, queue):
+def _trainer(model, src, ds, missing_tokens, opts: FitOptions, per_cpu: float, storage: RayCheckpoints, queue):
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -108,7 +109,8 @@ def _trainer(model, src, ds, missing_tokens, opts: FitOptions, per_cpu: float, s
         train_loop_config=worker_config(model, src, missing_tokens, opts, fit_id, queue),
         scaling_config=ScalingConfig(num_workers=opts.workers, use_gpu=False, resources_per_worker={"CPU": per_cpu},
                                      placement_strategy="SPREAD"),  # one worker per node where there are several
-        run_config=RunConfig(name=opts.run_name, storage_path=str(storage),
+        run_config=RunConfig(name=opts.run_name, storage_path=storage.ray_storage()[0],
+                             storage_filesystem=storage.ray_storage()[1],
                              failure_config=FailureConfig(max_failures=opts.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
         datasets={"train": ds}, dataset_config=DataConfig(execution_options=ingest))
@@ -146,15 +148,15 @@ def fit_on_ray(model: TabularGAN, data, missing_tokens=(), opts: FitOptions | No
         info(f"skipping {len(src.skipped)} empty Parquet file(s): {', '.join(src.skipped[:3])}"
              + (" ..." if len(src.skipped) > 3 else ""))
     src = materialize(src, opts, missing_tokens, info, model.config.seed)
-    storage = Path(opts.checkpoint_dir).resolve() if opts.checkpoint_dir else default_storage(out or "model")
-    prepare_storage(storage, opts.run_name, opts.resume)
+    storage = ray_checkpoints(opts.checkpoint_dir, out)
+    storage.prepare(opts.run_name, opts.resume)
     t0 = time.perf_counter()
     with ray_cluster(opts.ray_address, opts.object_store_mb):
         per_cpu = cpus_per_worker(opts.workers)
         ds = read_dataset(src, seed=model.config.seed)
         info(f"Ray Train: {opts.workers} worker(s) x {per_cpu:g} CPU, {src.rows:,} rows in "
              f"{max(1, len(src.files))} file(s), object store {object_store_mb():,.0f} MB, "
-             f"checkpoints in {storage / opts.run_name}")
+             f"checkpoints in {storage.run(opts.run_name)}")
         sample = prepare_model(model, src, ds, missing_tokens, opts.workers, progress, info)
         fitted = _run([(model, src, ds, opts)], missing_tokens, per_cpu, storage, progress, info)[0]
     fitted.training.update(seconds=time.perf_counter() - t0, workers=opts.workers, backend="ray")
@@ -174,10 +176,10 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
     check_ray_address(opts.ray_address)
     src = discover(data, missing_tokens)
     values = src.partition_values(column)
-    storage = Path(opts.checkpoint_dir).resolve() if opts.checkpoint_dir else default_storage(out or "model")
+    storage = ray_checkpoints(opts.checkpoint_dir, out)
     jobs_opts = {v: replace(opts, run_name=f"{opts.run_name}-{column}={v}") for v in values}
     for o in jobs_opts.values():
-        prepare_storage(storage, o.run_name, opts.resume)
+        storage.prepare(o.run_name, opts.resume)
     t0 = time.perf_counter()
     with ray_cluster(opts.ray_address, opts.object_store_mb):
         per_cpu = cpus_per_worker(opts.workers * len(values))
@@ -200,14 +202,14 @@ def fit_per_partition(model: TabularGAN, data, column: str, missing_tokens=(), o
     return dict(zip(values, fitted))
 
 
-def _run(jobs, missing_tokens, per_cpu: float, storage: Path, progress: ProgressFn | None, info=None) -> list[TabularGAN]:
+def _run(jobs, missing_tokens, per_cpu: float, storage: RayCheckpoints, progress: ProgressFn | None, info=None) -> list[TabularGAN]:
     """Run one TorchTrainer per job concurrently and load each fitted model from its last checkpoint."""
     try:
         results = run_trainers(lambda queue: [_trainer(m, src, ds, missing_tokens, o, per_cpu, storage, queue)
                                               for m, src, ds, o in jobs], progress, multi=len(jobs) > 1, note=info)
     except BaseException:  # a failed fit keeps only checkpoints --resume can use (Ray Train's copy is not atomic)
         for job in jobs:
-            remove_damaged(storage / job[3].run_name)
+            storage.remove_damaged(job[3].run_name)
         raise
     fitted = []
     for r in results:

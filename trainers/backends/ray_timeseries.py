@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganstream.trainers.backends.checkpoint import (MODEL_DIR, default_storage, prepare_storage, read_checkpoint,
-                                                    remove_damaged, restore_optimizers, write_checkpoint)
+from ganstream.trainers.backends.checkpoint import MODEL_DIR, read_checkpoint, restore_optimizers, write_checkpoint
+from ganstream.trainers.backends.storage import RayCheckpoints, ray_checkpoints
 from ganstream.trainers.backends.options import FitOptions
 from ganstream.trainers.backends.ray_address import check_ray_address
 from ganstream.trainers.backends.ray_cluster import (announce_placement, cpus_per_worker, object_store_mb, ray_cluster, report_epoch,
@@ -58,14 +58,14 @@ def fit_timeseries_on_ray(model: TimeSeriesGAN, table: pd.DataFrame, opts: FitOp
     opts = (opts or FitOptions()).validate("timeseries")
     _check_options(model, opts)
     bank = _prepared(model, table, opts.workers)  # a table the model cannot learn from fails here, before any output
-    storage = Path(opts.checkpoint_dir).resolve() if opts.checkpoint_dir else default_storage(out or "model")
-    prepare_storage(storage, opts.run_name, opts.resume)
+    storage = ray_checkpoints(opts.checkpoint_dir, out)
+    storage.prepare(opts.run_name, opts.resume)
     t0 = time.perf_counter()
     with ray_cluster(opts.ray_address, opts.object_store_mb):
         per_cpu = cpus_per_worker(opts.workers, read_cpus=0.0)
         info(f"Ray Train: {opts.workers} worker(s) x {per_cpu:g} CPU, {len(bank):,} windows of "
              f"{model.config.seq_len} steps, object store {object_store_mb():,.0f} MB, "
-             f"checkpoints in {storage / opts.run_name}")
+             f"checkpoints in {storage.run(opts.run_name)}")
         fitted = _run([(model, bank, opts)], per_cpu, storage, progress, info)[0]
     _finish(model, fitted, info)
     fitted.training.update(seconds=time.perf_counter() - t0, workers=opts.workers, backend="ray")
@@ -94,7 +94,7 @@ def fit_timeseries_per_partition(model: TimeSeriesGAN, table: pd.DataFrame, colu
     text = keys.astype(str)
     values = sorted(text.unique())
     keep = [c for c in table.columns if c != column or column in cfg.static_cols]
-    storage = Path(opts.checkpoint_dir).resolve() if opts.checkpoint_dir else default_storage(out or "model")
+    storage = ray_checkpoints(opts.checkpoint_dir, out)
     jobs, tables = [], {}
     for v in values:  # prepare every partition first: one bad partition fails the command before any fit
         m = TimeSeriesGAN(TimeSeriesGANConfig.from_json(cfg.to_json()))
@@ -105,7 +105,7 @@ def fit_timeseries_per_partition(model: TimeSeriesGAN, table: pd.DataFrame, colu
             raise DataError(f"partition {column}={v}: {e}") from None
         jobs.append((m, bank, replace(opts, run_name=f"{opts.run_name}-{column}={v}")))
     for _, _, o in jobs:
-        prepare_storage(storage, o.run_name, opts.resume)
+        storage.prepare(o.run_name, opts.resume)
     t0 = time.perf_counter()
     with ray_cluster(opts.ray_address, opts.object_store_mb):
         per_cpu = cpus_per_worker(opts.workers * len(values), read_cpus=0.0)
@@ -147,13 +147,13 @@ def _finish(prepared: TimeSeriesGAN, fitted: TimeSeriesGAN, info) -> None:
         info(f"keep-best check: the starting state scored {held['best_score']:.3f}, better than the trained one: "
              f"kept the start")
 
-def _run(jobs, per_cpu: float, storage: Path, progress: ProgressFn | None, info=None) -> list[TimeSeriesGAN]:
+def _run(jobs, per_cpu: float, storage: RayCheckpoints, progress: ProgressFn | None, info=None) -> list[TimeSeriesGAN]:
     try:
         results = run_trainers(lambda queue: [_trainer(m, bank, o, per_cpu, storage, queue) for m, bank, o in jobs],
                                progress, multi=len(jobs) > 1, note=info)
     except BaseException:  # a failed fit keeps only checkpoints --resume can use (Ray Train's copy is not atomic)
         for job in jobs:
-            remove_damaged(storage / job[2].run_name)
+            storage.remove_damaged(job[2].run_name)
         raise
     fitted = []
     for r in results:
@@ -162,7 +162,7 @@ def _run(jobs, per_cpu: float, storage: Path, progress: ProgressFn | None, info=
     return fitted
 
 
-def _trainer(model: TimeSeriesGAN, bank: WindowBank, opts: FitOptions, per_cpu: float, storage: Path, queue):
+def _trainer(model: TimeSeriesGAN, bank: WindowBank, opts: FitOptions, per_cpu: float, storage: RayCheckpoints, queue):
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -175,7 +175,8 @@ def _trainer(model: TimeSeriesGAN, bank: WindowBank, opts: FitOptions, per_cpu: 
         _train_worker, train_loop_config=config,
         scaling_config=ScalingConfig(num_workers=opts.workers, use_gpu=False, resources_per_worker={"CPU": per_cpu},
                                      placement_strategy="SPREAD"),  # one worker per node where there are several
-        run_config=RunConfig(name=opts.run_name, storage_path=str(storage),
+        run_config=RunConfig(name=opts.run_name, storage_path=storage.ray_storage()[0],
+                             storage_filesystem=storage.ray_storage()[1],
                              failure_config=FailureConfig(max_failures=opts.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)))
 
