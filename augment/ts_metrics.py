@@ -160,3 +160,34 @@ def crps(real_future: np.ndarray, draws: np.ndarray) -> float:
     term2 = (weights * s).sum(1) / (K * K)  # = E|X - X'| / 2
     ok = ~np.isnan(real_future)
     return float((term1 - term2)[ok].mean())
+
+
+class VAR2(VAR1):
+    """x_t = c + A1 x_{t-1} + A2 x_{t-2} + e_t by least squares on consecutive observed triples; the first two
+    steps from a Gaussian of the windows' (x_0, x_1) pairs. The linear model whose fit is the time-series GAN's
+    start (trainers/timeseries/backbone.py, `var2`): a sine is exactly linear in its last two values."""
+
+    def fit(self, windows: np.ndarray) -> "VAR2":
+        W, T, F = windows.shape
+        x = np.concatenate([windows[:, 2:], windows[:, 1:-1], windows[:, :-2]], axis=2).reshape(-1, 3 * F)
+        x = x[~np.isnan(x).any(1)]
+        if len(x) <= 2 * F + 1:
+            raise ValueError("VAR(2) baseline: too few triples of consecutive fully observed steps to fit")
+        design = np.concatenate([np.ones((len(x), 1)), x[:, F:]], axis=1)
+        coef, *_ = np.linalg.lstsq(design, x[:, :F], rcond=None)
+        self.c, self.A = coef[0], coef[1:].T  # A: [F, 2F] acting on [x_{t-1}, x_{t-2}]
+        self.noise_chol = chol_cov(x[:, :F] - design @ coef)
+        pairs = windows[:, :2].reshape(W, 2 * F)
+        pairs = pairs[~np.isnan(pairs).any(1)]
+        self.mean0, self.chol0 = pairs.mean(0), chol_cov(pairs)
+        return self
+
+    def sample(self, n: int, seq_len: int, seed: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        F = len(self.c)
+        first = (self.mean0 + rng.standard_normal((n, 2 * F)) @ self.chol0.T).reshape(n, 2, F)
+        out = [first[:, 0], first[:, 1]]
+        for _ in range(seq_len - 2):
+            x = self.c + np.concatenate([out[-1], out[-2]], 1) @ self.A.T + rng.standard_normal((n, F)) @ self.noise_chol.T
+            out.append(x)
+        return np.stack(out[:seq_len], 1)

@@ -72,3 +72,27 @@ def test_minmax_uses_the_real_range_for_both():
     real = np.array([[[0.0], [10.0]]])
     r, f = minmax_by_real(real, np.array([[[5.0], [20.0]]]))
     np.testing.assert_allclose(f.ravel(), [0.5, 2.0])
+
+
+def test_var2_reproduces_sine_dynamics_that_var1_cannot():
+    """A sine obeys x_t = 2 cos(f) x_{t-1} - x_{t-2}: VAR(2)'s samples keep the real windows' smoothness (second
+    differences), VAR(1)'s do not."""
+    from ganstream.augment.ts_metrics import VAR2
+    real, = minmax_by_real(_sines(2000, 0))
+    curvature = lambda w: np.abs(np.diff(w, 2, axis=1)).mean()  # noqa: E731
+    var2, var1 = VAR2().fit(real).sample(2000, 24, seed=1), VAR1().fit(real).sample(2000, 24, seed=1)
+    assert abs(curvature(var2) / curvature(real) - 1) < 0.5 < curvature(var1) / curvature(real) - 1
+
+
+def test_order_controls_see_what_the_level_score_misses():
+    """Shuffled steps keep each window's values (a level classifier may pass them); differences expose them.
+    Reversed steps are the same rows backwards. The real-vs-real floor is near zero on both views."""
+    from ganstream.augment.ts_order import order_scores, time_reversed, time_shuffled
+    real, = minmax_by_real(_sines(600, 0))
+    shuffled = time_shuffled(real, seed=0)
+    assert np.allclose(np.sort(shuffled, axis=1), np.sort(real, axis=1)) and not np.allclose(shuffled, real)
+    assert np.array_equal(time_reversed(real)[:, 0], real[:, -1])
+    floor = order_scores(real[:300], real[300:], repeats=1, seed=0, iterations=300)
+    shuffled_scores = order_scores(real, shuffled, repeats=1, seed=0, iterations=300)
+    assert floor["differences"]["mean"] < 0.1 and floor["levels"]["mean"] < 0.1
+    assert shuffled_scores["differences"]["mean"] > max(0.3, shuffled_scores["levels"]["mean"] + 0.2)
