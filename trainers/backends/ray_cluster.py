@@ -150,7 +150,7 @@ def cpus_per_worker(total_workers: int, wait_s: float | None = None, read_cpus: 
         time.sleep(0.5)
 
 
-RELAY_RETRIES = 40  # consecutive failed reads of the progress queue (0.5 s apart) before the relay gives up
+RELAY_RETRIES = 40  # consecutive failed reads of the progress queue (0.5 s apart) before the relay says so
 
 
 def run_trainers(build, progress: ProgressFn | None, multi: bool = False, note=None) -> list:
@@ -189,14 +189,13 @@ def run_trainers(build, progress: ProgressFn | None, multi: bool = False, note=N
             failures = 0
         except Empty:
             continue
-        except Exception:  # a node went away: the queue's actor may be briefly unavailable, or gone for good
+        except Exception as e:  # a node went away: the queue's actor may be unavailable for a while, or for good
             failures += 1
-            if failures < RELAY_RETRIES:
-                time.sleep(0.5)
-                continue
-            for t in threads:  # gone: the fits go on, their lines do not
-                t.join()
-            break
+            if failures == RELAY_RETRIES and note:  # the fits go on; their lines resume if the queue answers again
+                note(f"Ray Train: the progress queue has not answered for {RELAY_RETRIES // 2} s "
+                     f"({type(e).__name__}); the fit goes on, its progress lines resume if it answers again")
+            time.sleep(0.5)
+            continue
         if "placement" in metrics:  # Ray Train restarts a whole worker group: every worker announces again
             placements[(metrics.get("run"), metrics["placement"])] = metrics["node"]
             announced += 1
