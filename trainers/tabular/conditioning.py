@@ -14,6 +14,8 @@ import numpy as np
 from ganstream.trainers.encoding import Span
 from ganstream.trainers.errors import ConfigError
 
+MODE_ROLES = ("mode", "joint")  # a column's modes, and the joint modes of a block of columns
+
 
 class ConditionSampler:
     def __init__(self, spans: list[Span], probs: list[np.ndarray], codes: np.ndarray | None = None):

@@ -132,7 +132,7 @@ class DPSteps:
 
     def step(self, opt_g, opt_d, aux=None) -> dict[str, float]:
         model, cfg, plan = self.model, self.model.config, self.plan
-        G, D, spans, B = model.generator, model.discriminator, model.encoder.spans, cfg.batch_size
+        G, D, spans = model.generator, model.discriminator, model.encoder.spans
         rows = np.flatnonzero(self.rng.random(len(self.X)) < plan.sample_rate)
         n = len(rows)
         real = self.X[torch.from_numpy(rows)]

@@ -22,7 +22,6 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from ganstream.trainers.base import GenerativeModel
 from ganstream.trainers.column_values import restore_dtype
@@ -33,7 +32,7 @@ from ganstream.trainers.progress import ProgressFn, staged
 from ganstream.trainers.runtime import derive_seed, epoch_rng, seed_everything
 from ganstream.trainers.schema import infer_schema
 from ganstream.trainers.tabular.missingness import HolePatterns, hot_deck, impose, indicator_slots
-from ganstream.trainers.tabular.conditioning import ConditionSampler, resolve_condition
+from ganstream.trainers.tabular.conditioning import MODE_ROLES, ConditionSampler, resolve_condition
 from ganstream.trainers.tabular import schedule
 from ganstream.trainers.tabular.gain import GainConfig
 from ganstream.trainers.tabular.imputer_calibration import trains_twice
@@ -41,15 +40,14 @@ from ganstream.trainers.tabular.schedule import InfoFn
 from ganstream.trainers.tabular import dp_training as dp
 from ganstream.trainers.tabular.dp_accounting import DPPlan
 from ganstream.trainers.tabular.config import LEGACY_CONFIG, Loss, TabularGANConfig  # noqa: F401
-from ganstream.trainers.tabular.losses import discriminator_loss, generator_loss, gradient_penalty, interpolates
+from ganstream.trainers.tabular.adversarial_step import adversarial_step
 from ganstream.trainers.tabular.networks import (Discriminator, DualDiscriminator, Generator, TargetClassifier,
-                                                 activate, condition_loss, discretize, frequency_match_loss)
+                                                 discretize)
 
 # The imputer that fills holes before GAN training only has to be plausible, not RMSE-optimal. It must also
 # never use the imputer's neighbour read-out (pool > 0), which stores training rows in the model: a
 # generator's model directory (and registered version) must not carry raw training rows.
 FILL_IMPUTER_POOL = 0
-MODE_ROLES = ("mode", "joint")  # a column's modes, and the joint modes of a block of columns
 TARGET_CLASSIFIER = "target_classifier"  # checkpoint name of --target's auxiliary classifier
 
 
@@ -289,7 +287,7 @@ class TabularGAN(GenerativeModel):
                 steps_of = self._dp_steps(Xt)
             for _ in range(todo):
                 step = (steps_of.step(opt_g, opt_d, aux) if self.privacy is not None
-                        else self.train_step(Xt, rng, opt_g, opt_d, aux))
+                        else adversarial_step(self, Xt, rng, opt_g, opt_d, aux))
                 for k, v in step.items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps += 1
@@ -301,75 +299,6 @@ class TabularGAN(GenerativeModel):
         if getattr(self, "_dp_runner", None) is None or self._dp_runner.X is not X:
             self._dp_runner = dp.DPSteps(self, X, self.privacy, self.dp_workers)
         return self._dp_runner
-
-    def train_step(self, X: torch.Tensor, rng: np.random.Generator, opt_g, opt_d, aux=None) -> dict[str, float]:
-        """One adversarial step on a batch of X: `discriminator_steps` critic updates, then one generator
-        update. The last critic update and the generator update share one generator forward pass (the
-        critic sees it detached), which saves a quarter of the step's compute. The critic takes the batch's
-        condition rows once for real rows, fakes and interpolates (networks.Discriminator's shared-condition
-        form: ~12% less CPU per Adult step than one packed forward per group, benchmarks/RESULTS.md)."""
-        cfg, G, D, sampler, spans = self.config, self.generator, self.discriminator, self.sampler, self.encoder.spans
-        B = cfg.batch_size
-        critic_params = list(D.parameters())
-        for i in range(cfg.discriminator_steps):
-            cond, span, g, rows = sampler.sample_train(B, rng)
-            c = torch.from_numpy(cond)
-            real = X[torch.from_numpy(rows)]
-            last = i == cfg.discriminator_steps - 1
-            with torch.set_grad_enabled(last):
-                raw = G(torch.randn(B, cfg.noise_dim), c)
-                fake = activate(raw, spans)
-            pairs = torch.cat([real, fake.detach()])
-            if cfg.loss == "wgan-gp" and (_updates_done(opt_d) + 1) % cfg.gp_every == 0:
-                x_hat = interpolates(real, fake.detach(), cfg.pac).requires_grad_(True)
-                c_hat = c.detach().requires_grad_(True)  # the penalty's norm includes the condition columns
-                scores, scores_hat = D(pairs, x_hat, cond=c_hat)
-                penalty = gradient_penalty(scores_hat, (x_hat, c_hat), cfg.pac, cfg.gp_weight * cfg.gp_every)
-            else:
-                (scores,), penalty = D(pairs, cond=c), None
-            real_scores, fake_scores = scores.chunk(2)
-            loss_d = discriminator_loss(cfg.loss, real_scores, fake_scores, cfg.dual_alpha, cfg.dual_beta)
-            if penalty is not None:
-                loss_d = loss_d + penalty
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward(inputs=critic_params)  # not into c_hat: its gradient only serves the penalty's norm
-            opt_d.step()
-        out = {"d_loss": loss_d.item()}
-        if aux:
-            clf, opt_c, tspan, tmask = aux
-            loss_clf = F.cross_entropy(clf(real * tmask), real[:, tspan.start:tspan.stop].argmax(1))
-            opt_c.zero_grad(set_to_none=True)
-            loss_clf.backward()
-            opt_c.step()
-        span_t = torch.from_numpy(span)
-        loss_c = condition_loss(raw, sampler.spans, span_t, torch.from_numpy(g) - torch.from_numpy(sampler.offsets)[span_t])
-        frozen = critic_params + ([p for p in aux[0].parameters()] if aux else [])
-        for p in frozen:  # the generator's backward needs gradients w.r.t. fakes, not w.r.t. D's weights
-            p.requires_grad_(False)
-        loss_g = generator_loss(cfg.loss, D(fake, cond=c)[0], cfg.dual_beta) + loss_c
-        matched = [s for s in spans if s.kind == "softmax" and (cfg.frequency_spans == "all" or s.role in MODE_ROLES)]
-        if cfg.frequency_weight and matched:  # quantile encoding, frequency_spans="mode": nothing to match
-            groups = torch.from_numpy(g) if len(g) else torch.zeros(B, dtype=torch.int64)  # no conditions: one group
-            loss_f = frequency_match_loss(raw, real, matched, groups, max(sampler.dim, 1))
-            loss_g = loss_g + cfg.frequency_weight * loss_f
-            out["freq_loss"] = loss_f.item()
-        if aux:
-            clf, _, tspan, tmask = aux
-            loss_t = F.cross_entropy(clf(fake * tmask), fake[:, tspan.start:tspan.stop].argmax(1).detach())
-            loss_g = loss_g + cfg.target_weight * loss_t
-            out["target_loss"] = loss_t.item()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        if self.average is not None:
-            with torch.no_grad():
-                torch._foreach_lerp_(list(self.average.parameters()), list(G.parameters()), 1.0 - cfg.generator_average)
-                for kept, live in zip(self.average.buffers(), G.buffers()):  # batch-norm statistics: the live ones
-                    kept.copy_(live)
-        for p in frozen:
-            p.requires_grad_(True)
-        out.update(g_loss=loss_g.item(), cond_loss=loss_c.item())
-        return out
 
     # ------------------------------------------------------------- sample
     def sample(self, n: int, seed: int = 0, condition: dict | None = None, missing: str = "keep",
@@ -462,13 +391,6 @@ class TabularGAN(GenerativeModel):
         self.training, self.history = meta.get("training", {}), meta.get("history", [])
         self.generator.eval(); self.discriminator.eval()
         return self
-
-
-def _updates_done(opt: torch.optim.Optimizer) -> int:
-    """Updates an optimiser has made, from its own state: it travels with checkpoints, so a resumed fit keeps
-    the lazy penalty's schedule (an attribute on the model would restart at 0)."""
-    state = opt.state.get(opt.param_groups[0]["params"][0])
-    return int(state["step"]) if state else 0
 
 
 TabularGAN.__doc__ += "\n" + "\n".join(line[4:] if line.startswith("    ") else line
