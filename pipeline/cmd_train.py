@@ -84,9 +84,10 @@ def add_parser(sub) -> None:
     tr.add_argument("--gate", action="append", default=[], metavar="KEY<=VALUE",
                     help="override a gate threshold, e.g. detection_auc<=0.95, utility_ratio>=0.8, dcr_ratio=off "
                          "(repeatable; defaults in deploy/gate.py)")
-    tr.add_argument("--holdout", metavar="DATA", help="real rows the fit never sees (tabular, with --target): the run "
-                    "also measures whether real + synthetic rows train better downstream models than real rows "
-                    "alone on them (the augmentation lift), and --gate lift_auc>=X can require it")
+    tr.add_argument("--holdout", metavar="DATA", help="real rows the fit never sees (tabular): the run also runs the "
+                    "membership-inference audit against them (--gate membership_auc<=X) and, with --target, measures "
+                    "whether real + synthetic rows train better downstream models than real rows alone on them "
+                    "(the augmentation lift; --gate lift_auc>=X)")
     add_backend_arguments(t)
     t.set_defaults(func=run)
 

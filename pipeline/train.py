@@ -131,13 +131,13 @@ def _tracking_session(request: TrainRequest, console: Console):
     from ganstream.deploy.tracking import TrackingSession
     target = getattr(request.config, "target", None)
     gates = parse_gates(list(t.gate), target, kind=request.kind, holdout=bool(t.holdout))
-    if t.holdout is not None:
-        if request.kind != "tabular" or target is None:
-            raise ConfigError("--holdout measures the augmentation lift of a tabular fit on its --target: give --target")
+    if t.holdout is not None:  # the membership audit runs on it; with --target, the augmentation lift too
+        if request.kind != "tabular":
+            raise ConfigError("--holdout applies to tabular fits (the membership audit and the augmentation lift)")
         if not Path(t.holdout).exists():
             raise ConfigError(f"--holdout {t.holdout}: no such file or directory")
         from ganstream.trainers.table_io import read_table
-        if target not in read_table(t.holdout, list(request.missing_tokens)).columns:
+        if target is not None and target not in read_table(t.holdout, list(request.missing_tokens)).columns:
             raise ConfigError(f"--holdout {t.holdout}: has no --target column '{target}'")
     return TrackingSession(t.uri, t.experiment, info=console.info), gates
 
@@ -193,8 +193,9 @@ def _track_one(request: TrainRequest, model, session, gates, console: Console, m
     if request.tracking.holdout is not None:
         from ganstream.trainers.table_io import read_table
         holdout = read_table(request.tracking.holdout, list(request.missing_tokens))
-    report = evaluate(model, table, target=getattr(cfg, "target", None), seed=cfg.seed, plots=True, holdout=holdout,
-                      lift=holdout is not None)
+    target = getattr(cfg, "target", None)
+    report = evaluate(model, table, target=target, seed=cfg.seed, plots=True, holdout=holdout,
+                      lift=holdout is not None and target is not None)
     what = report.data.get("windows_real") if request.kind == "timeseries" else report.data.get("rows_real")
     console.info(f"quality report on {what:,} {'windows' if request.kind == 'timeseries' else 'rows'}: "
                  f"{time.perf_counter() - t0:.1f}s")

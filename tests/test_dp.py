@@ -108,16 +108,20 @@ def test_calibrated_noise_spends_at_most_the_budget_and_less_noise_would_overspe
 
 @pytest.fixture(scope="module")
 def dp_fit(tmp_path_factory, small_csv):
-    """One DP fit through the CLI with --target (the classifier trains under DP too), tracked and registered
-    behind `--gate dp_epsilon<=2` in an embedded sqlite store."""
+    """One DP fit through the CLI, tracked and registered behind `--gate dp_epsilon<=2` and the membership audit
+    against a holdout (`--holdout` without `--target`: the audit runs, the lift needs a target and is skipped), in
+    an embedded sqlite store. The target classifier under DP is fitted in test_ray_train's DP test."""
+    import pandas as pd
+    from conftest import ADULT
     d = tmp_path_factory.mktemp("dp")
+    pd.read_csv(ADULT).iloc[3000:4500].to_csv(d / "holdout.csv", index=False)  # rows small_csv does not hold
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(d)
         mp.setenv("GANSTREAM_CACHE_DIR", str(d / "cache"))
         uri = sqlite_uri(d / "mlflow.db")
-        argv = ["train", str(small_csv), *FAST, "--dp-epsilon", "2", "--target", "income", "--out", str(d / "model"),
-                "--keep-checkpoints", "--register", "private", "--tracking-uri", uri, *LOOSE,
-                "--gate", "dp_epsilon<=2", "--gate", "utility_ratio=off"]
+        argv = ["train", str(small_csv), *FAST, "--dp-epsilon", "2", "--out", str(d / "model"), "--keep-checkpoints",
+                "--register", "private", "--tracking-uri", uri, *LOOSE, "--gate", "dp_epsilon<=2",
+                "--holdout", str(d / "holdout.csv"), "--gate", "membership_auc<=0.6"]
         import contextlib
         import io
         err = io.StringIO()
@@ -142,13 +146,14 @@ def test_dp_fit_records_the_accountants_epsilon_within_the_request(dp_fit):
     assert float(run_.data.params["privacy.epsilon_spent"]) == pytest.approx(privacy["epsilon_spent"], rel=1e-5)
     assert run_.data.params["privacy.accountant"] == "rdp" and float(run_.data.params["privacy.delta"]) > 0
     assert run_.data.metrics["dp_epsilon"] == pytest.approx(privacy["epsilon_spent"], rel=1e-5)
+    assert 0.4 < run_.data.metrics["membership_auc"] <= 0.6 and "lift_auc" not in run_.data.metrics
 
 
 def test_resuming_a_dp_fit_with_more_epochs_stops_at_the_budget(dp_fit, small_csv, capsys):
     d, _, _ = dp_fit
     before = json.loads((d / "model" / "model.json").read_text())["privacy"]
-    code, _, err = run(["train", small_csv, *FAST, "--epochs", "4", "--dp-epsilon", "2", "--target", "income",
-                        "--out", d / "extended", "--checkpoint-dir", d / "model.checkpoints", "--resume"], capsys)
+    code, _, err = run(["train", small_csv, *FAST, "--epochs", "4", "--dp-epsilon", "2", "--out", d / "extended",
+                        "--checkpoint-dir", d / "model.checkpoints", "--resume"], capsys)
     assert code == 0, err
     after = json.loads((d / "extended" / "model.json").read_text())["privacy"]
     assert after["steps_done"] == before["steps_done"] and after["epsilon_spent"] <= 2.0
