@@ -2,9 +2,10 @@
 then `ray start --address` for the second node, 1 CPU each, in their own temp directory), and a fit on it:
 `ganstream train --ray-address 127.0.0.1:PORT --workers 2` places one worker on each node, and when the second
 node is killed mid-fit (SIGKILL to its raylet and every process below its `ray start`, as when a machine goes
-away), the fit still ends in a model (or, if it cannot, in one line that --resume continues from). How it gets
-there varies: in some runs Ray Train restarts both workers on the head node from the last checkpoint and the fit
-says so; in others it finishes with no restart line and its progress lines stop at the kill.
+away), the fit still ends in a model (or, if it cannot, in one line that --resume continues from): Ray Train
+restarts both workers on the head node from the last checkpoint, the fit says so, and its progress lines go on.
+(Until the progress queue was pinned to the head node, half the runs lost those lines: the queue had been placed
+on the driver's node, which could be the killed one.)
 
 Never `ray stop` here: it ends every Ray process on the machine, this suite's shared cluster included; each node is
 its own process group (setsid) and is ended as one."""
@@ -143,12 +144,12 @@ def test_two_workers_go_one_per_node_and_a_killed_node_is_recovered_from(two_nod
     assert killed is not None, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
     assert "(raylet)" not in out and "PYTHON worker processes" not in out, out[-3000:]  # one "ray:" line each
-    if code == 0:  # the fit finished: a model, whether or not Ray Train had to restart the group to get there
+    if code == 0:  # the fit finished: Ray Train restarted the group on the head node, and the fit says so
         assert (tmp_path / "m" / "model.json").is_file()
-        # When it restarts, it says so. It does not always restart, and then the progress lines can stop at the
-        # kill (seen in about half the runs on 2026-12-08; not understood yet, see benchmarks/RESULTS.md).
-        restarted = [ln for ln in placed if "(restarted after a failure)" in ln]
-        assert all("on 1 node(s)" in ln for ln in restarted), out[-3000:]
+        restarted = [i for i, ln in enumerate(lines) if "(restarted after a failure)" in ln]
+        assert restarted and "on 1 node(s)" in lines[restarted[0]], out[-3000:]
+        after = [ln for ln in lines[restarted[0]:] if ln.startswith("[train] epoch ")]
+        assert after and after[-1].startswith("[train] epoch 25/25"), out[-3000:]  # its progress lines go on
     else:  # or one clear line, and --resume continues from the last good checkpoint on the remaining node
         errors = [ln for ln in lines if "error:" in ln]
         assert code == 4 and len(errors) == 1, out[-3000:]

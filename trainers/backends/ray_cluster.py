@@ -162,12 +162,11 @@ def run_trainers(build, progress: ProgressFn | None, multi: bool = False, note=N
     and message, see `_explain`). Shared by tabular and time-series fits."""
     from ray.util.queue import Empty, Queue
 
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-    # The queue lives on this process's node: on a multi-node cluster, the node a worker dies with must not
-    # take the progress relay along (measured: a killed second node's raylet ended the fit with a traceback).
-    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
-    queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
+    # The queue lives on the head node: on a multi-node cluster, the node a worker dies with must not take the
+    # progress relay along. A hard constraint: with a soft affinity to this process's node (the head here), Ray
+    # still placed the queue on the second node in about half the runs, and when that node was killed the
+    # restarted workers' lines and the restart line were lost (2026-12-08, tests/test_ray_multinode.py).
+    queue = Queue(actor_options={"num_cpus": 0, **_on_the_head_node()})
     trainers = build(queue)
     results: list = [None] * len(trainers)
     errors: list = [None] * len(trainers)
@@ -218,6 +217,21 @@ def run_trainers(build, progress: ProgressFn | None, multi: bool = False, note=N
         if e is not None:
             raise _explain(e)
     return results
+
+
+def _on_the_head_node() -> dict:
+    """Actor options that place an actor on the head node, which holds Ray's control store (if it goes, the
+    cluster goes): its own resource, which only the head has. Where no node has it, a soft preference for this
+    process's node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    if any(node.get("Alive") and HEAD_RESOURCE in node.get("Resources", {}) for node in ray.nodes()):
+        return {"resources": {HEAD_RESOURCE: 0.001}}
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(),
+                                                                   soft=True)}
+
+
+HEAD_RESOURCE = "node:__internal_head__"  # the resource Ray gives the head node only
 
 
 def _explain(e: BaseException) -> BaseException:
