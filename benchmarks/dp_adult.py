@@ -80,6 +80,9 @@ def main():
                 audit = membership_audit(train, test, synthetic, seed=seed)
                 row = {"model": name, "seed": seed, "epsilon": eps, **info, **figures, **audit}
                 rows.append(row)
+                if args.json_out:  # after every fit: a long run stopped midway keeps what it measured
+                    Path(args.json_out).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1,
+                                                              default=float))
                 print(f"{name} seed {seed} eps {eps:g}: F1 ratio {row['utility_ratio']:.3f}, AUC ratio "
                       f"{row['utility_auc_ratio']:.3f}, detection {row['detection_auc']:.3f}, membership "
                       f"{row['membership_auc']:.3f}, spent {row['epsilon_spent']:.3g}, fit {row['fit_s']:.0f} s",
