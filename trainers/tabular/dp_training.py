@@ -39,7 +39,8 @@ from ganstream.trainers.tabular.networks import activate, condition_loss
 
 GUARANTEE_COVERS = "the critic's and the target classifier's training steps, and the category frequencies"
 GUARANTEE_EXCLUDES = ("the column statistics, which come from the rows without noise and which every row is "
-                      "encoded with: the column list and types, each numeric column's range, quantiles and modes, "
+                      "encoded with: the number of rows, the column list and types, each numeric column's range, "
+                      "quantiles and modes, "
                       "each categorical column's list of categories, and the medians and most frequent values that "
                       "fill holes. A rare category or an extreme value can therefore show that some row had it")
 
