@@ -160,7 +160,8 @@ def model_config(args):
 
 def _location(path: str | None) -> str | None:
     """A local --checkpoint-dir made absolute (it must not move with Ray's working directory); s3:// kept."""
-    if path is None or path.startswith("s3://"):
+    from ganstream.trainers.backends.storage import is_remote
+    if path is None or is_remote(path):
         return path
     return str(Path(path).resolve())
 

@@ -34,6 +34,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ganstream.trainers.backends.storage import is_remote
 from ganstream.trainers.errors import ConfigError
 
 FIT_TAG = "ganstream.job.fit_sha256"  # model-version tag: the fit settings the version was made with
@@ -282,7 +283,7 @@ def load_job(path: str | os.PathLike) -> JobSpec:
         if not Path(job.data.holdout).exists():
             raise ConfigError(f"{src}: data.holdout: no such file or directory: {job.data.holdout}")
     job.state_dir = absolute(job.state_dir) if job.state_dir else str(base / ".ganstream" / job.name)
-    if job.fit.checkpoint_dir and not job.fit.checkpoint_dir.startswith("s3://"):  # s3:// is Ray Train's storage
+    if job.fit.checkpoint_dir and not is_remote(job.fit.checkpoint_dir):  # s3:// is Ray Train's storage
         job.fit.checkpoint_dir = absolute(job.fit.checkpoint_dir)
     for i, s in enumerate(job.streams):
         unknown = set(re.findall(r"{([^}]*)}", s.sink)) - set(SINK_PLACEHOLDERS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ganstream.trainers.backends.storage import is_remote
 from ganstream.trainers.errors import ConfigError
 
 MIN_OBJECT_STORE_MB = 75  # Ray refuses a smaller object store (ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES)
@@ -86,7 +87,7 @@ class FitOptions:
                                            ("--worker-cache-mb", self.worker_cache_mb is not None)) if on]
             if given:
                 raise ConfigError(f"{', '.join(given)} need(s) the Ray backend; drop --backend local")
-        if str(self.checkpoint_dir or "").startswith("s3://") and self._runs_locally():
+        if is_remote(self.checkpoint_dir) and self._runs_locally():
             raise ConfigError("an s3:// --checkpoint-dir is Ray Train's storage: add --backend ray (the local "
                               "backend writes its checkpoints to a directory)")
         if self.worker_cache_mb is not None and kind != "tabular":

@@ -69,7 +69,7 @@ def prepare_model(model: TabularGAN, src: PartitionedSource, ds, missing_tokens,
     if cfg.dp_epsilon is not None and model.privacy is None:  # a worker's steps draw from one read batch at a time
         from ganstream.trainers.tabular import dp_training as dp
         model.privacy = dp.plan_fit(cfg, stats.rows, draw_rows=cfg.batch_size * READ_BATCHES)
-        model.sampler = dp.noisy_sampler(model.sampler, model.condition_spans(), stats.rows, model.privacy,
+        model.sampler = dp.noisy_sampler(model.sampler, stats.rows, model.privacy,
                                          dp.secret_rng())
     return stats.sample
 
@@ -102,6 +102,7 @@ def _trainer(model, src, ds, missing_tokens, opts: FitOptions, per_cpu: float, s
     from ray.train.torch import TorchTrainer
 
     fit_id = uuid.uuid4().hex
+    storage_path, filesystem = storage.ray_storage()
     ingest = DataConfig.default_ingest_options()
     ingest.preserve_order = True  # blocks in the (seeded) file order: a 1-worker fit is reproducible
     return TorchTrainer(
@@ -109,8 +110,7 @@ def _trainer(model, src, ds, missing_tokens, opts: FitOptions, per_cpu: float, s
         train_loop_config=worker_config(model, src, missing_tokens, opts, fit_id, queue),
         scaling_config=ScalingConfig(num_workers=opts.workers, use_gpu=False, resources_per_worker={"CPU": per_cpu},
                                      placement_strategy="SPREAD"),  # one worker per node where there are several
-        run_config=RunConfig(name=opts.run_name, storage_path=storage.ray_storage()[0],
-                             storage_filesystem=storage.ray_storage()[1],
+        run_config=RunConfig(name=opts.run_name, storage_path=storage_path, storage_filesystem=filesystem,
                              failure_config=FailureConfig(max_failures=opts.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)),
         datasets={"train": ds}, dataset_config=DataConfig(execution_options=ingest))

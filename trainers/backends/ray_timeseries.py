@@ -167,6 +167,8 @@ def _trainer(model: TimeSeriesGAN, bank: WindowBank, opts: FitOptions, per_cpu: 
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    storage_path, filesystem = storage.ray_storage()
+
     meta, networks = model.to_state()
     config = {"meta": meta, "networks": networks, "values": ray.put(bank.values), "first": ray.put(bank.first),
               "owner": ray.put(bank.owner), "static": ray.put(bank.static), "fit_id": uuid.uuid4().hex,
@@ -175,8 +177,7 @@ def _trainer(model: TimeSeriesGAN, bank: WindowBank, opts: FitOptions, per_cpu: 
         _train_worker, train_loop_config=config,
         scaling_config=ScalingConfig(num_workers=opts.workers, use_gpu=False, resources_per_worker={"CPU": per_cpu},
                                      placement_strategy="SPREAD"),  # one worker per node where there are several
-        run_config=RunConfig(name=opts.run_name, storage_path=storage.ray_storage()[0],
-                             storage_filesystem=storage.ray_storage()[1],
+        run_config=RunConfig(name=opts.run_name, storage_path=storage_path, storage_filesystem=filesystem,
                              failure_config=FailureConfig(max_failures=opts.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2)))
 

@@ -81,9 +81,8 @@ def central_fill(table: pd.DataFrame, values: dict | None = None) -> pd.DataFram
     return out
 
 
-def noisy_sampler(exact: ConditionSampler, spans, rows: int, plan: DPPlan,
-                  rng: np.random.Generator) -> ConditionSampler:
-    """A ConditionSampler over `spans` whose frequencies are `exact`'s counts (of `rows` rows) with Gaussian noise
+def noisy_sampler(exact: ConditionSampler, rows: int, plan: DPPlan, rng: np.random.Generator) -> ConditionSampler:
+    """A ConditionSampler over `exact`'s spans whose frequencies are `exact`'s counts (of `rows` rows) with Gaussian noise
     (dp_accounting.py), clipped at 0."""
     columns = len(exact.spans)
     probs = []
@@ -92,7 +91,7 @@ def noisy_sampler(exact: ConditionSampler, spans, rows: int, plan: DPPlan,
         noisy = counts + rng.normal(0.0, plan.histogram_noise_multiplier * np.sqrt(max(columns, 1)), size=width)
         noisy = np.clip(noisy, 0.0, None)
         probs.append(noisy / noisy.sum() if noisy.sum() > 0 else np.full(width, 1.0 / width))
-    return ConditionSampler(spans, probs)
+    return ConditionSampler(exact.spans, probs)
 
 
 def plan_fit(cfg, rows: int, draw_rows: int | None = None) -> DPPlan:
@@ -133,7 +132,7 @@ class DPSteps:
 
     def step(self, opt_g, opt_d, aux=None) -> dict[str, float]:
         model, cfg, plan = self.model, self.model.config, self.plan
-        G, D, spans = model.generator, model.discriminator, model.encoder.spans
+        G, D, spans = model.generator, model.discriminator, model.encoder.spans  # D: averaged across workers
         rows = np.flatnonzero(self.rng.random(len(self.X)) < plan.sample_rate)
         n = len(rows)
         real = self.X[torch.from_numpy(rows)]

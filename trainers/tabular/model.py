@@ -103,7 +103,7 @@ class TabularGAN(GenerativeModel):
         elif resumed is None:  # a resumed DP fit keeps its noised frequencies and its plan
             self.privacy = dp.plan_fit(cfg, len(X))
             spans = self.condition_spans()
-            self.sampler = dp.noisy_sampler(ConditionSampler.from_data(X, spans), spans, len(X), self.privacy,
+            self.sampler = dp.noisy_sampler(ConditionSampler.from_data(X, spans), len(X), self.privacy,
                                             dp.secret_rng())
         self._train(torch.from_numpy(X), progress, checkpoints, resumed, info)
         if self.privacy is not None and info is not None:
